@@ -9,6 +9,7 @@
 pub mod address;
 pub mod asert;
 pub mod block;
+pub mod dev;
 pub mod encoding;
 pub mod genesis;
 pub mod hash;
