@@ -11,6 +11,7 @@ pub mod asert;
 pub mod block;
 pub mod dev;
 pub mod encoding;
+pub mod fuzzing;
 pub mod genesis;
 pub mod hash;
 pub mod keys;

@@ -188,9 +188,9 @@ mod tests {
             0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
-        for i in 0..32 {
-            let v = sig.0[32 + i] as u16 + l[i] as u16 + carry;
-            sig.0[32 + i] = v as u8;
+        for (s_byte, l_byte) in sig.0[32..].iter_mut().zip(l) {
+            let v = *s_byte as u16 + l_byte as u16 + carry;
+            *s_byte = v as u8;
             carry = v >> 8;
         }
         assert_eq!(carry, 0);

@@ -28,7 +28,8 @@ fn json_round_trip() {
 #[test]
 fn every_consensus_parameter_changes_the_chain_id() {
     let id = base().build().unwrap().params.genesis_hash;
-    let edits: Vec<Box<dyn Fn(&mut GenesisConfig)>> = vec![
+    type Edit = Box<dyn Fn(&mut GenesisConfig)>;
+    let edits: Vec<Edit> = vec![
         Box::new(|c| c.chain_name.push('x')),
         Box::new(|c| c.address_prefix = "xfe".into()),
         Box::new(|c| c.decimals = 6),
