@@ -29,7 +29,7 @@ def load(group, name):
 def main():
     rows = {}
     if not os.path.isdir(ROOT):
-        sys.exit("no criterion results: run `cargo bench -p ferrite-core` first")
+        sys.exit("no criterion results: run `cargo bench -p ferrite-core` (and -p ferrite-node) first")
     for group in sorted(os.listdir(ROOT)):
         gdir = os.path.join(ROOT, group)
         if not os.path.isdir(gdir) or group == "report":
@@ -57,6 +57,8 @@ def main():
          "verify/parallel_batch_5000", "verify/batch_1024"),
         ("header hash / raw blake3 of 160 bytes",
          "hash/header", "hash/raw_blake3_160_bytes"),
+        ("miner nonce search / raw blake3 header hashing (goal >= 0.90)",
+         "mine/miner_search", "mine/raw_blake3_header"),
     ]
     for label, a, b in ratios:
         if rate(a) and rate(b):

@@ -43,6 +43,9 @@ pub enum AddressError {
     /// The payload is not 32 bytes.
     #[error("address payload must be {ADDRESS_LEN} bytes, got {0}")]
     WrongLength(usize),
+    /// The unused padding bits of the payload are not zero (a second spelling of an address).
+    #[error("address has non-zero padding bits")]
+    NonZeroPadding,
     /// The configured prefix cannot be used.
     #[error("invalid address prefix `{0}`: 1 to {MAX_PREFIX_LEN} lowercase letters or digits")]
     BadPrefix(String),
@@ -79,7 +82,12 @@ impl Address {
             .as_slice()
             .try_into()
             .map_err(|_| AddressError::WrongLength(bytes.len()))?;
-        Ok(Address(arr))
+        let address = Address(arr);
+        // The 4 padding bits must be zero, so that each address has exactly one string.
+        if address.to_bech32(prefix) != s.to_lowercase() {
+            return Err(AddressError::NonZeroPadding);
+        }
+        Ok(address)
     }
 }
 
@@ -206,6 +214,31 @@ mod tests {
         assert_eq!(
             Address::parse(&s, &prefix()),
             Err(AddressError::BadChecksum)
+        );
+    }
+
+    #[test]
+    fn non_zero_padding_is_refused() {
+        // Flip the lowest padding bit of the last data character and fix up the checksum.
+        let hrp = Hrp::parse("tfe").unwrap();
+        let good = sample().to_bech32(&prefix());
+        let data: Vec<bech32::Fe32> = good[4..good.len() - 6]
+            .chars()
+            .map(|c| bech32::Fe32::from_char(c).unwrap())
+            .collect();
+        let mut tweaked = data.clone();
+        let last = tweaked.len() - 1;
+        tweaked[last] = bech32::Fe32::try_from(tweaked[last].to_u8() ^ 1).unwrap();
+        let s: String = bech32::primitives::iter::Fe32IterExt::with_checksum::<Bech32m>(
+            tweaked.into_iter(),
+            &hrp,
+        )
+        .chars()
+        .collect();
+        assert_ne!(s, good);
+        assert_eq!(
+            Address::parse(&s, &prefix()),
+            Err(AddressError::NonZeroPadding)
         );
     }
 

@@ -61,7 +61,7 @@ pub struct GenesisConfig {
     pub max_block_size: u64,
     /// How far ahead of local time a block timestamp may be, in seconds.
     pub max_future_drift_secs: u64,
-    /// Coins that exist at genesis.
+    /// Coins that exist at genesis (optional; none if absent).
     #[serde(default)]
     pub allocations: Vec<Allocation>,
 }
@@ -83,7 +83,7 @@ pub enum GenesisError {
     #[error("genesis JSON: {0}")]
     Json(String),
     /// The chain name is empty, too long or has control characters.
-    #[error("chain_name must be 1 to {MAX_CHAIN_NAME_LEN} printable characters")]
+    #[error("chain_name must be 1 to {MAX_CHAIN_NAME_LEN} bytes of printable text")]
     BadChainName,
     /// The address prefix is unusable.
     #[error("address_prefix: {0}")]
@@ -219,7 +219,7 @@ impl ChainParams {
         let anchor_parent_time =
             i128::from(self.genesis_timestamp) - i128::from(self.target_spacing);
         let diff = i128::from(parent_timestamp) - anchor_parent_time;
-        let time_diff = i64::try_from(diff).unwrap_or(i64::MAX);
+        let time_diff = i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX });
         // Genesis bits were validated when the params were built.
         let anchor = Target::from_compact(self.genesis_bits).unwrap_or(self.pow_limit);
         asert::next_target(
@@ -292,11 +292,13 @@ fn parse_bits(field: &'static str, value: &str) -> Result<(u32, Target), Genesis
     Ok((bits, target))
 }
 
-/// Sum of every reward the schedule will ever pay, exactly, in u128.
-fn total_rewards(initial: u64, interval: u64) -> u128 {
-    (0..64)
-        .map(|k| u128::from(initial >> k) * u128::from(interval))
-        .sum()
+/// Sum of every reward the schedule will ever pay, or `None` if it passes u128 (and so u64).
+fn total_rewards(initial: u64, interval: u64) -> Option<u128> {
+    (0..64).try_fold(0u128, |sum, k| {
+        u128::from(initial >> k)
+            .checked_mul(u128::from(interval))
+            .and_then(|r| sum.checked_add(r))
+    })
 }
 
 impl GenesisConfig {
@@ -348,7 +350,9 @@ impl GenesisConfig {
         }
 
         let mut state = State::new();
-        let mut supply: u128 = total_rewards(self.initial_reward, self.halving_interval);
+        let mut supply: u128 = total_rewards(self.initial_reward, self.halving_interval)
+            .filter(|&t| t <= u128::from(u64::MAX))
+            .ok_or(GenesisError::SupplyOverflow)?;
         for (index, alloc) in self.allocations.iter().enumerate() {
             let address = Address::parse(&alloc.address, &prefix)
                 .map_err(|error| GenesisError::BadAllocationAddress { index, error })?;
@@ -358,7 +362,10 @@ impl GenesisConfig {
             if !state.account(&address).is_empty() {
                 return Err(GenesisError::DuplicateAllocation { index });
             }
-            supply += u128::from(alloc.amount);
+            supply = supply
+                .checked_add(u128::from(alloc.amount))
+                .filter(|&t| t <= u128::from(u64::MAX))
+                .ok_or(GenesisError::SupplyOverflow)?;
             state.set_account(
                 address,
                 Account {

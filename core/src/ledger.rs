@@ -141,6 +141,7 @@ pub fn transfer(
             got: tx.nonce,
         });
     }
+    let nonce = sender.nonce.checked_add(1).ok_or(TxError::NonceOverflow)?;
     let needed = tx
         .amount
         .checked_add(tx.fee)
@@ -152,7 +153,6 @@ pub fn transfer(
             balance: sender.balance,
             needed,
         })?;
-    let nonce = sender.nonce.checked_add(1).ok_or(TxError::NonceOverflow)?;
     let credited = recipient
         .balance
         .checked_add(tx.amount)

@@ -1,7 +1,18 @@
 //! ferrite-node: storage, chain, mempool, miner, peer-to-peer and HTTP for a Ferrite node.
 //!
-//! For now only the command-line entry point exists; the node's components arrive with their
-//! issues (see docs/architecture.md).
+//! The chain ([`chain::Chain`]) owns the RocksDB store ([`store::Store`]) and is the only way
+//! blocks enter; the mempool and the miner sit beside it under [`node::Node`].
+
+pub mod bench;
+pub mod chain;
+pub mod chainfile;
+pub mod config;
+pub mod generate;
+pub mod mempool;
+pub mod miner;
+pub mod node;
+pub mod orphans;
+pub mod store;
 
 /// The node's version, as printed by `ferrite-node --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

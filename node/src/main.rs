@@ -1,26 +1,307 @@
-//! The `ferrite-node` binary.
+//! The `ferrite-node` binary: parses the configuration, opens the chain and runs the node or
+//! one of the maintenance commands (generate, import, check).
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
 use clap::Parser;
+use ferrite_core::dev::{dev_genesis_config, dev_key};
+use ferrite_core::{Address, Genesis, GenesisConfig};
+use ferrite_node::chain::{Chain, Submitted};
+use ferrite_node::chainfile::ChainReader;
+use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS, DEV_SPACING_SECS};
+use ferrite_node::node::{now_secs, Node};
+use ferrite_node::{generate, miner};
 
-/// A Ferrite proof-of-work node.
-#[derive(Parser, Debug)]
-#[command(name = "ferrite-node", version = ferrite_node::VERSION, about)]
-struct Cli {
-    /// Run a local development chain (not implemented yet: prints what would run).
-    #[arg(long)]
-    dev: bool,
+/// File in every data dir that records its genesis, so later commands reopen the same chain.
+const GENESIS_FILE: &str = "genesis.json";
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line: the first line of clap's message, which names the problem.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first} (see ferrite-node --help)");
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    };
+    init_logging();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let genesis = ferrite_core::genesis::testnet()?;
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::resolve(&cli.opts)?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run_node(&settings),
+        Command::Generate(g) => {
+            let dir = settings.data_dir.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("ferrite-generate-{}", std::process::id()))
+            });
+            let started = Instant::now();
+            let txs = generate::generate(&dir, &g.out, g.blocks, g.txs_per_block, g.accounts)?;
+            println!(
+                "generated {} blocks, {txs} transfers in {:.1} s -> {}",
+                g.blocks,
+                started.elapsed().as_secs_f64(),
+                g.out.display()
+            );
+            if settings.data_dir.is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            Ok(())
+        }
+        Command::Import(args) => import(&settings, &args.file, args.measure_limit),
+        Command::Check(args) => check(&settings, &args.at_height),
+    }
+}
+
+/// The genesis for this run: the one recorded in the data dir, else `--genesis`, else (with
+/// `--dev`) a fresh dev genesis, else the embedded testnet. The choice is recorded in the data
+/// dir so that every later command reopens it with the same chain.
+fn load_genesis(settings: &Settings, data_dir: &Path) -> anyhow::Result<Genesis> {
+    let recorded = data_dir.join(GENESIS_FILE);
+    let cfg = if settings.genesis.is_none() && recorded.exists() {
+        read_genesis(&recorded)?
+    } else if let Some(p) = &settings.genesis {
+        read_genesis(p)?
+    } else if settings.dev {
+        dev_genesis_config(DEV_ACCOUNTS, now_secs(), DEV_SPACING_SECS)
+    } else {
+        GenesisConfig::from_json(ferrite_core::genesis::TESTNET_GENESIS_JSON)?
+    };
+    let genesis = cfg.build().context("invalid genesis")?;
+    if !recorded.exists() {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        std::fs::write(&recorded, cfg.to_json())
+            .with_context(|| format!("cannot write {}", recorded.display()))?;
+    }
+    Ok(genesis)
+}
+
+fn read_genesis(path: &Path) -> anyhow::Result<GenesisConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read genesis file {}", path.display()))?;
+    GenesisConfig::from_json(&text).with_context(|| format!("genesis file {}", path.display()))
+}
+
+fn default_data_dir(genesis_name: &str) -> PathBuf {
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".ferrite").join(genesis_name)
+}
+
+fn run_node(settings: &Settings) -> anyhow::Result<()> {
+    let throwaway = settings.dev && settings.data_dir.is_none();
+    let data_dir = match &settings.data_dir {
+        Some(d) => d.clone(),
+        None if settings.dev => {
+            std::env::temp_dir().join(format!("ferrite-dev-{}", std::process::id()))
+        }
+        None => default_data_dir("testnet"),
+    };
+    let result = run_node_in(settings, &data_dir);
+    if throwaway {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
+    result
+}
+
+fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
+    let genesis = load_genesis(settings, data_dir)?;
+    let params = genesis.params.clone();
+    let chain = Chain::open(data_dir, &genesis, settings.cache_bytes)?;
+    let tip = chain.tip_info()?;
+    let node = Arc::new(Node::new(chain, settings.mempool.clone()));
+    let miner_address = match &settings.miner_address {
+        Some(s) => {
+            Address::parse(s, &params.prefix).with_context(|| format!("--miner-address {s}"))?
+        }
+        None if settings.dev => dev_key(0).address(),
+        None if settings.mine => bail!("--mine needs --miner-address"),
+        None => Address::default(),
+    };
     println!(
-        "ferrite-node {} (testnet genesis {})",
+        "ferrite-node {} on chain {} ({})",
         ferrite_node::VERSION,
-        genesis.params.genesis_hash
+        params.chain_name,
+        params.genesis_hash
     );
-    if cli.dev {
-        println!("--dev: the node itself is not implemented yet");
+    println!("data dir: {}", data_dir.display());
+    println!("tip: height {} {}", tip.height, tip.hash);
+    if settings.dev {
+        println!("dev accounts (public keys to anyone: never use them on a real chain):");
+        for i in 0..DEV_ACCOUNTS {
+            let k = dev_key(i);
+            println!(
+                "  {}  secret {}",
+                k.address().to_bech32(&params.prefix),
+                hex::encode(*k.to_bytes())
+            );
+        }
+    }
+    let miners = if settings.mine {
+        println!(
+            "mining on {} thread(s), rewards to {}",
+            settings.mine_threads,
+            miner_address.to_bech32(&params.prefix)
+        );
+        miner::spawn(node.clone(), miner_address, settings.mine_threads)
+    } else {
+        Vec::new()
+    };
+    println!("P2P and the HTTP explorer are not available yet (see the README)");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(wait_for_signal())?;
+    tracing::info!(
+        "shutting down: stopping the miner, closing the store (signal again to exit at once)"
+    );
+    std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(rt) = rt {
+            let _ = rt.block_on(wait_for_signal());
+            eprintln!("second signal: exiting now");
+            std::process::exit(130);
+        }
+    });
+    node.request_shutdown();
+    for m in miners {
+        let _ = m.join();
+    }
+    let tip = node.tip()?;
+    drop(node);
+    println!("stopped at height {} {}", tip.height, tip.hash);
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Result<()> {
+    let mut reader = ChainReader::open(file)?;
+    let data_dir = settings
+        .data_dir
+        .clone()
+        .context("import needs --data-dir")?;
+    let recorded = data_dir.join(GENESIS_FILE);
+    if !recorded.exists() {
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        std::fs::write(&recorded, reader.genesis.to_json())
+            .with_context(|| format!("cannot write {}", recorded.display()))?;
+    }
+    let genesis = reader.genesis.build()?;
+    let mut chain = Chain::open(&data_dir, &genesis, settings.cache_bytes)?;
+    let started = Instant::now();
+    let (mut blocks, mut txs) = (0u64, 0u64);
+    while let Some(block) = reader.next_block()? {
+        let n = block.txs.len() as u64;
+        let height = block.header.height;
+        let hash = block.hash();
+        match chain.submit_block(block) {
+            Ok(Submitted::TipChanged(_)) => {
+                println!("committed {height} {hash}");
+                blocks += 1;
+                txs += n;
+            }
+            Ok(other) => println!("block {height} {hash}: {other:?}"),
+            Err(e) => bail!("block {height} {hash}: {e}"),
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let tip = chain.tip_info()?;
+    let disk = chain.store().disk_bytes();
+    drop(chain);
+    let rate = txs as f64 / secs.max(1e-9);
+    println!(
+        "imported {blocks} blocks, {txs} transfers in {secs:.2} s: {rate:.0} tx/s; tip {} {}",
+        tip.height, tip.hash
+    );
+    if txs > 0 {
+        println!(
+            "disk: {} bytes, {:.0} bytes per transfer",
+            disk,
+            disk as f64 / txs as f64
+        );
+    }
+    if let Some(hwm) = peak_rss_kib() {
+        println!("peak RSS: {:.1} MiB", hwm as f64 / 1024.0);
+    }
+    if measure_limit {
+        let limit = ferrite_node::bench::parallel_verify_rate(std::time::Duration::from_secs(3));
+        println!(
+            "limit: parallel batch verify {limit:.0} sig/s on {} threads; import/limit = {:.2}",
+            rayon::current_num_threads(),
+            rate / limit
+        );
+    }
+    Ok(())
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn check(settings: &Settings, heights: &[u64]) -> anyhow::Result<()> {
+    let data_dir = settings
+        .data_dir
+        .clone()
+        .context("check needs --data-dir")?;
+    let genesis = load_genesis(settings, &data_dir)?;
+    let chain = Chain::open(&data_dir, &genesis, settings.cache_bytes)?;
+    let tip = chain.check_full()?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "height": tip.height,
+            "hash": tip.hash.to_string(),
+            "state_root": tip.state_root.to_string(),
+            "ok": true,
+        })
+    );
+    for h in heights {
+        let hash = chain.store().hash_at(*h)?;
+        println!(
+            "{}",
+            serde_json::json!({"at_height": h, "hash": hash.map(|x| x.to_string())})
+        );
     }
     Ok(())
 }

@@ -1,2 +1,141 @@
-//! ferrite-tests: end-to-end tests that start real `ferrite-node` and `ferrite-wallet` processes
-//! and talk to them over real sockets. The scenarios arrive with the node issues.
+//! ferrite-tests: end-to-end tests that start real `ferrite-node` (and later `ferrite-wallet`)
+//! processes and talk to them through their real interfaces.
+//!
+//! The helpers here find the built binaries (scripts/test builds them before the tests run),
+//! start them with captured output, and read what they report.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// Path of a workspace binary built in the same profile as this test.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --workspace --bins` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// `ferrite-node` with `args`, run to completion.
+pub fn node_output(args: &[&str]) -> Output {
+    Command::new(binary("ferrite-node"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ferrite-node")
+}
+
+/// A running process whose stdout and stderr lines are collected in the background.
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    /// Starts `ferrite-node` with `args` and `RUST_LOG=info`.
+    pub fn node(args: &[&str]) -> Running {
+        let mut child = Command::new(binary("ferrite-node"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ferrite-node");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                }
+            });
+        }
+        Running { child, lines }
+    }
+
+    /// Every line printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Let the reader threads drain what the process wrote before it died.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.lines()
+    }
+
+    /// Sends SIGTERM and waits up to `secs` for a clean exit; returns the exit status.
+    pub fn terminate(mut self, secs: u64) -> (Option<std::process::ExitStatus>, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let status = loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                break Some(s);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        (status, self.lines())
+    }
+}
+
+/// Value of `key=` in a tracing log line (`key=value` up to the next space).
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let needle = format!("{key}=");
+    let start = line.find(&needle)? + needle.len();
+    line[start..].split_whitespace().next()
+}
+
+/// (height, hash) of every block the output reports as committed: `committed H HASH` lines of
+/// `import`, and `mined block` log lines of the miner.
+pub fn committed(lines: &[String]) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for l in lines {
+        if let Some(rest) = l.strip_prefix("committed ") {
+            let mut it = rest.split_whitespace();
+            if let (Some(h), Some(hash)) = (it.next(), it.next()) {
+                if let Ok(h) = h.parse() {
+                    out.push((h, hash.to_string()));
+                }
+            }
+        } else if l.contains("mined block") {
+            if let (Some(h), Some(hash)) = (field(l, "height"), field(l, "hash")) {
+                if let Ok(h) = h.parse() {
+                    out.push((h, hash.to_string()));
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,519 @@
+//! The chain: the in-memory block index over the store, heaviest-chain fork choice, reorgs,
+//! invalid-branch marking and the orphan pool.
+//!
+//! Every block, from the miner, a peer, an import or HTTP, enters through [`Chain::submit_block`].
+//! A block whose header and stateless checks pass is stored with its cumulative work; whenever a
+//! stored branch has more work than the tip, the chain disconnects to the fork point and connects
+//! the branch through ferrite-core's `connect_block`, one atomic store write per block. A block
+//! that fails is marked invalid with its descendants and the chain settles on the best valid tip.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use ferrite_core::encoding::Encode;
+use ferrite_core::ledger::{self, BlockUndo};
+use ferrite_core::lthash::LtHash;
+use ferrite_core::validation::{self, BlockError, HeaderError, ParentInfo, MEDIAN_TIME_SPAN};
+use ferrite_core::{
+    Account, Address, Block, ChainParams, Genesis, Hash, SignedTransaction, State, Target, Work,
+};
+
+use crate::orphans::OrphanPool;
+use crate::store::{BlockMeta, BlockStatus, ConnectWrite, DisconnectWrite, Store, StoreError};
+
+/// Why a block was refused or the chain failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The block breaks a consensus rule.
+    #[error("invalid block: {0}")]
+    Invalid(#[from] BlockError),
+    /// The block is already known to be invalid, or descends from one that is.
+    #[error("block {0} is known to be invalid")]
+    KnownInvalid(Hash),
+    /// The store failed; the node must stop.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What happened to a submitted block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// Already stored.
+    Known,
+    /// Parent unknown: kept in the orphan pool.
+    Orphan,
+    /// Stored; the tip did not change (a side branch, or equal work).
+    Stored,
+    /// The tip changed.
+    TipChanged(TipChange),
+}
+
+/// A change of tip, for the mempool, the miner and subscribers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TipChange {
+    /// Blocks taken off the best chain, tip first.
+    pub disconnected: Vec<Hash>,
+    /// Blocks added to the best chain, in order.
+    pub connected: Vec<Hash>,
+    /// Transactions of disconnected blocks (candidates to return to the mempool).
+    pub returned_txs: Vec<SignedTransaction>,
+    /// Ids of transactions in connected blocks.
+    pub mined_txs: Vec<Hash>,
+}
+
+/// A summary of the tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TipInfo {
+    /// Tip id.
+    pub hash: Hash,
+    /// Tip height.
+    pub height: u64,
+    /// Cumulative work.
+    pub work: Work,
+    /// Tip timestamp.
+    pub timestamp: u64,
+    /// State root at the tip.
+    pub state_root: Hash,
+}
+
+/// The chain over its store.
+pub struct Chain {
+    store: Store,
+    params: ChainParams,
+    index: HashMap<Hash, BlockMeta>,
+    /// Non-invalid blocks ordered by (work, first seen): the last element is the best candidate.
+    candidates: BTreeSet<(Work, std::cmp::Reverse<u64>, Hash)>,
+    tip: Hash,
+    digest: LtHash,
+    next_seq: u64,
+    orphans: OrphanPool,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Chain {
+    /// Opens the chain in `data_dir` for `genesis`, checks the store, and finishes any branch
+    /// switch a crash interrupted.
+    pub fn open(
+        data_dir: &Path,
+        genesis: &Genesis,
+        cache_bytes: usize,
+    ) -> Result<Chain, ChainError> {
+        let store = Store::open(data_dir, genesis, cache_bytes)?;
+        let mut index = HashMap::new();
+        let mut candidates = BTreeSet::new();
+        for (h, m) in store.all_meta()? {
+            if !m.status.is_invalid() {
+                candidates.insert((m.work, std::cmp::Reverse(m.seq), h));
+            }
+            index.insert(h, m);
+        }
+        let tip = store.tip()?;
+        let digest = store.digest()?;
+        let next_seq = store.next_seq()?;
+        let mut chain = Chain {
+            store,
+            params: genesis.params.clone(),
+            index,
+            candidates,
+            tip,
+            digest,
+            next_seq,
+            orphans: OrphanPool::default(),
+        };
+        chain.check_tip()?;
+        chain.activate_best()?;
+        Ok(chain)
+    }
+
+    /// The consensus parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// The store (read access for queries).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Verifies that the tip is consistent: indexed at its height, valid, and its header's state
+    /// root equals the stored digest.
+    pub fn check_tip(&self) -> Result<TipInfo, ChainError> {
+        let info = self.tip_info()?;
+        let meta = self.meta(&self.tip)?;
+        if meta.status != BlockStatus::Valid {
+            return Err(StoreError::Corrupt(format!("tip {} is not valid", self.tip)).into());
+        }
+        if self.store.hash_at(meta.height)? != Some(self.tip) {
+            return Err(StoreError::Corrupt(format!(
+                "tip {} not at height {}",
+                self.tip, meta.height
+            ))
+            .into());
+        }
+        if info.state_root != self.digest.root() {
+            return Err(StoreError::Corrupt(format!(
+                "state digest {} does not match the tip header's state root {}",
+                self.digest.root(),
+                info.state_root
+            ))
+            .into());
+        }
+        Ok(info)
+    }
+
+    /// Full consistency check: every account re-hashed into a fresh digest, which must equal the
+    /// stored one, and the height index must link from the tip down to genesis.
+    pub fn check_full(&self) -> Result<TipInfo, ChainError> {
+        let info = self.check_tip()?;
+        let mut d = LtHash::zero();
+        self.store
+            .for_each_account(|a, acct| d.add(&acct.leaf(&a)))?;
+        if d != self.digest {
+            return Err(StoreError::Corrupt(
+                "accounts do not match the stored state digest".into(),
+            )
+            .into());
+        }
+        let mut h = self.tip;
+        for height in (0..=info.height).rev() {
+            if self.store.hash_at(height)? != Some(h) {
+                return Err(StoreError::Corrupt(format!("height index broken at {height}")).into());
+            }
+            h = self.meta(&h)?.parent;
+        }
+        Ok(info)
+    }
+
+    fn meta(&self, h: &Hash) -> Result<BlockMeta, ChainError> {
+        self.index
+            .get(h)
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt(format!("block {h} missing from index")).into())
+    }
+
+    /// The tip.
+    pub fn tip_info(&self) -> Result<TipInfo, ChainError> {
+        let meta = self.meta(&self.tip)?;
+        let header = self
+            .store
+            .header(&self.tip)?
+            .ok_or_else(|| StoreError::Corrupt("tip header missing".into()))?;
+        Ok(TipInfo {
+            hash: self.tip,
+            height: meta.height,
+            work: meta.work,
+            timestamp: meta.timestamp,
+            state_root: header.state_root,
+        })
+    }
+
+    /// The state digest at the tip.
+    pub fn digest(&self) -> &LtHash {
+        &self.digest
+    }
+
+    /// Metadata of a known block.
+    pub fn block_meta(&self, h: &Hash) -> Option<BlockMeta> {
+        self.index.get(h).copied()
+    }
+
+    /// Number of blocks in the orphan pool.
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// Parent facts for a child of `parent`: walks up to [`MEDIAN_TIME_SPAN`] ancestors.
+    pub fn parent_info(&self, parent: &Hash) -> Result<ParentInfo, ChainError> {
+        let meta = self.meta(parent)?;
+        let mut times = Vec::with_capacity(MEDIAN_TIME_SPAN);
+        let mut m = meta;
+        loop {
+            times.push(m.timestamp);
+            if times.len() == MEDIAN_TIME_SPAN || m.height == 0 {
+                break;
+            }
+            m = self.meta(&m.parent)?;
+        }
+        times.reverse();
+        Ok(ParentInfo {
+            hash: *parent,
+            height: meta.height,
+            timestamp: meta.timestamp,
+            median_time_past: validation::median_time_past(&times),
+        })
+    }
+
+    /// A partial state at the tip holding `addresses`.
+    pub fn state_view(&self, addresses: &[Address]) -> Result<State, ChainError> {
+        let accts = self.store.accounts(addresses)?;
+        Ok(State::partial(
+            self.digest.clone(),
+            addresses.iter().copied().zip(accts),
+        ))
+    }
+
+    /// An account at the tip.
+    pub fn account(&self, a: &Address) -> Result<Account, ChainError> {
+        Ok(self.store.account(a)?)
+    }
+
+    /// Submits a block from any source, using the local clock.
+    pub fn submit_block(&mut self, block: Block) -> Result<Submitted, ChainError> {
+        self.submit_block_at(block, now_secs())
+    }
+
+    /// Submits a block with `now` as local time.
+    pub fn submit_block_at(&mut self, block: Block, now: u64) -> Result<Submitted, ChainError> {
+        match self.store_block(block, now)? {
+            Submitted::Stored => self.activate_best(),
+            other => Ok(other),
+        }
+    }
+
+    /// Stores a block (and any orphans it adopts) without running fork choice.
+    fn store_block(&mut self, block: Block, now: u64) -> Result<Submitted, ChainError> {
+        let hash = block.hash();
+        if let Some(m) = self.index.get(&hash) {
+            if m.status.is_invalid() {
+                return Err(ChainError::KnownInvalid(hash));
+            }
+            return Ok(Submitted::Known);
+        }
+        let parent = block.header.prev;
+        let Some(parent_meta) = self.index.get(&parent).copied() else {
+            self.orphans.insert(hash, block);
+            return Ok(Submitted::Orphan);
+        };
+        if parent_meta.status.is_invalid() {
+            return Err(ChainError::KnownInvalid(parent));
+        }
+        let info = self.parent_info(&parent)?;
+        validation::check_header(&self.params, &block.header, &info, now)
+            .map_err(BlockError::from)?;
+        let size = block.encoded_len() as u64;
+        if size > self.params.max_block_size {
+            return Err(BlockError::TooLarge {
+                size,
+                limit: self.params.max_block_size,
+            }
+            .into());
+        }
+        if ferrite_core::merkle::merkle_root(&validation::tx_ids(&block))
+            != block.header.merkle_root
+        {
+            return Err(BlockError::BadMerkleRoot.into());
+        }
+        let block_work = Target::from_compact(block.header.bits)
+            .map_err(|_| BlockError::Header(HeaderError::InsufficientWork))?
+            .work();
+        let work = parent_meta
+            .work
+            .checked_add(block_work)
+            .ok_or(BlockError::Header(HeaderError::InsufficientWork))?;
+        let meta = BlockMeta {
+            parent,
+            height: block.header.height,
+            timestamp: block.header.timestamp,
+            work,
+            status: BlockStatus::Stored,
+            seq: self.next_seq,
+        };
+        self.store.put_block(&hash, &block, &meta)?;
+        self.next_seq += 1;
+        self.index.insert(hash, meta);
+        self.candidates
+            .insert((work, std::cmp::Reverse(meta.seq), hash));
+        // Adopt orphans that were waiting for this block (their errors only concern them).
+        for child in self.orphans.take_children(&hash) {
+            let child_hash = child.hash();
+            if let Err(e) = self.store_block(child, now) {
+                tracing::debug!(block = %child_hash, error = %e, "orphan rejected");
+            }
+        }
+        Ok(Submitted::Stored)
+    }
+
+    /// Moves the tip to the best valid candidate, marking blocks that fail as invalid.
+    fn activate_best(&mut self) -> Result<Submitted, ChainError> {
+        let mut change = TipChange::default();
+        while let Some(&(best_work, _, best)) = self.candidates.last() {
+            let tip_work = self.meta(&self.tip)?.work;
+            if best == self.tip || best_work <= tip_work {
+                break;
+            }
+            let (down, up) = self.path_to(&best)?;
+            for h in down {
+                self.disconnect_tip(&mut change)?;
+                debug_assert_eq!(change.disconnected.last(), Some(&h));
+            }
+            for h in up {
+                if let Err(e) = self.connect(&h, &mut change) {
+                    match e {
+                        ChainError::Invalid(err) => {
+                            tracing::warn!(block = %h, error = %err, "block failed validation; marking its branch invalid");
+                            self.mark_invalid(&h)?;
+                            break;
+                        }
+                        other => return Err(other),
+                    }
+                }
+            }
+        }
+        if change.connected.is_empty() && change.disconnected.is_empty() {
+            return Ok(Submitted::Stored);
+        }
+        // Blocks that were disconnected and then reconnected are not really returned.
+        let connected: std::collections::HashSet<Hash> = change.mined_txs.iter().copied().collect();
+        change.returned_txs.retain(|t| !connected.contains(&t.id()));
+        Ok(Submitted::TipChanged(change))
+    }
+
+    /// Blocks to disconnect (tip first) and to connect (in order) to reach `target`.
+    fn path_to(&self, target: &Hash) -> Result<(Vec<Hash>, Vec<Hash>), ChainError> {
+        let mut a = self.tip;
+        let mut b = *target;
+        let mut down = Vec::new();
+        let mut up = Vec::new();
+        let mut ma = self.meta(&a)?;
+        let mut mb = self.meta(&b)?;
+        while ma.height > mb.height {
+            down.push(a);
+            a = ma.parent;
+            ma = self.meta(&a)?;
+        }
+        while mb.height > ma.height {
+            up.push(b);
+            b = mb.parent;
+            mb = self.meta(&b)?;
+        }
+        while a != b {
+            down.push(a);
+            up.push(b);
+            a = ma.parent;
+            b = mb.parent;
+            ma = self.meta(&a)?;
+            mb = self.meta(&b)?;
+        }
+        up.reverse();
+        Ok((down, up))
+    }
+
+    fn connect(&mut self, h: &Hash, change: &mut TipChange) -> Result<(), ChainError> {
+        let block = self
+            .store
+            .block(h)?
+            .ok_or_else(|| StoreError::Corrupt(format!("block {h} missing")))?;
+        let mut addrs: Vec<Address> = Vec::with_capacity(block.txs.len() * 2 + 1);
+        for t in &block.txs {
+            addrs.push(t.tx.sender_address());
+            addrs.push(t.tx.recipient);
+        }
+        addrs.push(block.header.miner);
+        addrs.sort_unstable();
+        addrs.dedup();
+        let mut state = self.state_view(&addrs)?;
+        let parent = self.parent_info(&block.header.prev)?;
+        let done = validation::connect_block(
+            &self.params,
+            &block,
+            &parent,
+            &mut state,
+            now_secs().max(block.header.timestamp),
+        )?;
+        let accounts: Vec<(Address, Account)> = done
+            .undo
+            .previous
+            .iter()
+            .map(|(a, _)| (*a, state.account(a)))
+            .collect();
+        let mut meta = self.meta(h)?;
+        meta.status = BlockStatus::Valid;
+        self.store.connect(ConnectWrite {
+            block: &block,
+            hash: *h,
+            meta,
+            accounts,
+            undo: &done.undo,
+            digest: state.digest(),
+        })?;
+        self.index.insert(*h, meta);
+        self.tip = *h;
+        self.digest = state.digest().clone();
+        change.connected.push(*h);
+        change.mined_txs.extend(done.tx_ids);
+        Ok(())
+    }
+
+    fn disconnect_tip(&mut self, change: &mut TipChange) -> Result<(), ChainError> {
+        let h = self.tip;
+        let meta = self.meta(&h)?;
+        if meta.height == 0 {
+            return Err(StoreError::Corrupt("asked to disconnect genesis".into()).into());
+        }
+        let block = self
+            .store
+            .block(&h)?
+            .ok_or_else(|| StoreError::Corrupt(format!("block {h} missing")))?;
+        let undo: BlockUndo = self.store.undo(&h)?;
+        let addrs: Vec<Address> = undo.previous.iter().map(|(a, _)| *a).collect();
+        let mut state = self.state_view(&addrs)?;
+        ledger::undo_block(&mut state, &undo);
+        let parent_header = self
+            .store
+            .header(&meta.parent)?
+            .ok_or_else(|| StoreError::Corrupt("parent header missing".into()))?;
+        if state.root() != parent_header.state_root {
+            return Err(StoreError::Corrupt(format!(
+                "undo of {h} does not restore the parent's state root"
+            ))
+            .into());
+        }
+        self.store.disconnect(DisconnectWrite {
+            block: &block,
+            hash: h,
+            accounts: undo.previous.clone(),
+            new_tip: meta.parent,
+            digest: state.digest(),
+        })?;
+        self.tip = meta.parent;
+        self.digest = state.digest().clone();
+        change.disconnected.push(h);
+        change.returned_txs.extend(block.txs.iter().copied());
+        Ok(())
+    }
+
+    /// Marks `bad` invalid and every stored descendant invalid-ancestor.
+    fn mark_invalid(&mut self, bad: &Hash) -> Result<(), ChainError> {
+        let mut changed = Vec::new();
+        let mut frontier = vec![*bad];
+        let mut first = true;
+        while let Some(h) = frontier.pop() {
+            if let Some(m) = self.index.get_mut(&h) {
+                self.candidates
+                    .remove(&(m.work, std::cmp::Reverse(m.seq), h));
+                m.status = if first {
+                    BlockStatus::Invalid
+                } else {
+                    BlockStatus::InvalidAncestor
+                };
+                changed.push((h, *m));
+            }
+            first = false;
+            // Descendants: blocks whose parent is h (a scan; invalid branches are rare).
+            frontier.extend(
+                self.index
+                    .iter()
+                    .filter(|(_, m)| m.parent == h)
+                    .map(|(c, _)| *c),
+            );
+        }
+        self.store.set_meta(&changed)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! Operator configuration: command-line flags, `FERRITE_*` environment variables and an optional
+//! TOML file, merged with the usual precedence flag > environment > file > default.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::mempool::MempoolConfig;
+use crate::store::DEFAULT_CACHE_BYTES;
+
+/// Block spacing of `--dev` chains: short, so that a newcomer sees blocks at once.
+pub const DEV_SPACING_SECS: u64 = 5;
+/// Prefunded accounts of `--dev` chains.
+pub const DEV_ACCOUNTS: u32 = 10;
+/// Most mining threads accepted: more than any machine this runs on has cores.
+pub const MAX_MINE_THREADS: usize = 256;
+
+/// A Ferrite proof-of-work node.
+#[derive(Parser, Debug)]
+#[command(name = "ferrite-node", version = crate::VERSION, about)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub opts: NodeArgs,
+    /// What to do (default: run the node).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the node (the default).
+    Run,
+    /// Generate a dev chain of real signed transfers and write it to a chain file.
+    Generate(GenerateArgs),
+    /// Import a chain file into the data dir through the normal block path.
+    Import(ImportArgs),
+    /// Check the store (tip, digest over every account, height index) and print the tip.
+    Check(CheckArgs),
+}
+
+/// `generate` options.
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Blocks to generate.
+    #[arg(long)]
+    pub blocks: u64,
+    /// Transfers per block.
+    #[arg(long, default_value_t = 100)]
+    pub txs_per_block: u32,
+    /// Prefunded dev accounts that send the transfers.
+    #[arg(long, default_value_t = 1_000)]
+    pub accounts: u32,
+    /// Chain file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `import` options.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Chain file to read (written by `generate`).
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Also measure the parallel batch-verify rate afterwards and print the ratio.
+    #[arg(long)]
+    pub measure_limit: bool,
+}
+
+/// `check` options.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Also print the best-chain block at this height (repeatable).
+    #[arg(long)]
+    pub at_height: Vec<u64>,
+}
+
+/// Options of the node, each also settable by environment variable and config file.
+#[derive(Args, Debug, Default)]
+pub struct NodeArgs {
+    /// TOML config file.
+    #[arg(long, env = "FERRITE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory of the chain store.
+    #[arg(long, env = "FERRITE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Genesis JSON file (default: the embedded public testnet genesis).
+    #[arg(long, env = "FERRITE_GENESIS", global = true)]
+    pub genesis: Option<PathBuf>,
+    /// Local development chain: dev genesis with prefunded accounts, mining on, throwaway data
+    /// dir unless --data-dir is given.
+    #[arg(long, env = "FERRITE_DEV", num_args = 0..=1, default_missing_value = "true", global = true)]
+    pub dev: Option<bool>,
+    /// Mine blocks.
+    #[arg(long, env = "FERRITE_MINE", num_args = 0..=1, default_missing_value = "true", global = true)]
+    pub mine: Option<bool>,
+    /// Address that receives mining rewards.
+    #[arg(long, env = "FERRITE_MINER_ADDRESS", global = true)]
+    pub miner_address: Option<String>,
+    /// Mining threads.
+    #[arg(long, env = "FERRITE_MINE_THREADS", global = true)]
+    pub mine_threads: Option<usize>,
+    /// RocksDB block cache, MiB.
+    #[arg(long, env = "FERRITE_CACHE_MB", global = true)]
+    pub cache_mb: Option<usize>,
+    /// Smallest fee the mempool accepts, base units.
+    #[arg(long, env = "FERRITE_MIN_FEE", global = true)]
+    pub min_fee: Option<u64>,
+}
+
+/// The config file's shape: the same options as the flags, snake_case.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    data_dir: Option<PathBuf>,
+    genesis: Option<PathBuf>,
+    dev: Option<bool>,
+    mine: Option<bool>,
+    miner_address: Option<String>,
+    mine_threads: Option<usize>,
+    cache_mb: Option<usize>,
+    min_fee: Option<u64>,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The config file is not valid TOML of the expected shape.
+    #[error("config file {path}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The merged configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Data dir, if set anywhere.
+    pub data_dir: Option<PathBuf>,
+    /// Genesis file, if set anywhere.
+    pub genesis: Option<PathBuf>,
+    /// Dev mode.
+    pub dev: bool,
+    /// Mining on.
+    pub mine: bool,
+    /// Reward address (unparsed).
+    pub miner_address: Option<String>,
+    /// Mining threads.
+    pub mine_threads: usize,
+    /// Block cache bytes.
+    pub cache_bytes: usize,
+    /// Mempool settings.
+    pub mempool: MempoolConfig,
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        reason: e.message().to_string(),
+    })
+}
+
+impl Settings {
+    /// Merges flags/env (`args`) over the config file over defaults.
+    pub fn resolve(args: &NodeArgs) -> Result<Settings, ConfigError> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let dev = args.dev.or(file.dev).unwrap_or(false);
+        let mine_threads = args.mine_threads.or(file.mine_threads).unwrap_or(1);
+        if !(1..=MAX_MINE_THREADS).contains(&mine_threads) {
+            return Err(ConfigError::Invalid(format!(
+                "mine_threads must be 1 to {MAX_MINE_THREADS}, got {mine_threads}"
+            )));
+        }
+        let cache_mb = args.cache_mb.or(file.cache_mb);
+        let cache_bytes = match cache_mb {
+            Some(0) => return Err(ConfigError::Invalid("cache_mb must be at least 1".into())),
+            Some(mb) => mb.saturating_mul(1024 * 1024),
+            None => DEFAULT_CACHE_BYTES,
+        };
+        let mut mempool = MempoolConfig::default();
+        if let Some(f) = args.min_fee.or(file.min_fee) {
+            mempool.min_fee = f;
+        }
+        Ok(Settings {
+            data_dir: args.data_dir.clone().or(file.data_dir),
+            genesis: args.genesis.clone().or(file.genesis),
+            dev,
+            mine: args.mine.or(file.mine).unwrap_or(dev),
+            miner_address: args.miner_address.clone().or(file.miner_address),
+            mine_threads,
+            cache_bytes,
+            mempool,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_beats_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "mine_threads = 3\nmin_fee = 7\n").unwrap();
+        let mut args = NodeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!((s.mine_threads, s.mempool.min_fee), (3, 7));
+        args.mine_threads = Some(2);
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!((s.mine_threads, s.mempool.min_fee), (2, 7));
+        assert!(!s.dev && !s.mine);
+    }
+
+    #[test]
+    fn bad_files_and_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, "mine_thread = 3\n").unwrap();
+        let args = NodeArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Settings::resolve(&args),
+            Err(ConfigError::Parse { .. })
+        ));
+        let args = NodeArgs {
+            mine_threads: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Settings::resolve(&args),
+            Err(ConfigError::Invalid(_))
+        ));
+        let args = NodeArgs {
+            config: Some("/nonexistent/x.toml".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Settings::resolve(&args),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+}

@@ -1,0 +1,435 @@
+//! The mempool: valid transfers waiting for a block, ordered for mining and bounded in size.
+//!
+//! Admission checks every transfer rule against the tip state plus the sender's pending
+//! transfers: nonce order, balance including pending spends, minimum fee, signature. A transfer
+//! whose nonce is ahead of the sender's next one waits (bounded by [`MAX_NONCE_GAP`] and the
+//! per-sender cap) until the gap fills. A pending (sender, nonce) is replaced only by a fee at
+//! least [`REPLACEMENT_BUMP_PERCENT`]% higher. When full, the lowest fee goes first (all
+//! transfers have the same size, so fee order is fee-rate order); evicting a transfer also
+//! evicts the same sender's later nonces, which could no longer be mined.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
+
+use ferrite_core::ledger::{self, TxError};
+use ferrite_core::transaction::SIGNED_TX_LEN;
+use ferrite_core::{verify, Account, Address, Hash, SignedTransaction};
+
+/// Default most transfers held: about 60 full blocks of the testnet, ~10 MiB with overhead.
+pub const DEFAULT_MAX_COUNT: usize = 50_000;
+/// Default most bytes of transfers held.
+pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Default most pending transfers per sender: one sender cannot fill the pool.
+pub const DEFAULT_PER_SENDER: usize = 64;
+/// Default smallest fee accepted, in base units: makes spam cost something.
+pub const DEFAULT_MIN_FEE: u64 = 1_000;
+/// Default time a transfer may wait before it is dropped: 3 hours.
+pub const DEFAULT_EXPIRY_SECS: u64 = 3 * 3600;
+/// How far ahead of the sender's next nonce a transfer may be and still wait for the gap.
+pub const MAX_NONCE_GAP: u64 = 64;
+/// A replacement must pay at least this much more fee, in percent (and at least one unit).
+pub const REPLACEMENT_BUMP_PERCENT: u64 = 10;
+
+/// Mempool limits.
+#[derive(Clone, Debug)]
+pub struct MempoolConfig {
+    /// Most transfers.
+    pub max_count: usize,
+    /// Most bytes.
+    pub max_bytes: usize,
+    /// Most transfers per sender.
+    pub per_sender: usize,
+    /// Smallest fee.
+    pub min_fee: u64,
+    /// Seconds before a transfer expires.
+    pub expiry_secs: u64,
+}
+
+impl Default for MempoolConfig {
+    fn default() -> Self {
+        MempoolConfig {
+            max_count: DEFAULT_MAX_COUNT,
+            max_bytes: DEFAULT_MAX_BYTES,
+            per_sender: DEFAULT_PER_SENDER,
+            min_fee: DEFAULT_MIN_FEE,
+            expiry_secs: DEFAULT_EXPIRY_SECS,
+        }
+    }
+}
+
+/// Why a transfer was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MempoolError {
+    /// It breaks a stateless ledger rule (zero amount, self transfer, weak key).
+    #[error("{0}")]
+    Rule(TxError),
+    /// The signature does not verify for this chain.
+    #[error("signature does not verify for this chain")]
+    BadSignature,
+    /// Already in the pool.
+    #[error("transaction already in the mempool")]
+    Duplicate,
+    /// Already in the chain (its nonce is used).
+    #[error("nonce {got} already used; next nonce is {expected}")]
+    NonceTooLow {
+        /// The sender's next nonce.
+        expected: u64,
+        /// The transfer's nonce.
+        got: u64,
+    },
+    /// Too far ahead of the sender's next nonce.
+    #[error("nonce {got} is more than {MAX_NONCE_GAP} ahead of the next nonce {expected}")]
+    NonceTooFar {
+        /// The sender's next nonce.
+        expected: u64,
+        /// The transfer's nonce.
+        got: u64,
+    },
+    /// Fee below the node's minimum.
+    #[error("fee {got} is below the minimum {min}")]
+    FeeTooLow {
+        /// The minimum.
+        min: u64,
+        /// The transfer's fee.
+        got: u64,
+    },
+    /// The sender cannot pay this on top of its pending transfers.
+    #[error("balance {balance} cannot cover {needed} (this transfer plus pending ones)")]
+    InsufficientBalance {
+        /// The sender's balance at the tip.
+        balance: u64,
+        /// Total needed.
+        needed: u64,
+    },
+    /// A pending transfer with the same nonce pays too much for this one to replace it.
+    #[error("replacement fee {got} must be at least {min}")]
+    ReplacementUnderpriced {
+        /// Smallest acceptable fee.
+        min: u64,
+        /// The transfer's fee.
+        got: u64,
+    },
+    /// The sender has too many pending transfers.
+    #[error("sender already has {0} pending transfers")]
+    SenderFull(usize),
+    /// The pool is full of transfers paying at least as much.
+    #[error("mempool full; fee too low to enter")]
+    Full,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    tx: SignedTransaction,
+    id: Hash,
+    added: u64,
+    seq: u64,
+}
+
+/// The pool.
+pub struct Mempool {
+    cfg: MempoolConfig,
+    chain_id: Hash,
+    by_id: HashMap<Hash, (Address, u64)>,
+    senders: HashMap<Address, BTreeMap<u64, Entry>>,
+    /// (fee, newest first, id): the first element is the next to evict.
+    by_fee: BTreeSet<(u64, Reverse<u64>, Hash)>,
+    seq: u64,
+}
+
+/// Summary figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MempoolStats {
+    /// Transfers held.
+    pub count: usize,
+    /// Bytes held.
+    pub bytes: usize,
+    /// Sum of fees.
+    pub total_fee: u128,
+}
+
+impl Mempool {
+    /// An empty pool for the chain `chain_id`.
+    pub fn new(cfg: MempoolConfig, chain_id: Hash) -> Self {
+        Mempool {
+            cfg,
+            chain_id,
+            by_id: HashMap::new(),
+            senders: HashMap::new(),
+            by_fee: BTreeSet::new(),
+            seq: 0,
+        }
+    }
+
+    /// Number of transfers held.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// True if `id` is held.
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// A held transfer.
+    pub fn get(&self, id: &Hash) -> Option<SignedTransaction> {
+        let (a, n) = self.by_id.get(id)?;
+        self.senders.get(a)?.get(n).map(|e| e.tx)
+    }
+
+    /// Count, bytes and fees.
+    pub fn stats(&self) -> MempoolStats {
+        let total_fee = self.by_fee.iter().map(|(f, _, _)| u128::from(*f)).sum();
+        MempoolStats {
+            count: self.len(),
+            bytes: self.len() * SIGNED_TX_LEN,
+            total_fee,
+        }
+    }
+
+    /// Pending transfers of `sender`, by nonce.
+    pub fn pending_of(&self, sender: &Address) -> Vec<SignedTransaction> {
+        self.senders
+            .get(sender)
+            .map(|m| m.values().map(|e| e.tx).collect())
+            .unwrap_or_default()
+    }
+
+    /// Admits `tx` given the sender's account at the tip and the time `now` (Unix seconds).
+    pub fn add(
+        &mut self,
+        tx: SignedTransaction,
+        sender_account: Account,
+        now: u64,
+    ) -> Result<Hash, MempoolError> {
+        let id = tx.id();
+        if self.by_id.contains_key(&id) {
+            return Err(MempoolError::Duplicate);
+        }
+        let t = &tx.tx;
+        ledger::check_stateless(t).map_err(MempoolError::Rule)?;
+        if t.fee < self.cfg.min_fee {
+            return Err(MempoolError::FeeTooLow {
+                min: self.cfg.min_fee,
+                got: t.fee,
+            });
+        }
+        let next = sender_account.nonce;
+        if t.nonce < next {
+            return Err(MempoolError::NonceTooLow {
+                expected: next,
+                got: t.nonce,
+            });
+        }
+        if t.nonce - next > MAX_NONCE_GAP {
+            return Err(MempoolError::NonceTooFar {
+                expected: next,
+                got: t.nonce,
+            });
+        }
+        let sender = t.sender_address();
+        let pending = self.senders.get(&sender);
+        let replaced = pending.and_then(|m| m.get(&t.nonce)).cloned();
+        if let Some(old) = &replaced {
+            let bump = (old.tx.tx.fee / 100 * REPLACEMENT_BUMP_PERCENT).max(1);
+            let min = old.tx.tx.fee.saturating_add(bump);
+            if t.fee < min {
+                return Err(MempoolError::ReplacementUnderpriced { min, got: t.fee });
+            }
+        } else if pending.map_or(0, BTreeMap::len) >= self.cfg.per_sender {
+            return Err(MempoolError::SenderFull(self.cfg.per_sender));
+        }
+        let mut needed: u64 = t.amount.saturating_add(t.fee);
+        if let Some(m) = pending {
+            for (n, e) in m {
+                if *n != t.nonce {
+                    needed = needed.saturating_add(e.tx.tx.amount.saturating_add(e.tx.tx.fee));
+                }
+            }
+        }
+        if needed > sender_account.balance {
+            return Err(MempoolError::InsufficientBalance {
+                balance: sender_account.balance,
+                needed,
+            });
+        }
+        // The signature last: it is the expensive check.
+        let msg = t.signing_message(&self.chain_id);
+        verify::verify(&t.sender, &msg, &tx.signature).map_err(|_| MempoolError::BadSignature)?;
+
+        let full = self.len() >= self.cfg.max_count
+            || (self.len() + 1) * SIGNED_TX_LEN > self.cfg.max_bytes;
+        if full && replaced.is_none() {
+            let lowest = self.by_fee.first().map(|&(fee, _, _)| fee);
+            if lowest.is_none_or(|l| l >= t.fee) {
+                return Err(MempoolError::Full);
+            }
+        }
+        if let Some(old) = replaced {
+            self.remove_one(&sender, old.tx.tx.nonce);
+        }
+        self.seq += 1;
+        let entry = Entry {
+            tx,
+            id,
+            added: now,
+            seq: self.seq,
+        };
+        self.by_fee.insert((t.fee, Reverse(entry.seq), id));
+        self.by_id.insert(id, (sender, t.nonce));
+        self.senders
+            .entry(sender)
+            .or_default()
+            .insert(t.nonce, entry);
+        self.enforce_bounds();
+        Ok(id)
+    }
+
+    fn remove_one(&mut self, sender: &Address, nonce: u64) -> Option<Entry> {
+        let m = self.senders.get_mut(sender)?;
+        let e = m.remove(&nonce)?;
+        if m.is_empty() {
+            self.senders.remove(sender);
+        }
+        self.by_id.remove(&e.id);
+        self.by_fee.remove(&(e.tx.tx.fee, Reverse(e.seq), e.id));
+        Some(e)
+    }
+
+    /// Removes the sender's transfers from `nonce` on.
+    fn remove_from(&mut self, sender: &Address, nonce: u64) -> usize {
+        let nonces: Vec<u64> = self
+            .senders
+            .get(sender)
+            .map(|m| m.range(nonce..).map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        for n in &nonces {
+            self.remove_one(sender, *n);
+        }
+        nonces.len()
+    }
+
+    fn enforce_bounds(&mut self) {
+        while self.len() > self.cfg.max_count || self.len() * SIGNED_TX_LEN > self.cfg.max_bytes {
+            let Some(&(_, _, id)) = self.by_fee.first() else {
+                break;
+            };
+            let Some(&(sender, nonce)) = self.by_id.get(&id) else {
+                break;
+            };
+            self.remove_from(&sender, nonce);
+        }
+    }
+
+    /// Drops transfers older than the expiry (and the same senders' later nonces).
+    pub fn expire(&mut self, now: u64) -> usize {
+        let old: Vec<(Address, u64)> = self
+            .senders
+            .iter()
+            .flat_map(|(a, m)| {
+                m.values()
+                    .filter(|e| now.saturating_sub(e.added) > self.cfg.expiry_secs)
+                    .map(|e| (*a, e.tx.tx.nonce))
+            })
+            .collect();
+        old.into_iter().map(|(a, n)| self.remove_from(&a, n)).sum()
+    }
+
+    /// Brings the pool in line with a new tip: drops `mined` ids, re-admits `returned`
+    /// transfers (from disconnected blocks) that are still valid, and re-checks every sender in
+    /// `touched` (nonces used, balances spent). `account` reads the new tip's state.
+    pub fn on_tip_change(
+        &mut self,
+        mined: &[Hash],
+        returned: Vec<SignedTransaction>,
+        touched: &HashSet<Address>,
+        account: &dyn Fn(&Address) -> Account,
+        now: u64,
+    ) {
+        for id in mined {
+            if let Some(&(a, n)) = self.by_id.get(id) {
+                self.remove_one(&a, n);
+            }
+        }
+        let mut check: HashSet<Address> = touched.clone();
+        for tx in &returned {
+            check.insert(tx.tx.sender_address());
+        }
+        for a in &check {
+            self.revalidate_sender(a, account(a));
+        }
+        for tx in returned {
+            let a = tx.tx.sender_address();
+            if let Err(e) = self.add(tx, account(&a), now) {
+                tracing::debug!(error = %e, "transaction from a disconnected block not re-added");
+            }
+        }
+    }
+
+    fn revalidate_sender(&mut self, sender: &Address, acct: Account) {
+        // Nonces already used are gone.
+        let used: Vec<u64> = self
+            .senders
+            .get(sender)
+            .map(|m| m.range(..acct.nonce).map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        for n in used {
+            self.remove_one(sender, n);
+        }
+        // Walk the rest in nonce order; from the first that cannot be paid, drop it and later ones.
+        let mut spent: u64 = 0;
+        let mut cut = None;
+        if let Some(m) = self.senders.get(sender) {
+            for (n, e) in m {
+                spent = spent.saturating_add(e.tx.tx.amount.saturating_add(e.tx.tx.fee));
+                if spent > acct.balance {
+                    cut = Some(*n);
+                    break;
+                }
+            }
+        }
+        if let Some(n) = cut {
+            self.remove_from(sender, n);
+        }
+    }
+
+    /// Transfers for a block template: highest fee first while keeping each sender's nonces in
+    /// order and contiguous from its account nonce; at most `max_txs`.
+    pub fn select(
+        &self,
+        max_txs: usize,
+        account: &dyn Fn(&Address) -> Account,
+    ) -> Vec<SignedTransaction> {
+        let mut heap: BinaryHeap<(u64, Reverse<u64>, Address, u64)> = BinaryHeap::new();
+        for (a, m) in &self.senders {
+            let next = account(a).nonce;
+            if let Some(e) = m.get(&next) {
+                heap.push((e.tx.tx.fee, Reverse(e.seq), *a, next));
+            }
+        }
+        let mut out = Vec::new();
+        while let Some((_, _, a, n)) = heap.pop() {
+            if out.len() >= max_txs {
+                break;
+            }
+            let Some(m) = self.senders.get(&a) else {
+                continue;
+            };
+            let Some(e) = m.get(&n) else { continue };
+            out.push(e.tx);
+            if let Some(next) = m.get(&(n + 1)) {
+                heap.push((next.tx.tx.fee, Reverse(next.seq), a, n + 1));
+            }
+        }
+        out
+    }
+
+    /// Ids of every held transfer.
+    pub fn ids(&self) -> Vec<Hash> {
+        self.by_id.keys().copied().collect()
+    }
+}

@@ -1,0 +1,539 @@
+//! The RocksDB chain store: blocks, block metadata, the best-chain indexes, accounts and undo
+//! records, with every connect and disconnect written as one atomic, synced WriteBatch.
+//!
+//! A data dir belongs to one genesis (checked at open) and one process (RocksDB's lock file).
+//! The layout is documented in docs/storage.md.
+
+pub mod keys;
+
+use std::path::{Path, PathBuf};
+
+use ferrite_core::encoding::{Decode, Encode};
+use ferrite_core::ledger::BlockUndo;
+use ferrite_core::lthash::LtHash;
+use ferrite_core::{Account, Address, Block, BlockHeader, Genesis, Hash, SignedTransaction};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
+    Options, WriteBatch, WriteOptions, DB,
+};
+
+use keys::*;
+pub use keys::{BlockMeta, BlockStatus, TxLocation};
+
+/// Default RocksDB block cache: enough for the hot accounts and recent blocks of a small node
+/// while keeping the whole process well under 100 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Memtable size per column family before a flush.
+const WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Memtables of all column families together: ten families at full size would take 80 MiB,
+/// so a shared budget keeps an importing node under its 100 MiB target.
+const DB_WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// Open files RocksDB may keep; far below common ulimits.
+const MAX_OPEN_FILES: i32 = 256;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data dir is open in another process.
+    #[error("data dir {0} is in use by another ferrite-node process")]
+    Locked(PathBuf),
+    /// The data dir cannot be created or written.
+    #[error("cannot use data dir {path}: {reason}")]
+    Unusable {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The data dir belongs to another chain.
+    #[error("data dir belongs to genesis {found}, not {expected}; use another --data-dir")]
+    WrongGenesis {
+        /// Genesis in the store.
+        found: Hash,
+        /// Genesis of this node.
+        expected: Hash,
+    },
+    /// The data dir was written by an incompatible version.
+    #[error("data dir schema version {found} is not {expected}")]
+    Schema {
+        /// Version in the store.
+        found: u32,
+        /// Version of this build.
+        expected: u32,
+    },
+    /// A record is missing or does not decode.
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other RocksDB failure.
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// Everything one block connect writes, built by the chain and applied atomically.
+pub struct ConnectWrite<'a> {
+    /// The block.
+    pub block: &'a Block,
+    /// Its id.
+    pub hash: Hash,
+    /// Its metadata with status set to valid.
+    pub meta: BlockMeta,
+    /// New values of every account the block changed.
+    pub accounts: Vec<(Address, Account)>,
+    /// The undo record.
+    pub undo: &'a BlockUndo,
+    /// The state digest after the block.
+    pub digest: &'a LtHash,
+}
+
+/// Everything one block disconnect writes.
+pub struct DisconnectWrite<'a> {
+    /// The block being disconnected.
+    pub block: &'a Block,
+    /// Its id.
+    pub hash: Hash,
+    /// Restored values of the accounts it had changed.
+    pub accounts: Vec<(Address, Account)>,
+    /// The new tip (the block's parent).
+    pub new_tip: Hash,
+    /// The state digest at the new tip.
+    pub digest: &'a LtHash,
+}
+
+/// The RocksDB store.
+pub struct Store {
+    db: DB,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` for `genesis`, with a block cache of
+    /// `cache_bytes`.
+    pub fn open(path: &Path, genesis: &Genesis, cache_bytes: usize) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Unusable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let cache = Cache::new_lru_cache(cache_bytes);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_cache_index_and_filter_blocks(true);
+        let mut cf_opts = Options::default();
+        cf_opts.set_block_based_table_factory(&table);
+        cf_opts.set_write_buffer_size(WRITE_BUFFER_BYTES);
+        cf_opts.set_max_write_buffer_number(2);
+        cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let mut db_opts = cf_opts.clone();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_open_files(MAX_OPEN_FILES);
+        db_opts.set_keep_log_file_num(2);
+        db_opts.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES);
+        let cfs = ALL_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_opts.clone()));
+        let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("lock") || msg.contains("Resource temporarily unavailable") {
+                StoreError::Locked(path.to_path_buf())
+            } else if msg.contains("Permission denied") || msg.contains("Read-only") {
+                StoreError::Unusable {
+                    path: path.to_path_buf(),
+                    reason: msg,
+                }
+            } else {
+                StoreError::Rocks(e)
+            }
+        })?;
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+        };
+        store.init_or_check(genesis)?;
+        Ok(store)
+    }
+
+    /// The data dir.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| corrupt(format!("column family {name} missing")))
+    }
+
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(cf)?, key)?)
+    }
+
+    fn init_or_check(&self, genesis: &Genesis) -> Result<(), StoreError> {
+        let expected = genesis.params.genesis_hash;
+        match self.get(CF_META, META_GENESIS)? {
+            Some(found) => {
+                let found = Hash(found.try_into().map_err(|_| corrupt("genesis record"))?);
+                if found != expected {
+                    return Err(StoreError::WrongGenesis { found, expected });
+                }
+                let schema = self
+                    .get(CF_META, META_SCHEMA)?
+                    .and_then(|v| v.try_into().ok())
+                    .map(u32::from_le_bytes)
+                    .ok_or_else(|| corrupt("schema version record"))?;
+                if schema != SCHEMA_VERSION {
+                    return Err(StoreError::Schema {
+                        found: schema,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            None => self.init(genesis),
+        }
+    }
+
+    /// Writes genesis, its state and the meta records in one synced batch.
+    fn init(&self, genesis: &Genesis) -> Result<(), StoreError> {
+        let hash = genesis.params.genesis_hash;
+        let header = &genesis.block.header;
+        let meta = BlockMeta {
+            parent: header.prev,
+            height: 0,
+            timestamp: header.timestamp,
+            work: ferrite_core::Target::from_compact(header.bits)
+                .map(|t| t.work())
+                .unwrap_or(ferrite_core::Work::ZERO),
+            status: BlockStatus::Valid,
+            seq: 0,
+        };
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_HEADERS)?, hash.0, header.encode());
+        b.put_cf(self.cf(CF_BODIES)?, hash.0, encode_body(&genesis.block.txs));
+        b.put_cf(self.cf(CF_BLOCK_META)?, hash.0, meta.encode());
+        b.put_cf(self.cf(CF_HEIGHTS)?, height_key(0), hash.0);
+        for (a, acct) in genesis.state.iter() {
+            b.put_cf(self.cf(CF_ACCOUNTS)?, a.0, acct.encode());
+        }
+        let meta_cf = self.cf(CF_META)?;
+        b.put_cf(meta_cf, META_SCHEMA, SCHEMA_VERSION.to_le_bytes());
+        b.put_cf(meta_cf, META_GENESIS, hash.0);
+        b.put_cf(meta_cf, META_TIP, hash.0);
+        b.put_cf(meta_cf, META_DIGEST, genesis.state.digest().to_bytes());
+        b.put_cf(meta_cf, META_NEXT_SEQ, 1u64.to_le_bytes());
+        self.write(b)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        Ok(self.db.write_opt(batch, &opts)?)
+    }
+
+    /// The best connected block.
+    pub fn tip(&self) -> Result<Hash, StoreError> {
+        let v = self
+            .get(CF_META, META_TIP)?
+            .ok_or_else(|| corrupt("tip missing"))?;
+        Ok(Hash(v.try_into().map_err(|_| corrupt("tip record"))?))
+    }
+
+    /// The state digest at the tip.
+    pub fn digest(&self) -> Result<LtHash, StoreError> {
+        let v = self
+            .get(CF_META, META_DIGEST)?
+            .ok_or_else(|| corrupt("state digest missing"))?;
+        LtHash::from_bytes(&v).map_err(corrupt)
+    }
+
+    /// The next arrival sequence number.
+    pub fn next_seq(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .get(CF_META, META_NEXT_SEQ)?
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(1))
+    }
+
+    /// A stored header.
+    pub fn header(&self, hash: &Hash) -> Result<Option<BlockHeader>, StoreError> {
+        self.get(CF_HEADERS, &hash.0)?
+            .map(|v| BlockHeader::decode(&v).map_err(corrupt))
+            .transpose()
+    }
+
+    /// A stored block.
+    pub fn block(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
+        let Some(header) = self.header(hash)? else {
+            return Ok(None);
+        };
+        let body = self
+            .get(CF_BODIES, &hash.0)?
+            .ok_or_else(|| corrupt(format!("body of {hash} missing")))?;
+        Ok(Some(Block {
+            header,
+            txs: decode_body(&body)?,
+        }))
+    }
+
+    /// A block's metadata.
+    pub fn meta(&self, hash: &Hash) -> Result<Option<BlockMeta>, StoreError> {
+        self.get(CF_BLOCK_META, &hash.0)?
+            .map(|v| BlockMeta::decode(&v).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Every stored block's metadata (for rebuilding the in-memory index at start).
+    pub fn all_meta(&self) -> Result<Vec<(Hash, BlockMeta)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_BLOCK_META)?, IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            let hash = Hash(k.as_ref().try_into().map_err(|_| corrupt("meta key"))?);
+            out.push((hash, BlockMeta::decode(&v).map_err(corrupt)?));
+        }
+        Ok(out)
+    }
+
+    /// The best-chain block at `height`.
+    pub fn hash_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
+        self.get(CF_HEIGHTS, &height_key(height))?
+            .map(|v| v.try_into().map(Hash).map_err(|_| corrupt("height record")))
+            .transpose()
+    }
+
+    /// An account (empty if never used).
+    pub fn account(&self, address: &Address) -> Result<Account, StoreError> {
+        Ok(self
+            .get(CF_ACCOUNTS, &address.0)?
+            .map(|v| decode_account(&v).map_err(corrupt))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Several accounts in one read.
+    pub fn accounts(&self, addresses: &[Address]) -> Result<Vec<Account>, StoreError> {
+        let cf = self.cf(CF_ACCOUNTS)?;
+        self.db
+            .multi_get_cf(addresses.iter().map(|a| (cf, a.0)))
+            .into_iter()
+            .map(|r| {
+                r.map_err(StoreError::from)?
+                    .map(|v| decode_account(&v).map_err(corrupt))
+                    .transpose()
+                    .map(Option::unwrap_or_default)
+            })
+            .collect()
+    }
+
+    /// Every stored account (for the full consistency check).
+    pub fn for_each_account(&self, mut f: impl FnMut(Address, Account)) -> Result<(), StoreError> {
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_ACCOUNTS)?, IteratorMode::Start)
+        {
+            let (k, v) = item?;
+            let a = Address(k.as_ref().try_into().map_err(|_| corrupt("account key"))?);
+            f(a, decode_account(&v).map_err(corrupt)?);
+        }
+        Ok(())
+    }
+
+    /// The undo record of a connected block.
+    pub fn undo(&self, hash: &Hash) -> Result<BlockUndo, StoreError> {
+        let v = self
+            .get(CF_UNDO, &hash.0)?
+            .ok_or_else(|| corrupt(format!("undo of {hash} missing")))?;
+        BlockUndo::decode(&v).map_err(corrupt)
+    }
+
+    /// Where a transaction sits in the best chain.
+    pub fn tx_location(&self, txid: &Hash) -> Result<Option<TxLocation>, StoreError> {
+        self.get(CF_TX_INDEX, &txid.0)?
+            .map(|v| TxLocation::decode(&v).map_err(corrupt))
+            .transpose()
+    }
+
+    /// Up to `limit` transaction ids touching `address`, newest first, strictly before the
+    /// `(height, position)` cursor if one is given.
+    pub fn address_txs(
+        &self,
+        address: &Address,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Vec<(u64, u32, Hash)>, StoreError> {
+        let start = match before {
+            Some((h, p)) if p > 0 => addr_index_key(address, h, p - 1),
+            Some((h, _)) if h > 0 => addr_index_key(address, h - 1, u32::MAX),
+            Some(_) => return Ok(Vec::new()),
+            None => addr_index_key(address, u64::MAX, u32::MAX),
+        };
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_ADDR_INDEX)?,
+            IteratorMode::From(&start, Direction::Reverse),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if k.len() != 44 || k[..32] != address.0 || out.len() >= limit {
+                break;
+            }
+            let height = u64::from_be_bytes(k[32..40].try_into().map_err(|_| corrupt("key"))?);
+            let pos = u32::from_be_bytes(k[40..44].try_into().map_err(|_| corrupt("key"))?);
+            let txid = Hash(v.as_ref().try_into().map_err(|_| corrupt("addr index"))?);
+            out.push((height, pos, txid));
+        }
+        Ok(out)
+    }
+
+    /// Stores a block that passed the stateless checks, with its metadata, and advances the
+    /// arrival sequence, in one batch.
+    pub fn put_block(
+        &self,
+        hash: &Hash,
+        block: &Block,
+        meta: &BlockMeta,
+    ) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_HEADERS)?, hash.0, block.header.encode());
+        b.put_cf(self.cf(CF_BODIES)?, hash.0, encode_body(&block.txs));
+        b.put_cf(self.cf(CF_BLOCK_META)?, hash.0, meta.encode());
+        b.put_cf(
+            self.cf(CF_META)?,
+            META_NEXT_SEQ,
+            (meta.seq + 1).to_le_bytes(),
+        );
+        self.write(b)
+    }
+
+    /// Updates the status of stored blocks.
+    pub fn set_meta(&self, metas: &[(Hash, BlockMeta)]) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        for (h, m) in metas {
+            b.put_cf(self.cf(CF_BLOCK_META)?, h.0, m.encode());
+        }
+        self.write(b)
+    }
+
+    /// Connects a block: accounts, undo, indexes, status, tip and digest in one synced batch.
+    pub fn connect(&self, w: ConnectWrite<'_>) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        let accounts = self.cf(CF_ACCOUNTS)?;
+        for (a, acct) in &w.accounts {
+            if acct.is_empty() {
+                b.delete_cf(accounts, a.0);
+            } else {
+                b.put_cf(accounts, a.0, acct.encode());
+            }
+        }
+        b.put_cf(self.cf(CF_UNDO)?, w.hash.0, w.undo.encode());
+        let height = w.block.header.height;
+        let tx_index = self.cf(CF_TX_INDEX)?;
+        let addr_index = self.cf(CF_ADDR_INDEX)?;
+        for (pos, (tx, id)) in w.block.txs.iter().zip(tx_ids(w.block)).enumerate() {
+            let pos = pos as u32;
+            let loc = TxLocation {
+                block: w.hash,
+                position: pos,
+            };
+            b.put_cf(tx_index, id.0, loc.encode());
+            b.put_cf(
+                addr_index,
+                addr_index_key(&tx.tx.sender_address(), height, pos),
+                id.0,
+            );
+            b.put_cf(
+                addr_index,
+                addr_index_key(&tx.tx.recipient, height, pos),
+                id.0,
+            );
+        }
+        b.put_cf(self.cf(CF_HEIGHTS)?, height_key(height), w.hash.0);
+        b.put_cf(self.cf(CF_BLOCK_META)?, w.hash.0, w.meta.encode());
+        let meta = self.cf(CF_META)?;
+        b.put_cf(meta, META_TIP, w.hash.0);
+        b.put_cf(meta, META_DIGEST, w.digest.to_bytes());
+        self.write(b)
+    }
+
+    /// Disconnects the tip block: restores accounts, removes its index entries, moves the tip
+    /// to its parent, in one synced batch. The undo record stays (the block may come back).
+    pub fn disconnect(&self, w: DisconnectWrite<'_>) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        let accounts = self.cf(CF_ACCOUNTS)?;
+        for (a, acct) in &w.accounts {
+            if acct.is_empty() {
+                b.delete_cf(accounts, a.0);
+            } else {
+                b.put_cf(accounts, a.0, acct.encode());
+            }
+        }
+        let height = w.block.header.height;
+        let tx_index = self.cf(CF_TX_INDEX)?;
+        let addr_index = self.cf(CF_ADDR_INDEX)?;
+        for (pos, (tx, id)) in w.block.txs.iter().zip(tx_ids(w.block)).enumerate() {
+            let pos = pos as u32;
+            b.delete_cf(tx_index, id.0);
+            b.delete_cf(
+                addr_index,
+                addr_index_key(&tx.tx.sender_address(), height, pos),
+            );
+            b.delete_cf(addr_index, addr_index_key(&tx.tx.recipient, height, pos));
+        }
+        b.delete_cf(self.cf(CF_HEIGHTS)?, height_key(height));
+        let meta = self.cf(CF_META)?;
+        b.put_cf(meta, META_TIP, w.new_tip.0);
+        b.put_cf(meta, META_DIGEST, w.digest.to_bytes());
+        self.write(b)
+    }
+
+    /// Bytes the store occupies on disk (live SST and WAL files).
+    pub fn disk_bytes(&self) -> u64 {
+        dir_size(&self.path)
+    }
+}
+
+fn tx_ids(block: &Block) -> Vec<Hash> {
+    ferrite_core::validation::tx_ids(block)
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Body encoding: u32 count ‖ signed transactions (as in a block, without the header).
+pub fn encode_body(txs: &[SignedTransaction]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + txs.len() * ferrite_core::transaction::SIGNED_TX_LEN);
+    out.extend_from_slice(&(txs.len() as u32).to_le_bytes());
+    for t in txs {
+        t.encode_to(&mut out);
+    }
+    out
+}
+
+fn decode_body(bytes: &[u8]) -> Result<Vec<SignedTransaction>, StoreError> {
+    let mut r = ferrite_core::encoding::Reader::new(bytes);
+    let n = r
+        .count(ferrite_core::transaction::SIGNED_TX_LEN)
+        .map_err(corrupt)?;
+    let mut txs = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        txs.push(SignedTransaction::decode_from(&mut r).map_err(corrupt)?);
+    }
+    r.finish().map_err(corrupt)?;
+    Ok(txs)
+}

@@ -1,0 +1,349 @@
+//! Chain scenarios against a real RocksDB store: fork choice, reorgs (including deep ones and
+//! onto branches with an invalid block), orphans, reopening, and transactions returning to the
+//! mempool.
+
+use std::sync::Arc;
+
+use ferrite_core::dev::{self, assemble_block, mine};
+use ferrite_core::validation::{connect_block, ParentInfo};
+use ferrite_core::{Address, Block, BlockHeader, Genesis, SignedTransaction, State, Transaction};
+use ferrite_node::chain::{Chain, ChainError, Submitted};
+use ferrite_node::mempool::MempoolConfig;
+use ferrite_node::node::{now_secs, Node};
+use ferrite_node::store::{BlockStatus, DEFAULT_CACHE_BYTES};
+
+const SPACING: u64 = 5;
+
+fn genesis() -> Genesis {
+    // Far enough in the past that every test branch stays behind the clock.
+    dev::dev_genesis_config(4, now_secs() - 10_000, SPACING)
+        .build()
+        .unwrap()
+}
+
+/// A branch built in memory with ferrite-core alone, to feed the node.
+#[derive(Clone)]
+struct Branch {
+    genesis: Genesis,
+    state: State,
+    headers: Vec<BlockHeader>,
+    blocks: Vec<Block>,
+}
+
+impl Branch {
+    fn new(g: &Genesis) -> Self {
+        Branch {
+            genesis: g.clone(),
+            state: g.state.clone(),
+            headers: vec![g.block.header],
+            blocks: vec![],
+        }
+    }
+
+    fn parent(&self) -> ParentInfo {
+        let ts: Vec<u64> = self.headers.iter().map(|h| h.timestamp).collect();
+        ParentInfo::new(self.headers.last().unwrap(), &ts)
+    }
+
+    /// Mines the next block with `txs`, paying `miner`; `extra_secs` shifts its timestamp.
+    fn extend(&mut self, txs: Vec<SignedTransaction>, miner: u8) -> Block {
+        let p = self.parent();
+        let ts = p.timestamp + SPACING;
+        let mut b = assemble_block(
+            &self.genesis.params,
+            &p,
+            &self.state,
+            txs,
+            Address([miner; 32]),
+            ts,
+        )
+        .unwrap();
+        assert!(mine(&mut b.header, 1_000_000));
+        connect_block(&self.genesis.params, &b, &p, &mut self.state, now_secs()).unwrap();
+        self.headers.push(b.header);
+        self.blocks.push(b.clone());
+        b
+    }
+
+    /// Like `extend`, but the block carries a transfer whose signature is broken: its header
+    /// and merkle root are fine, so only full validation can reject it.
+    fn extend_invalid(&mut self) -> Block {
+        let key = dev::dev_key(3);
+        let mut bad = transfer(
+            &self.genesis,
+            3,
+            Address([50; 32]),
+            1,
+            self.state.account(&key.address()).nonce,
+        );
+        bad.signature.0[0] ^= 1;
+        let p = self.parent();
+        let ts = p.timestamp + SPACING;
+        let mut b = assemble_block(
+            &self.genesis.params,
+            &p,
+            &self.state,
+            vec![bad],
+            Address([66; 32]),
+            ts,
+        )
+        .unwrap();
+        assert!(mine(&mut b.header, 1_000_000));
+        // Advance the in-memory branch without validation, as a dishonest miner would.
+        let (upd, _) = ferrite_core::ledger::prepare_block(
+            &self.state,
+            &b.txs,
+            &b.header.miner,
+            self.genesis.params.reward_at(b.header.height),
+        )
+        .unwrap();
+        self.state.commit(upd);
+        self.headers.push(b.header);
+        self.blocks.push(b.clone());
+        b
+    }
+
+    fn tip(&self) -> ferrite_core::Hash {
+        self.headers.last().unwrap().hash()
+    }
+}
+
+fn transfer(g: &Genesis, from: u32, to: Address, amount: u64, nonce: u64) -> SignedTransaction {
+    let key = dev::dev_key(from);
+    Transaction {
+        sender: key.public_key(),
+        recipient: to,
+        amount,
+        fee: 2_000,
+        nonce,
+    }
+    .sign(&key, &g.params.genesis_hash)
+}
+
+fn open(dir: &std::path::Path, g: &Genesis) -> Chain {
+    Chain::open(dir, g, DEFAULT_CACHE_BYTES).unwrap()
+}
+
+fn submit_all(chain: &mut Chain, blocks: &[Block]) -> Vec<Submitted> {
+    blocks
+        .iter()
+        .map(|b| chain.submit_block(b.clone()).unwrap())
+        .collect()
+}
+
+/// The node's accounts must match the branch's in-memory state for every address it touched.
+fn assert_state_matches(chain: &Chain, branch: &Branch) {
+    assert_eq!(chain.tip_info().unwrap().hash, branch.tip());
+    assert_eq!(chain.digest(), branch.state.digest());
+    for (a, acct) in branch.state.iter() {
+        assert_eq!(chain.account(a).unwrap(), *acct);
+    }
+    chain.check_full().unwrap();
+}
+
+#[test]
+fn blocks_connect_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    for i in 0..3 {
+        a.extend(vec![transfer(&g, 0, Address([9; 32]), 10, i)], 1);
+    }
+    {
+        let mut chain = open(dir.path(), &g);
+        submit_all(&mut chain, &a.blocks);
+        assert_state_matches(&chain, &a);
+    }
+    let chain = open(dir.path(), &g);
+    assert_state_matches(&chain, &a);
+    assert_eq!(chain.tip_info().unwrap().height, 3);
+}
+
+#[test]
+fn equal_work_fork_keeps_the_first_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    let mut b = Branch::new(&g);
+    a.extend(vec![], 1);
+    b.extend(vec![], 2);
+    let mut chain = open(dir.path(), &g);
+    assert!(matches!(
+        chain.submit_block(a.blocks[0].clone()).unwrap(),
+        Submitted::TipChanged(_)
+    ));
+    assert_eq!(
+        chain.submit_block(b.blocks[0].clone()).unwrap(),
+        Submitted::Stored
+    );
+    assert_state_matches(&chain, &a);
+    // Re-submitting is harmless.
+    assert_eq!(
+        chain.submit_block(b.blocks[0].clone()).unwrap(),
+        Submitted::Known
+    );
+}
+
+#[test]
+fn heavier_fork_wins_and_state_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    a.extend(vec![transfer(&g, 0, Address([9; 32]), 10, 0)], 1);
+    let mut b = a.clone();
+    a.extend(vec![transfer(&g, 1, Address([8; 32]), 10, 0)], 1);
+    for n in 0..3 {
+        b.extend(vec![transfer(&g, 2, Address([7; 32]), 5, n)], 2);
+    }
+    let mut chain = open(dir.path(), &g);
+    submit_all(&mut chain, &a.blocks);
+    assert_state_matches(&chain, &a);
+    let results = submit_all(&mut chain, &b.blocks[1..]);
+    // B's first new block only ties A (stored); the second outweighs A and switches.
+    assert_eq!(results[0], Submitted::Stored);
+    let Submitted::TipChanged(change) = &results[1] else {
+        panic!("{results:?}")
+    };
+    assert_eq!(change.disconnected, vec![a.tip()]);
+    assert_eq!(
+        change.connected,
+        vec![b.blocks[1].hash(), b.blocks[2].hash()]
+    );
+    assert_state_matches(&chain, &b);
+    // A's second transfer is no longer in the chain.
+    assert_eq!(chain.account(&Address([8; 32])).unwrap().balance, 0);
+}
+
+#[test]
+fn reorg_deeper_than_ten_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    let mut b = Branch::new(&g);
+    for n in 0..12 {
+        a.extend(vec![transfer(&g, 0, Address([1; 32]), 1, n)], 1);
+    }
+    for n in 0..13 {
+        b.extend(vec![transfer(&g, 1, Address([2; 32]), 1, n)], 2);
+    }
+    let mut chain = open(dir.path(), &g);
+    submit_all(&mut chain, &a.blocks);
+    assert_state_matches(&chain, &a);
+    submit_all(&mut chain, &b.blocks);
+    assert_state_matches(&chain, &b);
+    assert_eq!(chain.account(&dev::dev_key(0).address()).unwrap().nonce, 0);
+    // And back again when A grows heavier.
+    for n in 12..14 {
+        a.extend(vec![transfer(&g, 0, Address([1; 32]), 1, n)], 1);
+    }
+    submit_all(&mut chain, &a.blocks[12..]);
+    assert_state_matches(&chain, &a);
+}
+
+#[test]
+fn reorg_onto_a_branch_with_an_invalid_block_returns_to_the_valid_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    for n in 0..3 {
+        a.extend(vec![transfer(&g, 0, Address([1; 32]), 1, n)], 1);
+    }
+    let mut b = Branch::new(&g);
+    b.extend(vec![], 2);
+    let bad = b.extend_invalid();
+    b.extend(vec![], 2);
+    b.extend(vec![], 2);
+    let mut chain = open(dir.path(), &g);
+    submit_all(&mut chain, &a.blocks);
+    for blk in &b.blocks {
+        let _ = chain.submit_block(blk.clone()).unwrap();
+    }
+    assert_state_matches(&chain, &a);
+    assert_eq!(
+        chain.block_meta(&bad.hash()).unwrap().status,
+        BlockStatus::Invalid
+    );
+    assert_eq!(
+        chain.block_meta(&b.tip()).unwrap().status,
+        BlockStatus::InvalidAncestor
+    );
+    assert_eq!(
+        chain.block_meta(&b.blocks[0].hash()).unwrap().status,
+        BlockStatus::Valid
+    );
+    // Children of the invalid branch are refused outright, and statuses persist.
+    let child = b.extend(vec![], 2);
+    assert!(matches!(
+        chain.submit_block(child),
+        Err(ChainError::KnownInvalid(_))
+    ));
+    drop(chain);
+    let chain = open(dir.path(), &g);
+    assert_eq!(
+        chain.block_meta(&bad.hash()).unwrap().status,
+        BlockStatus::Invalid
+    );
+    assert_state_matches(&chain, &a);
+}
+
+#[test]
+fn orphans_connect_when_the_parent_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    for _ in 0..4 {
+        a.extend(vec![], 1);
+    }
+    let mut chain = open(dir.path(), &g);
+    for blk in a.blocks[1..].iter().rev() {
+        assert_eq!(chain.submit_block(blk.clone()).unwrap(), Submitted::Orphan);
+    }
+    assert_eq!(chain.orphan_count(), 3);
+    assert!(matches!(
+        chain.submit_block(a.blocks[0].clone()).unwrap(),
+        Submitted::TipChanged(_)
+    ));
+    assert_eq!(chain.orphan_count(), 0);
+    assert_state_matches(&chain, &a);
+}
+
+#[test]
+fn blocks_breaking_stateless_rules_are_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    let mut blk = a.extend(vec![], 1);
+    blk.header.merkle_root = ferrite_core::Hash([1; 32]);
+    let mut chain = open(dir.path(), &g);
+    assert!(matches!(
+        chain.submit_block(blk.clone()),
+        Err(ChainError::Invalid(_))
+    ));
+    assert!(chain.block_meta(&blk.hash()).is_none());
+}
+
+#[test]
+fn transactions_of_disconnected_blocks_return_to_the_mempool() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    let tx = transfer(&g, 0, Address([5; 32]), 100, 0);
+    let mut b = a.clone();
+    a.extend(vec![tx], 1);
+    b.extend(vec![], 2);
+    b.extend(vec![], 2);
+    let node = Arc::new(Node::new(open(dir.path(), &g), MempoolConfig::default()));
+    node.submit_block(a.blocks[0].clone()).unwrap();
+    assert!(node.mempool().is_empty());
+    for blk in &b.blocks {
+        node.submit_block(blk.clone()).unwrap();
+    }
+    assert_eq!(node.tip().unwrap().hash, b.tip());
+    assert!(
+        node.mempool().contains(&tx.id()),
+        "transfer did not return to the mempool"
+    );
+    // The next template mines it again.
+    let template = node.block_template(Address([3; 32])).unwrap();
+    assert_eq!(template.txs, vec![tx]);
+}

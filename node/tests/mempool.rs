@@ -1,0 +1,284 @@
+//! Mempool rules, one test each: admission checks, gapped nonces, replacement, bounds and
+//! eviction, expiry, tip changes, and template ordering.
+
+use std::collections::{HashMap, HashSet};
+
+use ferrite_core::dev::dev_key;
+use ferrite_core::ledger::TxError;
+use ferrite_core::{Account, Address, Hash, SignedTransaction, Transaction};
+use ferrite_node::mempool::{Mempool, MempoolConfig, MempoolError, MAX_NONCE_GAP};
+
+const CHAIN: Hash = Hash([42; 32]);
+const NOW: u64 = 1_000_000;
+
+fn tx(from: u32, nonce: u64, amount: u64, fee: u64) -> SignedTransaction {
+    let k = dev_key(from);
+    Transaction {
+        sender: k.public_key(),
+        recipient: Address([200; 32]),
+        amount,
+        fee,
+        nonce,
+    }
+    .sign(&k, &CHAIN)
+}
+
+fn rich() -> Account {
+    Account {
+        balance: 1_000_000_000,
+        nonce: 0,
+    }
+}
+
+fn pool() -> Mempool {
+    Mempool::new(MempoolConfig::default(), CHAIN)
+}
+
+#[test]
+fn admits_valid_and_refuses_duplicates() {
+    let mut p = pool();
+    let t = tx(0, 0, 10, 1_000);
+    assert_eq!(p.add(t, rich(), NOW), Ok(t.id()));
+    assert_eq!(p.add(t, rich(), NOW), Err(MempoolError::Duplicate));
+    assert_eq!(p.len(), 1);
+}
+
+#[test]
+fn stateless_rules() {
+    let mut p = pool();
+    assert_eq!(
+        p.add(tx(0, 0, 0, 1_000), rich(), NOW),
+        Err(MempoolError::Rule(TxError::ZeroAmount))
+    );
+    let k = dev_key(0);
+    let selfie = Transaction {
+        sender: k.public_key(),
+        recipient: k.address(),
+        amount: 1,
+        fee: 1_000,
+        nonce: 0,
+    }
+    .sign(&k, &CHAIN);
+    assert_eq!(
+        p.add(selfie, rich(), NOW),
+        Err(MempoolError::Rule(TxError::SelfTransfer))
+    );
+}
+
+#[test]
+fn minimum_fee() {
+    let mut p = pool();
+    assert_eq!(
+        p.add(tx(0, 0, 10, 999), rich(), NOW),
+        Err(MempoolError::FeeTooLow {
+            min: 1_000,
+            got: 999
+        })
+    );
+}
+
+#[test]
+fn bad_signature_and_other_chain() {
+    let mut p = pool();
+    let mut t = tx(0, 0, 10, 1_000);
+    t.signature.0[3] ^= 1;
+    assert_eq!(p.add(t, rich(), NOW), Err(MempoolError::BadSignature));
+    let k = dev_key(0);
+    let other = Transaction {
+        sender: k.public_key(),
+        recipient: Address([1; 32]),
+        amount: 1,
+        fee: 1_000,
+        nonce: 0,
+    }
+    .sign(&k, &Hash([43; 32]));
+    assert_eq!(p.add(other, rich(), NOW), Err(MempoolError::BadSignature));
+}
+
+#[test]
+fn nonce_too_low_and_too_far() {
+    let mut p = pool();
+    let acct = Account {
+        balance: 1_000_000,
+        nonce: 5,
+    };
+    assert_eq!(
+        p.add(tx(0, 4, 10, 1_000), acct, NOW),
+        Err(MempoolError::NonceTooLow {
+            expected: 5,
+            got: 4
+        })
+    );
+    let far = 5 + MAX_NONCE_GAP + 1;
+    assert_eq!(
+        p.add(tx(0, far, 10, 1_000), acct, NOW),
+        Err(MempoolError::NonceTooFar {
+            expected: 5,
+            got: far
+        })
+    );
+}
+
+#[test]
+fn gapped_nonces_wait_until_the_gap_fills() {
+    let mut p = pool();
+    let a = dev_key(0).address();
+    let accounts = |_: &Address| rich();
+    p.add(tx(0, 2, 10, 1_000), rich(), NOW).unwrap();
+    assert!(
+        p.select(100, &accounts).is_empty(),
+        "gapped transfer must not be mined"
+    );
+    p.add(tx(0, 0, 10, 1_000), rich(), NOW).unwrap();
+    assert_eq!(p.select(100, &accounts).len(), 1);
+    p.add(tx(0, 1, 10, 1_000), rich(), NOW).unwrap();
+    let sel: Vec<u64> = p
+        .select(100, &accounts)
+        .iter()
+        .map(|t| t.tx.nonce)
+        .collect();
+    assert_eq!(sel, vec![0, 1, 2]);
+    assert_eq!(p.pending_of(&a).len(), 3);
+}
+
+#[test]
+fn balance_counts_pending_spends() {
+    let mut p = pool();
+    let acct = Account {
+        balance: 12_000,
+        nonce: 0,
+    };
+    p.add(tx(0, 0, 5_000, 1_000), acct, NOW).unwrap();
+    assert_eq!(
+        p.add(tx(0, 1, 6_000, 1_000), acct, NOW),
+        Err(MempoolError::InsufficientBalance {
+            balance: 12_000,
+            needed: 13_000
+        })
+    );
+    p.add(tx(0, 1, 5_000, 1_000), acct, NOW).unwrap();
+}
+
+#[test]
+fn replacement_needs_a_ten_percent_bump() {
+    let mut p = pool();
+    let old = tx(0, 0, 10, 10_000);
+    p.add(old, rich(), NOW).unwrap();
+    assert_eq!(
+        p.add(tx(0, 0, 11, 10_999), rich(), NOW),
+        Err(MempoolError::ReplacementUnderpriced {
+            min: 11_000,
+            got: 10_999
+        })
+    );
+    let new = tx(0, 0, 12, 11_000);
+    p.add(new, rich(), NOW).unwrap();
+    assert!(!p.contains(&old.id()) && p.contains(&new.id()));
+    assert_eq!(p.len(), 1);
+}
+
+#[test]
+fn per_sender_cap() {
+    let mut p = Mempool::new(
+        MempoolConfig {
+            per_sender: 3,
+            ..Default::default()
+        },
+        CHAIN,
+    );
+    for n in 0..3 {
+        p.add(tx(0, n, 10, 1_000), rich(), NOW).unwrap();
+    }
+    assert_eq!(
+        p.add(tx(0, 3, 10, 1_000), rich(), NOW),
+        Err(MempoolError::SenderFull(3))
+    );
+    p.add(tx(1, 0, 10, 1_000), rich(), NOW).unwrap();
+}
+
+#[test]
+fn full_pool_evicts_the_lowest_fee_and_its_successors() {
+    let mut p = Mempool::new(
+        MempoolConfig {
+            max_count: 3,
+            ..Default::default()
+        },
+        CHAIN,
+    );
+    let low0 = tx(0, 0, 10, 1_000);
+    let low1 = tx(0, 1, 10, 5_000);
+    p.add(low0, rich(), NOW).unwrap();
+    p.add(low1, rich(), NOW).unwrap();
+    p.add(tx(1, 0, 10, 3_000), rich(), NOW).unwrap();
+    // Better than the lowest: it enters, the lowest leaves, and so does its later nonce.
+    let better = tx(2, 0, 10, 1_500);
+    p.add(better, rich(), NOW).unwrap();
+    assert!(!p.contains(&low0.id()) && !p.contains(&low1.id()));
+    assert!(p.contains(&better.id()));
+    // Not better than the lowest: refused.
+    p.add(tx(3, 0, 10, 1_200), rich(), NOW).unwrap();
+    assert_eq!(p.len(), 3);
+    assert_eq!(
+        p.add(tx(4, 0, 10, 1_000), rich(), NOW),
+        Err(MempoolError::Full)
+    );
+}
+
+#[test]
+fn expiry() {
+    let mut p = pool();
+    p.add(tx(0, 0, 10, 1_000), rich(), NOW).unwrap();
+    p.add(tx(1, 0, 10, 1_000), rich(), NOW + 100).unwrap();
+    assert_eq!(
+        p.expire(NOW + ferrite_node::mempool::DEFAULT_EXPIRY_SECS + 1),
+        1
+    );
+    assert_eq!(p.len(), 1);
+}
+
+#[test]
+fn tip_change_drops_mined_used_and_unaffordable() {
+    let mut p = pool();
+    let (a0, a1, b0) = (
+        tx(0, 0, 10, 1_000),
+        tx(0, 1, 10, 1_000),
+        tx(1, 0, 500, 1_000),
+    );
+    for t in [a0, a1, b0] {
+        p.add(t, rich(), NOW).unwrap();
+    }
+    let mut state: HashMap<Address, Account> = HashMap::new();
+    // a0 mined (nonce now 1); sender 1 spent its coins elsewhere.
+    state.insert(
+        dev_key(0).address(),
+        Account {
+            balance: 1_000_000,
+            nonce: 1,
+        },
+    );
+    state.insert(
+        dev_key(1).address(),
+        Account {
+            balance: 100,
+            nonce: 0,
+        },
+    );
+    let touched: HashSet<Address> = state.keys().copied().collect();
+    let account = |a: &Address| state.get(a).copied().unwrap_or_default();
+    p.on_tip_change(&[a0.id()], vec![], &touched, &account, NOW);
+    assert!(!p.contains(&a0.id()) && p.contains(&a1.id()) && !p.contains(&b0.id()));
+}
+
+#[test]
+fn template_orders_by_fee_within_nonce_order() {
+    let mut p = pool();
+    let a0 = tx(0, 0, 10, 1_000);
+    let a1 = tx(0, 1, 10, 9_000);
+    let b0 = tx(1, 0, 10, 5_000);
+    for t in [a0, a1, b0] {
+        p.add(t, rich(), NOW).unwrap();
+    }
+    let sel = p.select(10, &|_: &Address| rich());
+    assert_eq!(sel, vec![b0, a0, a1]);
+    assert_eq!(p.select(2, &|_: &Address| rich()), vec![b0, a0]);
+}

@@ -1,0 +1,130 @@
+//! The node's command line with real processes: bad input gives a one-line error and a non-zero
+//! exit; `--dev` mines, prints its accounts, and shuts down cleanly on SIGTERM; a data dir of
+//! another genesis, or one in use, is refused.
+
+use std::time::Duration;
+
+use ferrite_tests::{committed, node_output, Running};
+
+fn one_line_error(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "expected failure, got success");
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "error is not one line: {err:?}");
+    assert!(err.starts_with("error"), "{err}");
+    err
+}
+
+#[test]
+fn unknown_flag() {
+    let out = node_output(&["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    one_line_error(&out);
+}
+
+#[test]
+fn corrupt_genesis_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("g.json");
+    std::fs::write(&g, "{\"chain_name\": 5").unwrap();
+    let data = dir.path().join("data");
+    let out = node_output(&[
+        "--genesis",
+        g.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let err = one_line_error(&out);
+    assert!(err.contains("genesis"), "{err}");
+}
+
+#[test]
+fn invalid_genesis_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("g.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(ferrite_core::genesis::TESTNET_GENESIS_JSON).unwrap();
+    v["target_spacing_secs"] = 0.into();
+    std::fs::write(&g, v.to_string()).unwrap();
+    let data = dir.path().join("data");
+    let err = one_line_error(&node_output(&[
+        "--genesis",
+        g.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]));
+    assert!(err.contains("target_spacing_secs"), "{err}");
+}
+
+#[test]
+fn unwritable_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let data = file.join("data");
+    let err = one_line_error(&node_output(&[
+        "--dev",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]));
+    assert!(err.contains("data dir"), "{err}");
+}
+
+#[test]
+fn bad_config_file_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("node.toml");
+    std::fs::write(&cfg, "mine_threadz = 2\n").unwrap();
+    let err = one_line_error(&node_output(&["--config", cfg.to_str().unwrap(), "check"]));
+    assert!(err.contains("mine_threadz"), "{err}");
+    let err = one_line_error(&node_output(&["--mine-threads", "0", "check"]));
+    assert!(err.contains("mine_threads"), "{err}");
+    let err = one_line_error(&node_output(&["--mine-threads", "lots"]));
+    assert!(err.contains("lots"), "{err}");
+}
+
+#[test]
+fn dev_node_mines_and_stops_cleanly_then_guards_its_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("dev");
+    let data = data.to_str().unwrap();
+    let node = Running::node(&["--dev", "--data-dir", data]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while committed(&node.lines()).len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines = node.lines();
+    assert!(
+        lines.iter().any(|l| l.contains("dev accounts")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().filter(|l| l.contains("secret ")).count() >= 10);
+    // A second process on the same data dir is refused while the first runs.
+    let err = one_line_error(&node_output(&["--dev", "--data-dir", data]));
+    assert!(err.contains("in use"), "{err}");
+    let (status, lines) = node.terminate(20);
+    let status = status.expect("node did not stop after SIGTERM");
+    assert!(status.success(), "exit {status:?}: {lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("stopped at height")),
+        "{lines:?}"
+    );
+    let mined = committed(&lines);
+    assert!(mined.len() >= 3, "{lines:?}");
+    // Reopened with the recorded genesis, the store is consistent and holds what was mined.
+    let (h, hash) = mined.last().unwrap();
+    let out = node_output(&["check", "--data-dir", data, "--at-height", &h.to_string()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(hash.as_str()));
+    // The same data dir with another genesis is refused.
+    let err = one_line_error(&node_output(&[
+        "--data-dir",
+        data,
+        "--genesis",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../genesis.json"),
+    ]));
+    assert!(err.contains("genesis"), "{err}");
+}
