@@ -59,6 +59,77 @@ pub struct TipChange {
     pub returned_txs: Vec<SignedTransaction>,
     /// Ids of transactions in connected blocks.
     pub mined_txs: Vec<Hash>,
+    /// Every account changed by a disconnected block (their pending transfers need a re-check).
+    pub touched_by_disconnect: Vec<Address>,
+}
+
+/// Connects and disconnects in the order they happened, reduced to the net change: a block
+/// connected and then disconnected again (a failed branch switch) counts as neither.
+#[derive(Default)]
+struct ChangeLog {
+    /// +1 for a block that is now on the chain and was not, -1 for the reverse.
+    net: HashMap<Hash, i8>,
+    order: Vec<Hash>,
+    mined: HashMap<Hash, Vec<Hash>>,
+    returned: HashMap<Hash, Vec<SignedTransaction>>,
+    touched: Vec<Address>,
+}
+
+impl ChangeLog {
+    fn connected(&mut self, h: Hash, tx_ids: Vec<Hash>) {
+        self.bump(h, 1);
+        self.mined.insert(h, tx_ids);
+    }
+
+    fn disconnected(&mut self, h: Hash, txs: Vec<SignedTransaction>, touched: Vec<Address>) {
+        self.bump(h, -1);
+        self.returned.insert(h, txs);
+        self.touched.extend(touched);
+    }
+
+    fn bump(&mut self, h: Hash, d: i8) {
+        let v = self.net.entry(h).or_insert(0);
+        *v += d;
+        if *v == 0 {
+            self.net.remove(&h);
+        } else {
+            self.order.push(h);
+        }
+    }
+
+    fn finish(mut self) -> Option<TipChange> {
+        let mut change = TipChange::default();
+        let mut seen = std::collections::HashSet::new();
+        for h in &self.order {
+            if !seen.insert(*h) {
+                continue;
+            }
+            match self.net.get(h) {
+                Some(1) => {
+                    change.connected.push(*h);
+                    change
+                        .mined_txs
+                        .extend(self.mined.remove(h).unwrap_or_default());
+                }
+                Some(-1) => {
+                    change.disconnected.push(*h);
+                    change
+                        .returned_txs
+                        .extend(self.returned.remove(h).unwrap_or_default());
+                }
+                _ => {}
+            }
+        }
+        if change.connected.is_empty() && change.disconnected.is_empty() {
+            return None;
+        }
+        let mined: std::collections::HashSet<Hash> = change.mined_txs.iter().copied().collect();
+        change.returned_txs.retain(|t| !mined.contains(&t.id()));
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        change.touched_by_disconnect = self.touched;
+        Some(change)
+    }
 }
 
 /// A summary of the tip.
@@ -332,46 +403,44 @@ impl Chain {
         // Adopt orphans that were waiting for this block (their errors only concern them).
         for child in self.orphans.take_children(&hash) {
             let child_hash = child.hash();
-            if let Err(e) = self.store_block(child, now) {
-                tracing::debug!(block = %child_hash, error = %e, "orphan rejected");
+            match self.store_block(child, now) {
+                Err(ChainError::Store(e)) => return Err(e.into()),
+                Err(e) => tracing::debug!(block = %child_hash, error = %e, "orphan rejected"),
+                Ok(_) => {}
             }
         }
         Ok(Submitted::Stored)
     }
 
-    /// Moves the tip to the best valid candidate, marking blocks that fail as invalid.
+    /// Moves the tip to the best valid candidate (most work, first seen on ties), marking
+    /// blocks that fail as invalid, and reports the net change.
     fn activate_best(&mut self) -> Result<Submitted, ChainError> {
-        let mut change = TipChange::default();
-        while let Some(&(best_work, _, best)) = self.candidates.last() {
-            let tip_work = self.meta(&self.tip)?.work;
-            if best == self.tip || best_work <= tip_work {
+        let mut log = ChangeLog::default();
+        // The tip is always a candidate, so this stops exactly when the tip is the best.
+        while let Some(&(_, _, best)) = self.candidates.last() {
+            if best == self.tip {
                 break;
             }
             let (down, up) = self.path_to(&best)?;
-            for h in down {
-                self.disconnect_tip(&mut change)?;
-                debug_assert_eq!(change.disconnected.last(), Some(&h));
+            for _ in down {
+                self.disconnect_tip(&mut log)?;
             }
             for h in up {
-                if let Err(e) = self.connect(&h, &mut change) {
-                    match e {
-                        ChainError::Invalid(err) => {
-                            tracing::warn!(block = %h, error = %err, "block failed validation; marking its branch invalid");
-                            self.mark_invalid(&h)?;
-                            break;
-                        }
-                        other => return Err(other),
+                match self.connect(&h, &mut log) {
+                    Ok(()) => {}
+                    Err(ChainError::Invalid(err)) => {
+                        tracing::warn!(block = %h, error = %err, "block failed validation; marking its branch invalid");
+                        self.mark_invalid(&h)?;
+                        break;
                     }
+                    Err(other) => return Err(other),
                 }
             }
         }
-        if change.connected.is_empty() && change.disconnected.is_empty() {
-            return Ok(Submitted::Stored);
+        match log.finish() {
+            Some(change) => Ok(Submitted::TipChanged(change)),
+            None => Ok(Submitted::Stored),
         }
-        // Blocks that were disconnected and then reconnected are not really returned.
-        let connected: std::collections::HashSet<Hash> = change.mined_txs.iter().copied().collect();
-        change.returned_txs.retain(|t| !connected.contains(&t.id()));
-        Ok(Submitted::TipChanged(change))
     }
 
     /// Blocks to disconnect (tip first) and to connect (in order) to reach `target`.
@@ -404,7 +473,7 @@ impl Chain {
         Ok((down, up))
     }
 
-    fn connect(&mut self, h: &Hash, change: &mut TipChange) -> Result<(), ChainError> {
+    fn connect(&mut self, h: &Hash, log: &mut ChangeLog) -> Result<(), ChainError> {
         let block = self
             .store
             .block(h)?
@@ -445,12 +514,11 @@ impl Chain {
         self.index.insert(*h, meta);
         self.tip = *h;
         self.digest = state.digest().clone();
-        change.connected.push(*h);
-        change.mined_txs.extend(done.tx_ids);
+        log.connected(*h, done.tx_ids);
         Ok(())
     }
 
-    fn disconnect_tip(&mut self, change: &mut TipChange) -> Result<(), ChainError> {
+    fn disconnect_tip(&mut self, log: &mut ChangeLog) -> Result<(), ChainError> {
         let h = self.tip;
         let meta = self.meta(&h)?;
         if meta.height == 0 {
@@ -483,8 +551,9 @@ impl Chain {
         })?;
         self.tip = meta.parent;
         self.digest = state.digest().clone();
-        change.disconnected.push(h);
-        change.returned_txs.extend(block.txs.iter().copied());
+        let mut touched: Vec<Address> = undo.previous.iter().map(|(a, _)| *a).collect();
+        touched.sort_unstable();
+        log.disconnected(h, block.txs, touched);
         Ok(())
     }
 

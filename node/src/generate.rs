@@ -48,11 +48,13 @@ pub fn generate(
         ));
     }
     // Timestamps end near now, so the whole chain is valid under the future-drift rule.
-    let start = now_secs().saturating_sub(blocks.saturating_add(1) * GENERATED_SPACING);
+    let start =
+        now_secs().saturating_sub(blocks.saturating_add(1).saturating_mul(GENERATED_SPACING));
     let cfg = dev_genesis_config(accounts, start, GENERATED_SPACING);
     let genesis = cfg.build()?;
     let chain_id = genesis.params.genesis_hash;
     let mut chain = Chain::open(data_dir, &genesis, crate::store::DEFAULT_CACHE_BYTES)?;
+    crate::store::record_genesis(data_dir, &cfg).map_err(ChainError::from)?;
     let mut writer = ChainWriter::create(out, &cfg)?;
     let keys: Vec<SecretKey> = (0..accounts).map(dev::dev_key).collect();
     let addrs: Vec<Address> = keys.iter().map(SecretKey::address).collect();
@@ -76,7 +78,12 @@ pub fn generate(
                     a[31] = 0xfe;
                     Address(a)
                 } else {
-                    addrs[(s + 1 + i % 7) % accounts as usize]
+                    let r = (s + 1 + i % 7) % accounts as usize;
+                    addrs[if r == s {
+                        (s + 1) % accounts as usize
+                    } else {
+                        r
+                    }]
                 };
                 Transaction {
                     sender: keys[s].public_key(),

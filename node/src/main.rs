@@ -15,8 +15,10 @@ use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS, DEV_SPACING_SEC
 use ferrite_node::node::{now_secs, Node};
 use ferrite_node::{generate, miner};
 
-/// File in every data dir that records its genesis, so later commands reopen the same chain.
-const GENESIS_FILE: &str = "genesis.json";
+/// How often the mempool drops expired transfers.
+const MEMPOOL_EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+use ferrite_node::store::{record_genesis, GENESIS_FILE};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -76,7 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// The genesis for this run: the one recorded in the data dir, else `--genesis`, else (with
 /// `--dev`) a fresh dev genesis, else the embedded testnet. The choice is recorded in the data
 /// dir so that every later command reopens it with the same chain.
-fn load_genesis(settings: &Settings, data_dir: &Path) -> anyhow::Result<Genesis> {
+fn load_genesis(settings: &Settings, data_dir: &Path) -> anyhow::Result<(GenesisConfig, Genesis)> {
     let recorded = data_dir.join(GENESIS_FILE);
     let cfg = if settings.genesis.is_none() && recorded.exists() {
         read_genesis(&recorded)?
@@ -88,13 +90,26 @@ fn load_genesis(settings: &Settings, data_dir: &Path) -> anyhow::Result<Genesis>
         GenesisConfig::from_json(ferrite_core::genesis::TESTNET_GENESIS_JSON)?
     };
     let genesis = cfg.build().context("invalid genesis")?;
-    if !recorded.exists() {
+    Ok((cfg, genesis))
+}
+
+/// Opens the chain and makes sure the data dir records its genesis. A new data dir gets the
+/// file before the store is created, so that a crash in between still leaves them matching; an
+/// existing store that lacks it gets it only once the store accepted the genesis.
+fn open_recording(
+    data_dir: &Path,
+    cfg: &GenesisConfig,
+    genesis: &Genesis,
+    cache: usize,
+) -> anyhow::Result<Chain> {
+    if !data_dir.join("CURRENT").exists() {
         std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        std::fs::write(&recorded, cfg.to_json())
-            .with_context(|| format!("cannot write {}", recorded.display()))?;
+            .with_context(|| format!("cannot use data dir {}", data_dir.display()))?;
+        record_genesis(data_dir, cfg)?;
     }
-    Ok(genesis)
+    let chain = Chain::open(data_dir, genesis, cache)?;
+    record_genesis(data_dir, cfg)?;
+    Ok(chain)
 }
 
 fn read_genesis(path: &Path) -> anyhow::Result<GenesisConfig> {
@@ -127,9 +142,9 @@ fn run_node(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
-    let genesis = load_genesis(settings, data_dir)?;
+    let (cfg, genesis) = load_genesis(settings, data_dir)?;
     let params = genesis.params.clone();
-    let chain = Chain::open(data_dir, &genesis, settings.cache_bytes)?;
+    let chain = open_recording(data_dir, &cfg, &genesis, settings.cache_bytes)?;
     let tip = chain.tip_info()?;
     let node = Arc::new(Node::new(chain, settings.mempool.clone()));
     let miner_address = match &settings.miner_address {
@@ -174,7 +189,22 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(wait_for_signal())?;
+    rt.block_on(async {
+        let mut expiry = tokio::time::interval(MEMPOOL_EXPIRY_INTERVAL);
+        let signal = wait_for_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                r = &mut signal => return r,
+                _ = expiry.tick() => {
+                    let dropped = node.mempool().expire(now_secs());
+                    if dropped > 0 {
+                        tracing::info!(dropped, "expired mempool transfers");
+                    }
+                }
+            }
+        }
+    })?;
     tracing::info!(
         "shutting down: stopping the miner, closing the store (signal again to exit at once)"
     );
@@ -215,15 +245,8 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
         .data_dir
         .clone()
         .context("import needs --data-dir")?;
-    let recorded = data_dir.join(GENESIS_FILE);
-    if !recorded.exists() {
-        std::fs::create_dir_all(&data_dir)
-            .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-        std::fs::write(&recorded, reader.genesis.to_json())
-            .with_context(|| format!("cannot write {}", recorded.display()))?;
-    }
     let genesis = reader.genesis.build()?;
-    let mut chain = Chain::open(&data_dir, &genesis, settings.cache_bytes)?;
+    let mut chain = open_recording(&data_dir, &reader.genesis, &genesis, settings.cache_bytes)?;
     let started = Instant::now();
     let (mut blocks, mut txs) = (0u64, 0u64);
     while let Some(block) = reader.next_block()? {
@@ -284,7 +307,7 @@ fn check(settings: &Settings, heights: &[u64]) -> anyhow::Result<()> {
         .data_dir
         .clone()
         .context("check needs --data-dir")?;
-    let genesis = load_genesis(settings, &data_dir)?;
+    let (_, genesis) = load_genesis(settings, &data_dir)?;
     let chain = Chain::open(&data_dir, &genesis, settings.cache_bytes)?;
     let tip = chain.check_full()?;
     println!(

@@ -235,7 +235,10 @@ impl Mempool {
         let pending = self.senders.get(&sender);
         let replaced = pending.and_then(|m| m.get(&t.nonce)).cloned();
         if let Some(old) = &replaced {
-            let bump = (old.tx.tx.fee / 100 * REPLACEMENT_BUMP_PERCENT).max(1);
+            // Rounded up, so the bump is never below the stated percentage.
+            let bump =
+                (u128::from(old.tx.tx.fee) * u128::from(REPLACEMENT_BUMP_PERCENT)).div_ceil(100);
+            let bump = u64::try_from(bump).unwrap_or(u64::MAX).max(1);
             let min = old.tx.tx.fee.saturating_add(bump);
             if t.fee < min {
                 return Err(MempoolError::ReplacementUnderpriced { min, got: t.fee });
@@ -298,6 +301,11 @@ impl Mempool {
         self.by_id.remove(&e.id);
         self.by_fee.remove(&(e.tx.tx.fee, Reverse(e.seq), e.id));
         Some(e)
+    }
+
+    /// Removes the sender's transfers from `nonce` on (they cannot be mined without it).
+    pub fn remove_with_successors(&mut self, sender: &Address, nonce: u64) -> usize {
+        self.remove_from(sender, nonce)
     }
 
     /// Removes the sender's transfers from `nonce` on.

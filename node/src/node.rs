@@ -100,7 +100,8 @@ impl Node {
         let mut chain = self.chain();
         let result = chain.submit_block(block)?;
         if let Submitted::TipChanged(change) = &result {
-            let mut touched = HashSet::new();
+            let mut touched: HashSet<Address> =
+                change.touched_by_disconnect.iter().copied().collect();
             for h in &change.connected {
                 if let Some(b) = chain.store().block(h)? {
                     for t in &b.txs {
@@ -153,8 +154,16 @@ impl Node {
             let state = chain.state_view(&addrs)?;
             match assemble_block(&params, &parent, &state, txs.clone(), miner, timestamp) {
                 Ok(b) => return Ok(b),
-                // A pending transfer no longer applies: leave it and everything after it out.
-                Err(BlockError::Tx { index, .. }) => txs.truncate(index),
+                // A pending transfer no longer applies: drop it (and the sender's later nonces)
+                // from the pool, and leave it and everything after it out of this template.
+                Err(BlockError::Tx { index, error }) => {
+                    if let Some(bad) = txs.get(index) {
+                        tracing::debug!(tx = %bad.id(), %error, "dropping a pending transfer that no longer applies");
+                        self.mempool()
+                            .remove_with_successors(&bad.tx.sender_address(), bad.tx.nonce);
+                    }
+                    txs.truncate(index);
+                }
                 Err(e) => return Err(e.into()),
             }
         }

@@ -347,3 +347,53 @@ fn transactions_of_disconnected_blocks_return_to_the_mempool() {
     let template = node.block_template(Address([3; 32])).unwrap();
     assert_eq!(template.txs, vec![tx]);
 }
+
+#[test]
+fn failed_switch_to_an_equal_work_branch_returns_to_the_first_seen_tip() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    a.extend(vec![], 1);
+    let mut x = Branch::new(&g);
+    x.extend(vec![], 2);
+    x.extend_invalid();
+    let mut chain = open(dir.path(), &g);
+    submit_all(&mut chain, &a.blocks);
+    assert_eq!(
+        chain.submit_block(x.blocks[0].clone()).unwrap(),
+        Submitted::Stored
+    );
+    // X2 makes X heavier; connecting it fails, and the chain must go back to A1, not stay on X1.
+    let _ = chain.submit_block(x.blocks[1].clone()).unwrap();
+    assert_state_matches(&chain, &a);
+}
+
+#[test]
+fn failed_reorg_leaves_the_mempool_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    let t = transfer(&g, 0, Address([5; 32]), 100, 0);
+    a.extend(vec![t], 1);
+    a.extend(vec![], 1);
+    let u = transfer(&g, 1, Address([6; 32]), 100, 0);
+    let mut x = Branch::new(&g);
+    x.extend(vec![u], 2);
+    x.extend_invalid();
+    x.extend(vec![], 2);
+    let node = Arc::new(Node::new(open(dir.path(), &g), MempoolConfig::default()));
+    for blk in &a.blocks {
+        node.submit_block(blk.clone()).unwrap();
+    }
+    node.submit_tx(u).unwrap();
+    for blk in &x.blocks {
+        let _ = node.submit_block(blk.clone());
+    }
+    assert_eq!(node.tip().unwrap().hash, a.tip());
+    // u was connected in X1 and disconnected again: it is still pending, and t is still mined.
+    assert!(
+        node.mempool().contains(&u.id()),
+        "a transfer of a failed branch was dropped"
+    );
+    assert!(!node.mempool().contains(&t.id()));
+}

@@ -252,11 +252,10 @@ impl Store {
 
     /// The next arrival sequence number.
     pub fn next_seq(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .get(CF_META, META_NEXT_SEQ)?
+        self.get(CF_META, META_NEXT_SEQ)?
             .and_then(|v| v.try_into().ok())
             .map(u64::from_le_bytes)
-            .unwrap_or(1))
+            .ok_or_else(|| corrupt("next sequence record"))
     }
 
     /// A stored header.
@@ -497,6 +496,33 @@ impl Store {
     pub fn disk_bytes(&self) -> u64 {
         dir_size(&self.path)
     }
+}
+
+/// Name of the file in a data dir that records its genesis configuration.
+pub const GENESIS_FILE: &str = "genesis.json";
+
+/// Records `cfg` as the genesis of `data_dir` (if not yet recorded), atomically: written to a
+/// temporary file, synced, then renamed.
+pub fn record_genesis(
+    data_dir: &Path,
+    cfg: &ferrite_core::GenesisConfig,
+) -> Result<(), StoreError> {
+    let path = data_dir.join(GENESIS_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    let unusable = |e: std::io::Error| StoreError::Unusable {
+        path: data_dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let tmp = data_dir.join(format!("{GENESIS_FILE}.tmp"));
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(unusable)?;
+        f.write_all(cfg.to_json().as_bytes()).map_err(unusable)?;
+        f.sync_all().map_err(unusable)?;
+    }
+    std::fs::rename(&tmp, &path).map_err(unusable)
 }
 
 fn tx_ids(block: &Block) -> Vec<Hash> {
