@@ -239,6 +239,16 @@ pub fn tx_ids(block: &Block) -> Vec<Hash> {
     }
 }
 
+/// Whether a block's signatures still need verifying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signatures {
+    /// Verify them (the normal case).
+    Verify,
+    /// [`verify_block_signatures`] already accepted this exact block (same id, which commits to
+    /// every signature through the merkle root); used to verify ahead of connecting.
+    AlreadyVerified,
+}
+
 /// Checks every rule of `block` as the child of `parent` on `state`, without changing `state`.
 pub fn check_block(
     params: &ChainParams,
@@ -246,6 +256,18 @@ pub fn check_block(
     parent: &ParentInfo,
     state: &State,
     now: u64,
+) -> Result<CheckedBlock, BlockError> {
+    check_block_with(params, block, parent, state, now, Signatures::Verify)
+}
+
+/// [`check_block`], with the signature step skippable for a block verified ahead of time.
+pub fn check_block_with(
+    params: &ChainParams,
+    block: &Block,
+    parent: &ParentInfo,
+    state: &State,
+    now: u64,
+    signatures: Signatures,
 ) -> Result<CheckedBlock, BlockError> {
     let hash = check_header(params, &block.header, parent, now)?;
     let size = block.encoded_len() as u64;
@@ -261,10 +283,9 @@ pub fn check_block(
     }
     let reward = params.reward_at(block.header.height);
     let (update, fees) = ledger::prepare_block(state, &block.txs, &block.header.miner, reward)?;
-    verify_signatures(params, &block.txs).map_err(|index| BlockError::Tx {
-        index,
-        error: TxError::BadSignature,
-    })?;
+    if signatures == Signatures::Verify {
+        verify_block_signatures(params, block)?;
+    }
     let expected = update.root();
     if expected != block.header.state_root {
         return Err(BlockError::BadStateRoot {
@@ -278,6 +299,14 @@ pub fn check_block(
         fees,
         reward,
         update,
+    })
+}
+
+/// Verifies every signature of `block` for this chain (on all threads), naming the first bad one.
+pub fn verify_block_signatures(params: &ChainParams, block: &Block) -> Result<(), BlockError> {
+    verify_signatures(params, &block.txs).map_err(|index| BlockError::Tx {
+        index,
+        error: TxError::BadSignature,
     })
 }
 
@@ -317,7 +346,19 @@ pub fn connect_block(
     state: &mut State,
     now: u64,
 ) -> Result<ConnectedBlock, BlockError> {
-    let checked = check_block(params, block, parent, state, now)?;
+    connect_block_with(params, block, parent, state, now, Signatures::Verify)
+}
+
+/// [`connect_block`], with the signature step skippable for a block verified ahead of time.
+pub fn connect_block_with(
+    params: &ChainParams,
+    block: &Block,
+    parent: &ParentInfo,
+    state: &mut State,
+    now: u64,
+    signatures: Signatures,
+) -> Result<ConnectedBlock, BlockError> {
+    let checked = check_block_with(params, block, parent, state, now, signatures)?;
     let undo = BlockUndo::of(&checked.update);
     state.commit(checked.update);
     Ok(ConnectedBlock {

@@ -8,13 +8,16 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ferrite_core::dev::{dev_genesis_config, dev_key};
+use ferrite_core::Block;
 use ferrite_core::{Address, Genesis, GenesisConfig};
 use ferrite_node::chain::{Chain, Submitted};
-use ferrite_node::chainfile::ChainReader;
+use ferrite_node::chainfile::{ChainFileError, ChainReader};
 use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS, DEV_SPACING_SECS};
 use ferrite_node::node::{now_secs, Node};
 use ferrite_node::{generate, miner};
 
+/// Blocks an import reads and verifies ahead of the one being connected.
+const IMPORT_AHEAD: usize = 4;
 /// How often the mempool drops expired transfers.
 const MEMPOOL_EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -249,11 +252,42 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
     let mut chain = open_recording(&data_dir, &reader.genesis, &genesis, settings.cache_bytes)?;
     let started = Instant::now();
     let (mut blocks, mut txs) = (0u64, 0u64);
-    while let Some(block) = reader.next_block()? {
+    // Read and verify signatures a few blocks ahead on a second thread while this one connects.
+    let (send, recv) =
+        std::sync::mpsc::sync_channel::<Result<(Block, bool), ChainFileError>>(IMPORT_AHEAD);
+    let params = genesis.params.clone();
+    // A pool of its own, so that verification ahead never queues behind (or blocks) the
+    // connecting thread's parallel work on the global pool.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .build()?;
+    let producer = std::thread::spawn(move || loop {
+        let item = match reader.next_block() {
+            Ok(Some(b)) => {
+                let ok = pool
+                    .install(|| ferrite_core::validation::verify_block_signatures(&params, &b))
+                    .is_ok();
+                Ok((b, ok))
+            }
+            Ok(None) => break,
+            Err(e) => Err(e),
+        };
+        let stop = item.is_err();
+        if send.send(item).is_err() || stop {
+            break;
+        }
+    });
+    for item in recv {
+        let (block, verified) = item?;
         let n = block.txs.len() as u64;
         let height = block.header.height;
         let hash = block.hash();
-        match chain.submit_block(block) {
+        let result = if verified {
+            chain.submit_block_preverified(block)
+        } else {
+            chain.submit_block(block)
+        };
+        match result {
             Ok(Submitted::TipChanged(_)) => {
                 println!("committed {height} {hash}");
                 blocks += 1;
@@ -263,6 +297,7 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
             Err(e) => bail!("block {height} {hash}: {e}"),
         }
     }
+    let _ = producer.join();
     let secs = started.elapsed().as_secs_f64();
     let tip = chain.tip_info()?;
     let disk = chain.store().disk_bytes();
