@@ -420,17 +420,27 @@ impl Store {
         self.write(b)
     }
 
+    /// Adds account writes to a batch: empty accounts are deleted, others stored.
+    fn put_accounts(
+        &self,
+        b: &mut WriteBatch,
+        accounts: &[(Address, Account)],
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(CF_ACCOUNTS)?;
+        for (a, acct) in accounts {
+            if acct.is_empty() {
+                b.delete_cf(cf, a.0);
+            } else {
+                b.put_cf(cf, a.0, acct.encode());
+            }
+        }
+        Ok(())
+    }
+
     /// Connects a block: accounts, undo, indexes, status, tip and digest in one synced batch.
     pub fn connect(&self, w: ConnectWrite<'_>) -> Result<(), StoreError> {
         let mut b = WriteBatch::default();
-        let accounts = self.cf(CF_ACCOUNTS)?;
-        for (a, acct) in &w.accounts {
-            if acct.is_empty() {
-                b.delete_cf(accounts, a.0);
-            } else {
-                b.put_cf(accounts, a.0, acct.encode());
-            }
-        }
+        self.put_accounts(&mut b, &w.accounts)?;
         b.put_cf(self.cf(CF_UNDO)?, w.hash.0, w.undo.encode());
         let height = w.block.header.height;
         let tx_index = self.cf(CF_TX_INDEX)?;
@@ -465,14 +475,7 @@ impl Store {
     /// to its parent, in one synced batch. The undo record stays (the block may come back).
     pub fn disconnect(&self, w: DisconnectWrite<'_>) -> Result<(), StoreError> {
         let mut b = WriteBatch::default();
-        let accounts = self.cf(CF_ACCOUNTS)?;
-        for (a, acct) in &w.accounts {
-            if acct.is_empty() {
-                b.delete_cf(accounts, a.0);
-            } else {
-                b.put_cf(accounts, a.0, acct.encode());
-            }
-        }
+        self.put_accounts(&mut b, &w.accounts)?;
         let height = w.block.header.height;
         let tx_index = self.cf(CF_TX_INDEX)?;
         let addr_index = self.cf(CF_ADDR_INDEX)?;
