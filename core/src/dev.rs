@@ -1,20 +1,12 @@
-//! A development chain: well-known keys, a genesis with trivial proof of work, and a block
-//! assembler. Used by `ferrite-node --dev`, by the chain generator, by tests and by benchmarks.
+//! A development chain: well-known keys and a genesis with trivial proof of work. Used by
+//! `ferrite-node --dev`, by the chain generator, by tests and by benchmarks.
 //!
 //! The dev keys are derived from public strings: anyone can spend dev coins. Never use them on a
 //! chain that matters.
 
 use crate::address::AddressPrefix;
-use crate::block::{Block, BlockHeader};
-use crate::genesis::{Allocation, ChainParams, GenesisConfig};
-use crate::hash::Hash;
+use crate::genesis::{Allocation, GenesisConfig};
 use crate::keys::SecretKey;
-use crate::ledger;
-use crate::merkle;
-use crate::state::State;
-use crate::target::Target;
-use crate::transaction::SignedTransaction;
-use crate::validation::{BlockError, ParentInfo, HEADER_VERSION};
 
 /// Address prefix of the dev chain.
 pub const DEV_PREFIX: &str = "dfe";
@@ -60,44 +52,4 @@ pub fn dev_genesis_config(accounts: u32, timestamp: u64, spacing: u64) -> Genesi
     }
 }
 
-/// Builds the unmined child of `parent` on `state` with `txs`: bits from ASERT, merkle root and
-/// state root computed; nonce 0. Fails if a transaction breaks a ledger rule.
-pub fn assemble_block(
-    params: &ChainParams,
-    parent: &ParentInfo,
-    state: &State,
-    txs: Vec<SignedTransaction>,
-    miner: crate::address::Address,
-    timestamp: u64,
-) -> Result<Block, BlockError> {
-    let height = parent.height + 1;
-    let (update, _fees) = ledger::prepare_block(state, &txs, &miner, params.reward_at(height))?;
-    let ids: Vec<Hash> = txs.iter().map(SignedTransaction::id).collect();
-    let header = BlockHeader {
-        version: HEADER_VERSION,
-        height,
-        prev: parent.hash,
-        merkle_root: merkle::merkle_root(&ids),
-        state_root: update.root(),
-        miner,
-        timestamp,
-        bits: params.next_bits(parent.height, parent.timestamp),
-        nonce: 0,
-    };
-    Ok(Block { header, txs })
-}
-
-/// Searches nonces from `header.nonce` for at most `max_tries` attempts; true when the header
-/// meets its target.
-pub fn mine(header: &mut BlockHeader, max_tries: u64) -> bool {
-    let Ok(target) = Target::from_compact(header.bits) else {
-        return false;
-    };
-    for _ in 0..max_tries {
-        if target.is_met_by(&header.hash()) {
-            return true;
-        }
-        header.nonce = header.nonce.wrapping_add(1);
-    }
-    false
-}
+pub use crate::template::{assemble_block, mine};

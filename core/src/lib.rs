@@ -20,6 +20,7 @@ pub mod lthash;
 pub mod merkle;
 pub mod state;
 pub mod target;
+pub mod template;
 pub mod transaction;
 pub mod validation;
 pub mod verify;

@@ -528,6 +528,7 @@ impl Chain {
         self.store.connect(ConnectWrite {
             block: &block,
             hash: *h,
+            tx_ids: &done.tx_ids,
             meta,
             accounts,
             undo: &done.undo,

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use ferrite_core::dev::{self, dev_genesis_config};
+use ferrite_core::template;
 use ferrite_core::{Address, SecretKey, Transaction};
 use rayon::prelude::*;
 
@@ -108,7 +109,7 @@ pub fn generate(
         touched.sort_unstable();
         touched.dedup();
         let state = chain.state_view(&touched)?;
-        let mut block = dev::assemble_block(
+        let mut block = template::assemble_block(
             chain.params(),
             &parent,
             &state,
@@ -117,7 +118,7 @@ pub fn generate(
             tip.timestamp + GENERATED_SPACING,
         )
         .map_err(ChainError::from)?;
-        if !dev::mine(&mut block.header, u64::MAX) {
+        if !template::mine(&mut block.header, u64::MAX) {
             return Err(GenerateError::Params("no nonce found".into()));
         }
         total += block.txs.len() as u64;

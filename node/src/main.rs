@@ -184,6 +184,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             miner_address.to_bech32(&params.prefix)
         );
         miner::spawn(node.clone(), miner_address, settings.mine_threads)
+            .context("cannot start mining threads")?
     } else {
         Vec::new()
     };

@@ -41,14 +41,17 @@ pub fn search(
 }
 
 /// Starts `threads` mining threads paying `miner`.
-pub fn spawn(node: Arc<Node>, miner: Address, threads: usize) -> Vec<JoinHandle<()>> {
+pub fn spawn(
+    node: Arc<Node>,
+    miner: Address,
+    threads: usize,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
     (0..threads.max(1))
         .map(|i| {
             let node = node.clone();
             std::thread::Builder::new()
                 .name(format!("miner-{i}"))
                 .spawn(move || mine_loop(&node, miner, i as u64, threads.max(1) as u64))
-                .unwrap_or_else(|e| panic!("cannot start miner thread: {e}"))
         })
         .collect()
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use ferrite_core::dev::assemble_block;
+use ferrite_core::template::assemble_block;
 use ferrite_core::validation::BlockError;
 use ferrite_core::{Address, Block, Hash, SignedTransaction};
 

@@ -79,6 +79,8 @@ pub struct ConnectWrite<'a> {
     pub block: &'a Block,
     /// Its id.
     pub hash: Hash,
+    /// Its transaction ids, in order (as validation computed them).
+    pub tx_ids: &'a [Hash],
     /// Its metadata with status set to valid.
     pub meta: BlockMeta,
     /// New values of every account the block changed.
@@ -445,7 +447,7 @@ impl Store {
         let height = w.block.header.height;
         let tx_index = self.cf(CF_TX_INDEX)?;
         let addr_index = self.cf(CF_ADDR_INDEX)?;
-        for (pos, (tx, id)) in w.block.txs.iter().zip(tx_ids(w.block)).enumerate() {
+        for (pos, (tx, id)) in w.block.txs.iter().zip(w.tx_ids).enumerate() {
             let pos = pos as u32;
             let loc = TxLocation {
                 block: w.hash,
@@ -479,7 +481,8 @@ impl Store {
         let height = w.block.header.height;
         let tx_index = self.cf(CF_TX_INDEX)?;
         let addr_index = self.cf(CF_ADDR_INDEX)?;
-        for (pos, (tx, id)) in w.block.txs.iter().zip(tx_ids(w.block)).enumerate() {
+        let ids = ferrite_core::validation::tx_ids(w.block);
+        for (pos, (tx, id)) in w.block.txs.iter().zip(&ids).enumerate() {
             let pos = pos as u32;
             b.delete_cf(tx_index, id.0);
             b.delete_cf(
@@ -526,10 +529,6 @@ pub fn record_genesis(
         f.sync_all().map_err(unusable)?;
     }
     std::fs::rename(&tmp, &path).map_err(unusable)
-}
-
-fn tx_ids(block: &Block) -> Vec<Hash> {
-    ferrite_core::validation::tx_ids(block)
 }
 
 fn dir_size(path: &Path) -> u64 {
