@@ -1,18 +1,22 @@
 //! Operator configuration: command-line flags, `FERRITE_*` environment variables and an optional
 //! TOML file, merged with the usual precedence flag > environment > file > default.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::mempool::MempoolConfig;
+use crate::p2p::{NetConfig, DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND};
 use crate::store::DEFAULT_CACHE_BYTES;
 
 /// Block spacing of `--dev` chains: short, so that a newcomer sees blocks at once.
 pub const DEV_SPACING_SECS: u64 = 5;
 /// Prefunded accounts of `--dev` chains.
 pub const DEV_ACCOUNTS: u32 = 10;
+/// P2P port of a node that is not told otherwise.
+pub const DEFAULT_P2P_PORT: u16 = 9733;
 /// Most mining threads accepted: more than any machine this runs on has cores.
 pub const MAX_MINE_THREADS: usize = 256;
 
@@ -108,6 +112,29 @@ pub struct NodeArgs {
     /// Smallest fee the mempool accepts, base units.
     #[arg(long, env = "FERRITE_MIN_FEE", global = true)]
     pub min_fee: Option<u64>,
+    /// P2P listen address, host:port, or "off" (default 0.0.0.0:9733; with --dev
+    /// 127.0.0.1 on a free port).
+    #[arg(long, env = "FERRITE_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// A peer to keep connected to, host:port (repeatable; adds to the config file's peers and
+    /// bootnodes).
+    #[arg(
+        long = "peer",
+        env = "FERRITE_PEERS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub peers: Vec<String>,
+    /// Learn addresses from peers and dial them (default true); false: only the configured
+    /// peers.
+    #[arg(long, env = "FERRITE_DISCOVER", num_args = 0..=1, default_missing_value = "true", global = true)]
+    pub discover: Option<bool>,
+    /// Target number of outbound connections.
+    #[arg(long, env = "FERRITE_MAX_OUTBOUND", global = true)]
+    pub max_outbound: Option<usize>,
+    /// Most inbound connections.
+    #[arg(long, env = "FERRITE_MAX_INBOUND", global = true)]
+    pub max_inbound: Option<usize>,
 }
 
 /// The config file's shape: the same options as the flags, snake_case.
@@ -122,6 +149,12 @@ pub struct FileConfig {
     mine_threads: Option<usize>,
     cache_mb: Option<usize>,
     min_fee: Option<u64>,
+    listen: Option<String>,
+    peers: Option<Vec<String>>,
+    bootnodes: Option<Vec<String>>,
+    discover: Option<bool>,
+    max_outbound: Option<usize>,
+    max_inbound: Option<usize>,
 }
 
 /// Why the configuration is unusable.
@@ -167,6 +200,8 @@ pub struct Settings {
     pub cache_bytes: usize,
     /// Mempool settings.
     pub mempool: MempoolConfig,
+    /// Network settings.
+    pub net: NetConfig,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -204,7 +239,42 @@ impl Settings {
         if let Some(f) = args.min_fee.or(file.min_fee) {
             mempool.min_fee = f;
         }
+        let listen = match args.listen.clone().or(file.listen) {
+            Some(s) if s == "off" => None,
+            Some(s) => Some(s.parse().map_err(|_| {
+                ConfigError::Invalid(format!("listen must be host:port or \"off\", got {s:?}"))
+            })?),
+            None if dev => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => Some(SocketAddr::from(([0, 0, 0, 0], DEFAULT_P2P_PORT))),
+        };
+        let mut peers = args.peers.clone();
+        peers.extend(file.peers.unwrap_or_default());
+        peers.extend(file.bootnodes.unwrap_or_default());
+        for p in &peers {
+            let ok = p.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|n| n != 0)
+            });
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "peer must be host:port, got {p:?}"
+                )));
+            }
+        }
+        let net = NetConfig {
+            listen,
+            peers,
+            discover: args.discover.or(file.discover).unwrap_or(true),
+            max_outbound: args
+                .max_outbound
+                .or(file.max_outbound)
+                .unwrap_or(DEFAULT_MAX_OUTBOUND),
+            max_inbound: args
+                .max_inbound
+                .or(file.max_inbound)
+                .unwrap_or(DEFAULT_MAX_INBOUND),
+        };
         Ok(Settings {
+            net,
             data_dir: args.data_dir.clone().or(file.data_dir),
             genesis: args.genesis.clone().or(file.genesis),
             dev,

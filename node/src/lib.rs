@@ -12,6 +12,7 @@ pub mod mempool;
 pub mod miner;
 pub mod node;
 pub mod orphans;
+pub mod p2p;
 pub mod store;
 
 /// The node's version, as printed by `ferrite-node --version`.

@@ -14,10 +14,14 @@ use ferrite_node::chain::{Chain, Submitted};
 use ferrite_node::chainfile::{ChainFileError, ChainReader};
 use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS, DEV_SPACING_SECS};
 use ferrite_node::node::{now_secs, Node};
+use ferrite_node::p2p::Network;
 use ferrite_node::{generate, miner};
 
 /// Blocks an import reads and verifies ahead of the one being connected.
 const IMPORT_AHEAD: usize = 4;
+/// Worker threads of the async runtime (network and timers); validation runs on its own
+/// threads.
+const RUNTIME_THREADS: usize = 2;
 /// How often the mempool drops expired transfers.
 const MEMPOOL_EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -188,11 +192,34 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    println!("P2P and the HTTP explorer are not available yet (see the README)");
+    println!("the HTTP explorer is not available yet (see the README)");
 
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(RUNTIME_THREADS)
         .enable_all()
         .build()?;
+    let network = match rt.block_on(Network::start(node.clone(), settings.net.clone())) {
+        Ok(n) => n,
+        Err(e) => {
+            node.request_shutdown();
+            for m in miners {
+                let _ = m.join();
+            }
+            let listen = settings
+                .net
+                .listen
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            bail!("cannot listen for peers on {listen}: {e}");
+        }
+    };
+    match network.local_addr {
+        Some(a) => println!("p2p listening on {a}"),
+        None => println!("p2p: not listening (outbound connections only)"),
+    }
+    for p in &settings.net.peers {
+        println!("p2p peer: {p}");
+    }
     rt.block_on(async {
         let mut expiry = tokio::time::interval(MEMPOOL_EXPIRY_INTERVAL);
         let signal = wait_for_signal();
@@ -226,6 +253,8 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     for m in miners {
         let _ = m.join();
     }
+    network.save();
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
     let tip = node.tip()?;
     drop(node);
     println!("stopped at height {} {}", tip.height, tip.hash);

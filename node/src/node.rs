@@ -11,6 +11,8 @@ use ferrite_core::template::assemble_block;
 use ferrite_core::validation::BlockError;
 use ferrite_core::{Address, Block, Hash, SignedTransaction};
 
+use tokio::sync::broadcast;
+
 use crate::chain::{Chain, ChainError, Submitted, TipInfo};
 use crate::mempool::{Mempool, MempoolConfig, MempoolError};
 
@@ -25,8 +27,29 @@ pub enum SubmitTxError {
     Chain(#[from] ChainError),
 }
 
+/// Events other parts of the node (the network, later the HTTP API) subscribe to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// The tip changed.
+    Tip {
+        /// Blocks added to the best chain, in order.
+        connected: Vec<Hash>,
+        /// How many blocks were taken off (the reorg depth; 0 for a plain extension).
+        disconnected: usize,
+        /// The new tip's height.
+        height: u64,
+    },
+    /// A transfer entered the mempool.
+    Tx(Hash),
+}
+
+/// Events buffered per subscriber; a subscriber that falls this far behind misses events and
+/// is told so (it then re-reads the state it needs).
+const EVENT_BUFFER: usize = 4096;
+
 /// A node's shared state.
 pub struct Node {
+    events: broadcast::Sender<NodeEvent>,
     chain: Mutex<Chain>,
     mempool: Mutex<Mempool>,
     tip_generation: AtomicU64,
@@ -52,6 +75,7 @@ impl Node {
     pub fn new(chain: Chain, mempool_cfg: MempoolConfig) -> Self {
         let chain_id = chain.params().genesis_hash;
         Node {
+            events: broadcast::channel(EVENT_BUFFER).0,
             chain: Mutex::new(chain),
             mempool: Mutex::new(Mempool::new(mempool_cfg, chain_id)),
             tip_generation: AtomicU64::new(0),
@@ -68,6 +92,11 @@ impl Node {
     /// Exclusive access to the mempool.
     pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
         lock(&self.mempool)
+    }
+
+    /// Subscribes to tip and mempool events.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
     }
 
     /// Changes whenever the tip changes.
@@ -97,8 +126,30 @@ impl Node {
 
     /// Submits a block from any source and updates the mempool on a tip change.
     pub fn submit_block(&self, block: Block) -> Result<Submitted, ChainError> {
+        self.submit_block_with(block, false)
+    }
+
+    /// Submits headers ahead of their blocks (headers-first sync).
+    pub fn submit_headers(
+        &self,
+        headers: &[ferrite_core::BlockHeader],
+    ) -> Result<crate::chain::HeadersAdded, ChainError> {
+        self.chain().submit_headers(headers)
+    }
+
+    /// Submits a block; `preverified` when its signatures were already checked (every
+    /// transfer was in the mempool, or the caller verified them ahead).
+    pub fn submit_block_with(
+        &self,
+        block: Block,
+        preverified: bool,
+    ) -> Result<Submitted, ChainError> {
         let mut chain = self.chain();
-        let result = chain.submit_block(block)?;
+        let result = if preverified {
+            chain.submit_block_preverified(block)?
+        } else {
+            chain.submit_block(block)?
+        };
         if let Submitted::TipChanged(change) = &result {
             let mut touched: HashSet<Address> =
                 change.touched_by_disconnect.iter().copied().collect();
@@ -119,6 +170,13 @@ impl Node {
                 now_secs(),
             );
             self.tip_generation.fetch_add(1, Ordering::AcqRel);
+            let height = chain.tip_info()?.height;
+            // No subscriber is not an error.
+            let _ = self.events.send(NodeEvent::Tip {
+                connected: change.connected.clone(),
+                disconnected: change.disconnected.len(),
+                height,
+            });
         }
         Ok(result)
     }
@@ -129,6 +187,7 @@ impl Node {
         let acct = chain.account(&tx.tx.sender_address())?;
         let id = self.mempool().add(tx, acct, now_secs())?;
         self.pool_generation.fetch_add(1, Ordering::AcqRel);
+        let _ = self.events.send(NodeEvent::Tx(id));
         Ok(id)
     }
 

@@ -66,9 +66,18 @@ pub enum BlockStatus {
     Invalid = 2,
     /// Descends from an invalid block.
     InvalidAncestor = 3,
+    /// Only the header is known (headers-first sync): it passed the header checks; the body has
+    /// not arrived yet.
+    HeaderOnly = 4,
 }
 
 impl BlockStatus {
+    /// True when the body is stored (every status but [`BlockStatus::HeaderOnly`]; invalid
+    /// blocks keep their body only if it arrived before they were marked).
+    pub fn has_body(self) -> bool {
+        !matches!(self, BlockStatus::HeaderOnly)
+    }
+
     /// True for either invalid status.
     pub fn is_invalid(self) -> bool {
         matches!(self, BlockStatus::Invalid | BlockStatus::InvalidAncestor)
@@ -80,6 +89,7 @@ impl BlockStatus {
             1 => BlockStatus::Valid,
             2 => BlockStatus::Invalid,
             3 => BlockStatus::InvalidAncestor,
+            4 => BlockStatus::HeaderOnly,
             _ => return None,
         })
     }

@@ -31,6 +31,11 @@ const DB_WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 /// Open files RocksDB may keep; far below common ulimits.
 const MAX_OPEN_FILES: i32 = 256;
 
+/// A record of the peers column family: key and value.
+pub type PeerRecord = (Vec<u8>, Vec<u8>);
+/// A change to the peers column family: key, and the new value or `None` to delete.
+pub type PeerUpdate = (Vec<u8>, Option<Vec<u8>>);
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -411,6 +416,60 @@ impl Store {
             (meta.seq + 1).to_le_bytes(),
         );
         self.write(b)
+    }
+
+    /// Stores headers that passed the header checks (headers-first sync), with their metadata,
+    /// and advances the arrival sequence, in one batch.
+    pub fn put_headers(
+        &self,
+        headers: &[(Hash, BlockHeader, BlockMeta)],
+    ) -> Result<(), StoreError> {
+        let Some(last) = headers.last() else {
+            return Ok(());
+        };
+        let mut b = WriteBatch::default();
+        for (hash, header, meta) in headers {
+            b.put_cf(self.cf(CF_HEADERS)?, hash.0, header.encode());
+            b.put_cf(self.cf(CF_BLOCK_META)?, hash.0, meta.encode());
+        }
+        b.put_cf(
+            self.cf(CF_META)?,
+            META_NEXT_SEQ,
+            (last.2.seq + 1).to_le_bytes(),
+        );
+        self.write(b)
+    }
+
+    /// Adds the body of a block whose header is stored, with its new metadata, in one batch.
+    pub fn put_body(&self, hash: &Hash, block: &Block, meta: &BlockMeta) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_BODIES)?, hash.0, encode_body(&block.txs));
+        b.put_cf(self.cf(CF_BLOCK_META)?, hash.0, meta.encode());
+        self.write(b)
+    }
+
+    /// Every record of the peers column family (the P2P layer's address book and bans).
+    pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_PEERS)?, IteratorMode::Start) {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Replaces peer records: `None` deletes. One batch, not synced (losing the last minute of
+    /// address-book changes in a crash is harmless).
+    pub fn update_peers(&self, records: &[PeerUpdate]) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        let cf = self.cf(CF_PEERS)?;
+        for (k, v) in records {
+            match v {
+                Some(v) => b.put_cf(cf, k, v),
+                None => b.delete_cf(cf, k),
+            }
+        }
+        Ok(self.db.write(b)?)
     }
 
     /// Updates the status of stored blocks.

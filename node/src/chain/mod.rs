@@ -18,6 +18,12 @@ use ferrite_core::{
     Account, Address, Block, ChainParams, Genesis, Hash, SignedTransaction, State, Target, Work,
 };
 
+mod changelog;
+mod headers;
+
+use changelog::ChangeLog;
+pub use headers::{HeadersAdded, MAX_LOCATOR_LEN};
+
 use crate::orphans::OrphanPool;
 use crate::store::{BlockMeta, BlockStatus, ConnectWrite, DisconnectWrite, Store, StoreError};
 
@@ -30,6 +36,9 @@ pub enum ChainError {
     /// The block is already known to be invalid, or descends from one that is.
     #[error("block {0} is known to be invalid")]
     KnownInvalid(Hash),
+    /// A header's parent is unknown (a header batch that does not connect).
+    #[error("header {0} does not connect to a known block")]
+    UnknownParent(Hash),
     /// The store failed; the node must stop.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,75 +72,6 @@ pub struct TipChange {
     pub touched_by_disconnect: Vec<Address>,
 }
 
-/// Connects and disconnects in the order they happened, reduced to the net change: a block
-/// connected and then disconnected again (a failed branch switch) counts as neither.
-#[derive(Default)]
-struct ChangeLog {
-    /// +1 for a block that is now on the chain and was not, -1 for the reverse.
-    net: HashMap<Hash, i8>,
-    order: Vec<Hash>,
-    mined: HashMap<Hash, Vec<Hash>>,
-    returned: HashMap<Hash, Vec<SignedTransaction>>,
-    touched: Vec<Address>,
-}
-
-impl ChangeLog {
-    fn connected(&mut self, h: Hash, tx_ids: Vec<Hash>) {
-        self.bump(h, 1);
-        self.mined.insert(h, tx_ids);
-    }
-
-    fn disconnected(&mut self, h: Hash, txs: Vec<SignedTransaction>, touched: Vec<Address>) {
-        self.bump(h, -1);
-        self.returned.insert(h, txs);
-        self.touched.extend(touched);
-    }
-
-    fn bump(&mut self, h: Hash, d: i8) {
-        let v = self.net.entry(h).or_insert(0);
-        *v += d;
-        if *v == 0 {
-            self.net.remove(&h);
-        } else {
-            self.order.push(h);
-        }
-    }
-
-    fn finish(mut self) -> Option<TipChange> {
-        let mut change = TipChange::default();
-        let mut seen = std::collections::HashSet::new();
-        for h in &self.order {
-            if !seen.insert(*h) {
-                continue;
-            }
-            match self.net.get(h) {
-                Some(1) => {
-                    change.connected.push(*h);
-                    change
-                        .mined_txs
-                        .extend(self.mined.remove(h).unwrap_or_default());
-                }
-                Some(-1) => {
-                    change.disconnected.push(*h);
-                    change
-                        .returned_txs
-                        .extend(self.returned.remove(h).unwrap_or_default());
-                }
-                _ => {}
-            }
-        }
-        if change.connected.is_empty() && change.disconnected.is_empty() {
-            return None;
-        }
-        let mined: std::collections::HashSet<Hash> = change.mined_txs.iter().copied().collect();
-        change.returned_txs.retain(|t| !mined.contains(&t.id()));
-        self.touched.sort_unstable();
-        self.touched.dedup();
-        change.touched_by_disconnect = self.touched;
-        Some(change)
-    }
-}
-
 /// A summary of the tip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TipInfo {
@@ -152,8 +92,12 @@ pub struct Chain {
     store: Store,
     params: ChainParams,
     index: HashMap<Hash, BlockMeta>,
-    /// Non-invalid blocks ordered by (work, first seen): the last element is the best candidate.
+    /// Non-invalid blocks with their body, ordered by (work, first seen): the last element is
+    /// the best candidate tip.
     candidates: BTreeSet<(Work, std::cmp::Reverse<u64>, Hash)>,
+    /// Every non-invalid header, bodies or not, in the same order: the last is the best header,
+    /// the branch headers-first sync downloads.
+    headers: BTreeSet<(Work, std::cmp::Reverse<u64>, Hash)>,
     tip: Hash,
     digest: LtHash,
     next_seq: u64,
@@ -183,8 +127,12 @@ impl Chain {
         let store = Store::open(data_dir, genesis, cache_bytes)?;
         let mut index = HashMap::new();
         let mut candidates = BTreeSet::new();
+        let mut headers = BTreeSet::new();
         for (h, m) in store.all_meta()? {
             if !m.status.is_invalid() {
+                headers.insert((m.work, std::cmp::Reverse(m.seq), h));
+            }
+            if !m.status.is_invalid() && m.status.has_body() {
                 candidates.insert((m.work, std::cmp::Reverse(m.seq), h));
             }
             index.insert(h, m);
@@ -197,6 +145,7 @@ impl Chain {
             params: genesis.params.clone(),
             index,
             candidates,
+            headers,
             tip,
             digest,
             next_seq,
@@ -366,23 +315,30 @@ impl Chain {
     /// Stores a block (and any orphans it adopts) without running fork choice.
     fn store_block(&mut self, block: Block, now: u64) -> Result<Submitted, ChainError> {
         let hash = block.hash();
-        if let Some(m) = self.index.get(&hash) {
+        let known = self.index.get(&hash).copied();
+        if let Some(m) = known {
             if m.status.is_invalid() {
                 return Err(ChainError::KnownInvalid(hash));
             }
-            return Ok(Submitted::Known);
+            if m.status.has_body() {
+                return Ok(Submitted::Known);
+            }
         }
         let parent = block.header.prev;
-        let Some(parent_meta) = self.index.get(&parent).copied() else {
-            self.orphans.insert(hash, block);
-            return Ok(Submitted::Orphan);
+        let parent_meta = match self.index.get(&parent).copied() {
+            Some(p) if p.status.is_invalid() => return Err(ChainError::KnownInvalid(parent)),
+            Some(p) if p.status.has_body() => p,
+            // Unknown parent, or only its header: wait in the orphan pool for its body.
+            _ => {
+                self.orphans.insert(hash, block);
+                return Ok(Submitted::Orphan);
+            }
         };
-        if parent_meta.status.is_invalid() {
-            return Err(ChainError::KnownInvalid(parent));
+        if known.is_none() {
+            let info = self.parent_info(&parent)?;
+            validation::check_header(&self.params, &block.header, &info, now)
+                .map_err(BlockError::from)?;
         }
-        let info = self.parent_info(&parent)?;
-        validation::check_header(&self.params, &block.header, &info, now)
-            .map_err(BlockError::from)?;
         let size = block.encoded_len() as u64;
         if size > self.params.max_block_size {
             return Err(BlockError::TooLarge {
@@ -403,16 +359,32 @@ impl Chain {
             .work
             .checked_add(block_work)
             .ok_or(BlockError::Header(HeaderError::InsufficientWork))?;
-        let meta = BlockMeta {
-            parent,
-            height: block.header.height,
-            timestamp: block.header.timestamp,
-            work,
-            status: BlockStatus::Stored,
-            seq: self.next_seq,
+        let meta = match known {
+            // The header arrived first: keep its arrival order, add the body.
+            Some(m) => {
+                let meta = BlockMeta {
+                    status: BlockStatus::Stored,
+                    ..m
+                };
+                self.store.put_body(&hash, &block, &meta)?;
+                meta
+            }
+            None => {
+                let meta = BlockMeta {
+                    parent,
+                    height: block.header.height,
+                    timestamp: block.header.timestamp,
+                    work,
+                    status: BlockStatus::Stored,
+                    seq: self.next_seq,
+                };
+                self.store.put_block(&hash, &block, &meta)?;
+                self.next_seq += 1;
+                self.headers
+                    .insert((work, std::cmp::Reverse(meta.seq), hash));
+                meta
+            }
         };
-        self.store.put_block(&hash, &block, &meta)?;
-        self.next_seq += 1;
         self.index.insert(hash, meta);
         self.candidates
             .insert((work, std::cmp::Reverse(meta.seq), hash));
@@ -589,6 +561,7 @@ impl Chain {
             if let Some(m) = self.index.get_mut(&h) {
                 self.candidates
                     .remove(&(m.work, std::cmp::Reverse(m.seq), h));
+                self.headers.remove(&(m.work, std::cmp::Reverse(m.seq), h));
                 m.status = if first {
                     BlockStatus::Invalid
                 } else {

@@ -1,0 +1,184 @@
+//! Headers-first sync support: headers stored ahead of their bodies, the best header chain,
+//! block locators, and the list of bodies still missing on the best header chain.
+//!
+//! A header is checked against its parent exactly as a full block's header is (link, height,
+//! ASERT bits, proof of work, median time past, future drift), so a peer cannot make the node
+//! store a header chain it did not do the work for.
+
+use ferrite_core::validation::{self, BlockError, HeaderError};
+use ferrite_core::{BlockHeader, Hash, Target};
+
+use super::{now_secs, Chain, ChainError};
+use crate::store::{BlockMeta, BlockStatus};
+
+/// Most hashes in a block locator: ten recent ones, then exponentially spaced ones back to
+/// genesis, which reaches back 2^54 blocks.
+pub const MAX_LOCATOR_LEN: usize = 64;
+
+/// Result of a batch of headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeadersAdded {
+    /// Headers that were new.
+    pub new: usize,
+}
+
+impl Chain {
+    /// Adds headers (each the child of a known header or of the previous one in the batch)
+    /// without their bodies. Headers accepted before an error are kept.
+    pub fn submit_headers(&mut self, headers: &[BlockHeader]) -> Result<HeadersAdded, ChainError> {
+        self.submit_headers_at(headers, now_secs())
+    }
+
+    /// [`Chain::submit_headers`] with `now` as local time.
+    pub fn submit_headers_at(
+        &mut self,
+        headers: &[BlockHeader],
+        now: u64,
+    ) -> Result<HeadersAdded, ChainError> {
+        let mut added = Vec::new();
+        let result = self.add_headers(headers, now, &mut added);
+        self.store.put_headers(&added)?;
+        let new = added.len();
+        result.map(|()| HeadersAdded { new })
+    }
+
+    fn add_headers(
+        &mut self,
+        headers: &[BlockHeader],
+        now: u64,
+        added: &mut Vec<(Hash, BlockHeader, BlockMeta)>,
+    ) -> Result<(), ChainError> {
+        for header in headers {
+            let hash = header.hash();
+            if let Some(m) = self.index.get(&hash) {
+                if m.status.is_invalid() {
+                    return Err(ChainError::KnownInvalid(hash));
+                }
+                continue;
+            }
+            let parent = self
+                .index
+                .get(&header.prev)
+                .copied()
+                .ok_or(ChainError::UnknownParent(header.prev))?;
+            if parent.status.is_invalid() {
+                return Err(ChainError::KnownInvalid(header.prev));
+            }
+            let info = self.parent_info(&header.prev)?;
+            validation::check_header(&self.params, header, &info, now).map_err(BlockError::from)?;
+            let work = Target::from_compact(header.bits)
+                .ok()
+                .and_then(|t| parent.work.checked_add(t.work()))
+                .ok_or(BlockError::Header(HeaderError::InsufficientWork))?;
+            let meta = BlockMeta {
+                parent: header.prev,
+                height: header.height,
+                timestamp: header.timestamp,
+                work,
+                status: BlockStatus::HeaderOnly,
+                seq: self.next_seq,
+            };
+            self.next_seq += 1;
+            self.index.insert(hash, meta);
+            self.headers
+                .insert((work, std::cmp::Reverse(meta.seq), hash));
+            added.push((hash, *header, meta));
+        }
+        Ok(())
+    }
+
+    /// The best known header (most work, first seen on ties) and its metadata.
+    pub fn best_header(&self) -> Result<(Hash, BlockMeta), ChainError> {
+        let best = self.headers.last().map(|e| e.2).unwrap_or(self.tip);
+        Ok((best, self.meta(&best)?))
+    }
+
+    /// True when the node has `hash`'s header (or the whole block).
+    pub fn has_header(&self, hash: &Hash) -> bool {
+        self.index.contains_key(hash)
+    }
+
+    /// A block locator from the best header: the last ten ids, then ids at doubling distances,
+    /// and genesis last.
+    pub fn locator(&self) -> Result<Vec<Hash>, ChainError> {
+        let (mut h, mut meta) = self.best_header()?;
+        let mut out = Vec::new();
+        let mut step = 1u64;
+        loop {
+            out.push(h);
+            if meta.height == 0 || out.len() == MAX_LOCATOR_LEN - 1 {
+                break;
+            }
+            if out.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            let target = meta.height.saturating_sub(step);
+            while meta.height > target {
+                h = meta.parent;
+                meta = self.meta(&h)?;
+            }
+        }
+        if meta.height != 0 {
+            out.push(self.params.genesis_hash);
+        }
+        Ok(out)
+    }
+
+    /// Headers of the best connected chain after the first `locator` entry on it (genesis if
+    /// none is), up to `stop` or `max` headers.
+    pub fn headers_after(
+        &self,
+        locator: &[Hash],
+        stop: &Hash,
+        max: usize,
+    ) -> Result<Vec<BlockHeader>, ChainError> {
+        let mut start = 0;
+        for h in locator {
+            if let Some(m) = self.index.get(h) {
+                if self.store.hash_at(m.height)? == Some(*h) {
+                    start = m.height + 1;
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut height = start;
+        while out.len() < max {
+            let Some(hash) = self.store.hash_at(height)? else {
+                break;
+            };
+            let header = self
+                .store
+                .header(&hash)?
+                .ok_or_else(|| crate::store::StoreError::Corrupt(format!("header {hash}")))?;
+            out.push(header);
+            if hash == *stop {
+                break;
+            }
+            height += 1;
+        }
+        Ok(out)
+    }
+
+    /// The first `max` blocks on the best header chain whose bodies are missing, lowest first,
+    /// as (id, height).
+    pub fn missing_bodies(&self, max: usize) -> Result<Vec<(Hash, u64)>, ChainError> {
+        let (mut h, mut meta) = self.best_header()?;
+        let mut missing = Vec::new();
+        while !meta.status.has_body() {
+            missing.push((h, meta.height));
+            h = meta.parent;
+            meta = self.meta(&h)?;
+        }
+        missing.reverse();
+        missing.truncate(max);
+        Ok(missing)
+    }
+
+    /// True when `hash` is a block whose body the node holds and may serve.
+    pub fn has_body(&self, hash: &Hash) -> bool {
+        self.index
+            .get(hash)
+            .is_some_and(|m| m.status.has_body() && !m.status.is_invalid())
+    }
+}

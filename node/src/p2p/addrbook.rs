@@ -1,0 +1,346 @@
+//! The address book: addresses of nodes to dial, with their reconnect backoff, and the bans.
+//!
+//! Both are persisted in the store's `peers` column family (docs/storage.md) so that a restart
+//! neither forgets the network nor forgives a banned peer.
+//!
+//! Bans are keyed by IP address, except on loopback, where several local nodes share one IP:
+//! there the key is IP and listen port, so that banning a misbehaving local process does not cut
+//! the honest nodes of a local testnet off from each other.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+
+use crate::store::{PeerRecord, PeerUpdate};
+
+/// Most addresses remembered: plenty for a small network, and a bound against `Addr` floods.
+pub const MAX_ADDRESSES: usize = 2048;
+/// First reconnect delay after a failed or dropped connection.
+pub const RECONNECT_MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest reconnect delay: a healed partition reconnects within this.
+pub const RECONNECT_MAX_BACKOFF: Duration = Duration::from_secs(16);
+/// Learned addresses that failed this many times in a row are forgotten.
+pub const MAX_FAILURES: u32 = 10;
+
+const ADDR_PREFIX: &[u8] = b"addr:";
+const BAN_PREFIX: &[u8] = b"ban:";
+
+/// Who is banned: an IP, or an IP and port on loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BanKey {
+    ip: IpAddr,
+    port: Option<u16>,
+}
+
+impl BanKey {
+    /// The key for a peer at `ip` that listens on (or connected from) `port`.
+    pub fn new(ip: IpAddr, port: u16) -> Self {
+        let port = ip.is_loopback().then_some(port);
+        BanKey { ip, port }
+    }
+
+    fn to_bytes(self) -> Vec<u8> {
+        let mut k = BAN_PREFIX.to_vec();
+        match self.port {
+            Some(p) => k.extend_from_slice(SocketAddr::new(self.ip, p).to_string().as_bytes()),
+            None => k.extend_from_slice(self.ip.to_string().as_bytes()),
+        }
+        k
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Self> {
+        let s = std::str::from_utf8(b).ok()?;
+        if let Ok(sa) = s.parse::<SocketAddr>() {
+            return Some(BanKey::new(sa.ip(), sa.port()));
+        }
+        let ip: IpAddr = s.parse().ok()?;
+        Some(BanKey { ip, port: None })
+    }
+}
+
+impl std::fmt::Display for BanKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}", SocketAddr::new(self.ip, p)),
+            None => write!(f, "{}", self.ip),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Given by the operator (`--peer`, bootnodes): never forgotten.
+    configured: bool,
+    failures: u32,
+    next_try: Instant,
+    last_seen: u64,
+}
+
+/// Addresses and bans.
+#[derive(Default)]
+pub struct AddrBook {
+    entries: HashMap<SocketAddr, Entry>,
+    bans: HashMap<BanKey, u64>,
+    dirty: bool,
+}
+
+impl AddrBook {
+    /// Rebuilds the book from the store's records; unreadable records are skipped.
+    pub fn from_records(records: &[PeerRecord], now: u64) -> Self {
+        let mut book = AddrBook::default();
+        for (k, v) in records {
+            if let Some(rest) = k.strip_prefix(ADDR_PREFIX) {
+                let addr = std::str::from_utf8(rest)
+                    .ok()
+                    .and_then(|s| s.parse::<SocketAddr>().ok());
+                let last_seen = v
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes);
+                if let (Some(addr), Some(last_seen)) = (addr, last_seen) {
+                    book.entries.insert(
+                        addr,
+                        Entry {
+                            configured: false,
+                            failures: 0,
+                            next_try: Instant::now(),
+                            last_seen,
+                        },
+                    );
+                }
+            } else if let Some(rest) = k.strip_prefix(BAN_PREFIX) {
+                let until = v
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes);
+                if let (Some(key), Some(until)) = (BanKey::from_bytes(rest), until) {
+                    if until > now {
+                        book.bans.insert(key, until);
+                    }
+                }
+            }
+        }
+        book
+    }
+
+    /// The full record set to persist (replaces every earlier record) and clears the dirty flag;
+    /// `None` when nothing changed.
+    pub fn take_records(&mut self, old_keys: &[Vec<u8>]) -> Option<Vec<PeerUpdate>> {
+        if !self.dirty {
+            return None;
+        }
+        self.dirty = false;
+        let mut out: HashMap<Vec<u8>, Option<Vec<u8>>> =
+            old_keys.iter().map(|k| (k.clone(), None)).collect();
+        for (a, e) in &self.entries {
+            let mut k = ADDR_PREFIX.to_vec();
+            k.extend_from_slice(a.to_string().as_bytes());
+            out.insert(k, Some(e.last_seen.to_le_bytes().to_vec()));
+        }
+        for (b, until) in &self.bans {
+            out.insert(b.to_bytes(), Some(until.to_le_bytes().to_vec()));
+        }
+        Some(out.into_iter().collect())
+    }
+
+    /// Adds an operator-given address (always kept, dialled first).
+    pub fn add_configured(&mut self, addr: SocketAddr) {
+        let e = self.entries.entry(addr).or_insert(Entry {
+            configured: true,
+            failures: 0,
+            next_try: Instant::now(),
+            last_seen: 0,
+        });
+        e.configured = true;
+        self.dirty = true;
+    }
+
+    /// Adds a learned address if there is room. Returns true if it was new.
+    pub fn add_learned(&mut self, addr: SocketAddr, now: u64) -> bool {
+        if addr.port() == 0 || addr.ip().is_unspecified() || self.entries.contains_key(&addr) {
+            return false;
+        }
+        if self.entries.len() >= MAX_ADDRESSES {
+            return false;
+        }
+        self.entries.insert(
+            addr,
+            Entry {
+                configured: false,
+                failures: 0,
+                next_try: Instant::now(),
+                last_seen: now,
+            },
+        );
+        self.dirty = true;
+        true
+    }
+
+    /// Forgets an address (it turned out to be ourselves).
+    pub fn remove(&mut self, addr: &SocketAddr) {
+        if self.entries.remove(addr).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    /// A connection to `addr` worked: reset its backoff.
+    pub fn connected(&mut self, addr: &SocketAddr, now: u64) {
+        if let Some(e) = self.entries.get_mut(addr) {
+            e.failures = 0;
+            e.last_seen = now;
+            self.dirty = true;
+        }
+    }
+
+    /// A dial to `addr` failed or the connection ended: back off (exponentially, capped).
+    pub fn failed(&mut self, addr: &SocketAddr) {
+        let Some(e) = self.entries.get_mut(addr) else {
+            return;
+        };
+        e.failures = e.failures.saturating_add(1);
+        let shift = e.failures.saturating_sub(1).min(16);
+        let delay = RECONNECT_MIN_BACKOFF
+            .saturating_mul(1u32 << shift)
+            .min(RECONNECT_MAX_BACKOFF);
+        e.next_try = Instant::now() + delay;
+        if !e.configured && e.failures >= MAX_FAILURES {
+            self.entries.remove(addr);
+            self.dirty = true;
+        }
+    }
+
+    /// Addresses to dial now: configured ones first, then learned ones in random order.
+    pub fn candidates(&self, now: Instant, skip: impl Fn(&SocketAddr) -> bool) -> Vec<SocketAddr> {
+        let mut configured = Vec::new();
+        let mut learned = Vec::new();
+        for (a, e) in &self.entries {
+            if e.next_try > now || skip(a) || self.banned_addr(a) {
+                continue;
+            }
+            if e.configured {
+                configured.push(*a);
+            } else {
+                learned.push(*a);
+            }
+        }
+        learned.shuffle(&mut rand::thread_rng());
+        configured.extend(learned);
+        configured
+    }
+
+    /// The operator-given addresses.
+    pub fn configured(&self) -> HashSet<SocketAddr> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.configured)
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    /// Up to `max` addresses to share with a peer (most recently seen first).
+    pub fn sample(&self, max: usize) -> Vec<SocketAddr> {
+        let mut all: Vec<(&SocketAddr, &Entry)> = self.entries.iter().collect();
+        all.sort_by_key(|(_, e)| std::cmp::Reverse(e.last_seen));
+        all.into_iter().take(max).map(|(a, _)| *a).collect()
+    }
+
+    /// Bans `key` until unix time `until`.
+    pub fn ban(&mut self, key: BanKey, until: u64) {
+        self.bans.insert(key, until);
+        self.dirty = true;
+    }
+
+    /// True when `key` is banned at unix time `now`.
+    pub fn is_banned(&self, key: &BanKey, now: u64) -> bool {
+        self.bans.get(key).is_some_and(|until| *until > now)
+    }
+
+    fn banned_addr(&self, a: &SocketAddr) -> bool {
+        let now = crate::node::now_secs();
+        self.is_banned(&BanKey::new(a.ip(), a.port()), now)
+    }
+
+    /// Drops bans that ran out.
+    pub fn expire_bans(&mut self, now: u64) {
+        let before = self.bans.len();
+        self.bans.retain(|_, until| *until > now);
+        if self.bans.len() != before {
+            self.dirty = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap_or_else(|_| unreachable!())
+    }
+
+    #[test]
+    fn bans_and_addresses_survive_a_round_trip_through_records() {
+        let mut book = AddrBook::default();
+        book.add_learned(sa("10.0.0.1:9733"), 100);
+        book.add_configured(sa("10.0.0.2:9733"));
+        book.ban(BanKey::new(sa("10.0.0.9:1").ip(), 1), 5_000);
+        book.ban(BanKey::new(sa("127.0.0.1:7").ip(), 7), 5_000);
+        book.ban(BanKey::new(sa("10.0.0.8:1").ip(), 1), 50);
+        let recs: Vec<(Vec<u8>, Vec<u8>)> = book
+            .take_records(&[])
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        let back = AddrBook::from_records(&recs, 1_000);
+        // A non-loopback ban covers every port of that IP.
+        assert!(back.is_banned(&BanKey::new(sa("10.0.0.9:1").ip(), 4444), 1_000));
+        // A loopback ban covers only that port.
+        assert!(back.is_banned(&BanKey::new(sa("127.0.0.1:7").ip(), 7), 1_000));
+        assert!(!back.is_banned(&BanKey::new(sa("127.0.0.1:7").ip(), 8), 1_000));
+        // Expired bans are dropped at load.
+        assert!(!back.is_banned(&BanKey::new(sa("10.0.0.8:1").ip(), 1), 1_000));
+        assert_eq!(back.entries.len(), 2);
+        assert!(book.take_records(&[]).is_none(), "nothing changed since");
+    }
+
+    #[test]
+    fn failures_back_off_and_learned_addresses_are_eventually_forgotten() {
+        let mut book = AddrBook::default();
+        let a = sa("10.0.0.1:9733");
+        let c = sa("10.0.0.2:9733");
+        book.add_learned(a, 1);
+        book.add_configured(c);
+        let now = Instant::now();
+        assert_eq!(book.candidates(now, |_| false).first(), Some(&c));
+        book.failed(&a);
+        book.failed(&c);
+        assert!(book.candidates(Instant::now(), |_| false).is_empty());
+        assert_eq!(
+            book.candidates(Instant::now() + RECONNECT_MAX_BACKOFF, |_| false)
+                .len(),
+            2
+        );
+        for _ in 0..MAX_FAILURES {
+            book.failed(&a);
+            book.failed(&c);
+        }
+        let left = book.candidates(Instant::now() + RECONNECT_MAX_BACKOFF * 2, |_| false);
+        assert_eq!(left, vec![c], "configured peers are never forgotten");
+    }
+
+    #[test]
+    fn learned_addresses_are_bounded() {
+        let mut book = AddrBook::default();
+        for i in 0..(MAX_ADDRESSES + 10) {
+            book.add_learned(
+                SocketAddr::new([10, 1, (i / 256) as u8, i as u8].into(), 1),
+                0,
+            );
+        }
+        assert_eq!(book.entries.len(), MAX_ADDRESSES);
+        assert!(!book.add_learned(sa("0.0.0.0:1"), 0));
+    }
+}

@@ -1,0 +1,354 @@
+//! One peer connection: the handshake, then a reader that checks every frame (magic, type,
+//! size cap, rate), answers the requests it can serve from the node (headers, blocks,
+//! transfers, pings) and hands everything else to the manager; and a writer that drains the
+//! connection's bounded outgoing queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrite_core::{Hash, Work};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::wire::{
+    self, Message, Version, WireError, FRAME_HEADER_LEN, MAX_HEADERS, MAX_PREHANDSHAKE_PAYLOAD,
+    PROTOCOL_VERSION,
+};
+use super::{Close, Event, Frame, PeerId, Shared};
+
+/// Time a peer has to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection silent for this long is dropped; pings every [`super::PING_INTERVAL`] keep a
+/// healthy one busy well within it.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Frames queued for one peer. A peer that does not read fast enough to keep its queue below
+/// this is dropped rather than allowed to grow the node's memory.
+pub const SEND_QUEUE: usize = 1024;
+/// Sustained messages per second accepted from one peer: far above what relay or sync need
+/// (sync moves up to 2,000 headers or a whole block per message).
+pub const MSG_RATE: f64 = 500.0;
+/// Burst of messages allowed above the sustained rate.
+pub const MSG_BURST: f64 = 5_000.0;
+/// Sustained payload bytes per second accepted from one peer (64 MiB/s: faster than the node
+/// can validate blocks, so an honest peer never reaches it).
+pub const BYTE_RATE: f64 = 64.0 * 1024.0 * 1024.0;
+/// Burst of bytes allowed above the sustained rate.
+pub const BYTE_BURST: f64 = 128.0 * 1024.0 * 1024.0;
+
+/// Why reading from a peer stopped.
+enum ReadError {
+    /// The socket closed, failed or timed out: the peer goes away without a ban.
+    Gone(String),
+    /// The peer broke the protocol.
+    Violation(String),
+}
+
+impl From<WireError> for ReadError {
+    fn from(e: WireError) -> Self {
+        ReadError::Violation(e.to_string())
+    }
+}
+
+/// A token bucket.
+struct Bucket {
+    level: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Bucket {
+            level: burst,
+            rate,
+            burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes `n` tokens; false when the bucket is empty.
+    fn take(&mut self, n: f64) -> bool {
+        let now = Instant::now();
+        self.level =
+            (self.level + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        self.level -= n;
+        self.level >= 0.0
+    }
+}
+
+/// Reads one frame; `limit` is the largest payload accepted at this stage (pre-handshake).
+async fn read_frame(
+    r: &mut OwnedReadHalf,
+    shared: &Shared,
+    prehandshake: bool,
+) -> Result<(Message, usize), ReadError> {
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    r.read_exact(&mut head)
+        .await
+        .map_err(|e| ReadError::Gone(format!("read: {e}")))?;
+    let magic = [head[0], head[1], head[2], head[3]];
+    if magic != shared.magic {
+        return Err(WireError::BadMagic(magic).into());
+    }
+    let code = head[4];
+    let len = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
+    let (kind, cap) =
+        wire::type_info(code, shared.max_block).ok_or(WireError::UnknownType(code))?;
+    let cap = if prehandshake {
+        cap.min(MAX_PREHANDSHAKE_PAYLOAD)
+    } else {
+        cap
+    };
+    if len > cap {
+        return Err(WireError::TooLarge { kind, len, cap }.into());
+    }
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload)
+        .await
+        .map_err(|e| ReadError::Gone(format!("read: {e}")))?;
+    Ok((Message::decode(code, &payload)?, len))
+}
+
+/// Our `Version` for a new connection.
+fn our_version(shared: &Shared) -> Version {
+    let (height, work) = shared
+        .node
+        .tip()
+        .map(|t| (t.height, t.work))
+        .unwrap_or((0, Work::ZERO));
+    Version {
+        protocol: PROTOCOL_VERSION,
+        genesis: shared.genesis,
+        height,
+        work,
+        listen_port: shared.listen_port,
+        nonce: shared.nonce,
+        user_agent: format!("ferrite-node/{}", crate::VERSION),
+    }
+}
+
+/// Exchanges `Version` and `Verack`.
+async fn handshake(
+    r: &mut OwnedReadHalf,
+    w: &mut OwnedWriteHalf,
+    shared: &Shared,
+    listen_port: &mut Option<u16>,
+) -> Result<Version, Close> {
+    let mine = Message::Version(our_version(shared)).to_frame(shared.magic);
+    w.write_all(&mine)
+        .await
+        .map_err(|e| Close::Dropped(format!("write: {e}")))?;
+    let mut theirs: Option<Version> = None;
+    let mut acked = false;
+    while theirs.is_none() || !acked {
+        match read_frame(r, shared, true).await {
+            Ok((Message::Version(v), _)) if theirs.is_none() => {
+                *listen_port = Some(v.listen_port).filter(|p| *p != 0);
+                if v.genesis != shared.genesis {
+                    return Err(Close::Misbehaved(format!(
+                        "wrong genesis {} (ours is {})",
+                        v.genesis, shared.genesis
+                    )));
+                }
+                if v.protocol != PROTOCOL_VERSION {
+                    return Err(Close::Dropped(format!(
+                        "protocol version {} (ours is {PROTOCOL_VERSION})",
+                        v.protocol
+                    )));
+                }
+                if v.nonce == shared.nonce {
+                    return Err(Close::SelfConnection);
+                }
+                w.write_all(&Message::Verack.to_frame(shared.magic))
+                    .await
+                    .map_err(|e| Close::Dropped(format!("write: {e}")))?;
+                theirs = Some(v);
+            }
+            Ok((Message::Verack, _)) if !acked => acked = true,
+            Ok((m, _)) => {
+                return Err(Close::Misbehaved(format!(
+                    "{} before the handshake completed",
+                    m.name()
+                )))
+            }
+            Err(ReadError::Gone(e)) => return Err(Close::Dropped(e)),
+            Err(ReadError::Violation(e)) => return Err(Close::Misbehaved(e)),
+        }
+    }
+    theirs.ok_or_else(|| Close::Dropped("no version".into()))
+}
+
+/// Runs a connection to the end, reporting to the manager. `dialed` is the address we dialled
+/// (outbound) or `None` (inbound).
+pub async fn run(
+    id: PeerId,
+    stream: TcpStream,
+    remote: SocketAddr,
+    dialed: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<Event>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut r, mut w) = stream.into_split();
+    let mut listen_port = None;
+    let handshake = handshake(&mut r, &mut w, &shared, &mut listen_port);
+    let version = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(close)) => {
+            let closed = Event::Closed {
+                id,
+                remote,
+                dialed,
+                close,
+                listen_port,
+            };
+            let _ = events.send(closed).await;
+            return;
+        }
+        Err(_) => {
+            let closed = Event::Closed {
+                id,
+                remote,
+                dialed,
+                close: Close::Dropped("handshake timed out".into()),
+                listen_port,
+            };
+            let _ = events.send(closed).await;
+            return;
+        }
+    };
+    let (out_tx, mut out_rx) = mpsc::channel::<Frame>(SEND_QUEUE);
+    let kill = Arc::new(tokio::sync::Notify::new());
+    let connected = Event::Connected {
+        id,
+        remote,
+        dialed,
+        version,
+        out: out_tx.clone(),
+        kill: kill.clone(),
+    };
+    if events.send(connected).await.is_err() {
+        return;
+    }
+    let writer = async move {
+        while let Some(frame) = out_rx.recv().await {
+            if let Err(e) = w.write_all(&frame).await {
+                return Close::Dropped(format!("write: {e}"));
+            }
+        }
+        Close::Dropped("closed by this node".into())
+    };
+    let reader = read_loop(id, &mut r, &shared, &events, out_tx);
+    let close = tokio::select! {
+        c = writer => c,
+        c = reader => c,
+        _ = kill.notified() => Close::Dropped("closed by this node".into()),
+    };
+    let _ = events
+        .send(Event::Closed {
+            id,
+            remote,
+            dialed,
+            close,
+            listen_port,
+        })
+        .await;
+}
+
+async fn read_loop(
+    id: PeerId,
+    r: &mut OwnedReadHalf,
+    shared: &Arc<Shared>,
+    events: &mpsc::Sender<Event>,
+    out: mpsc::Sender<Frame>,
+) -> Close {
+    let mut msgs = Bucket::new(MSG_RATE, MSG_BURST);
+    let mut bytes = Bucket::new(BYTE_RATE, BYTE_BURST);
+    loop {
+        let (msg, len) =
+            match tokio::time::timeout(IDLE_TIMEOUT, read_frame(r, shared, false)).await {
+                Err(_) => return Close::Dropped("idle timeout".into()),
+                Ok(Err(ReadError::Gone(e))) => return Close::Dropped(e),
+                Ok(Err(ReadError::Violation(e))) => return Close::Misbehaved(e),
+                Ok(Ok(m)) => m,
+            };
+        if !msgs.take(1.0) || !bytes.take(len as f64) {
+            return Close::Misbehaved("message rate limit exceeded".into());
+        }
+        let reply = match msg {
+            Message::Ping(n) => Some(vec![Message::Pong(n)]),
+            Message::Version(_) | Message::Verack => {
+                return Close::Misbehaved("second handshake".into())
+            }
+            Message::GetHeaders { locator, stop } => {
+                let node = shared.node.clone();
+                let hs = tokio::task::spawn_blocking(move || {
+                    node.chain().headers_after(&locator, &stop, MAX_HEADERS)
+                })
+                .await;
+                match hs {
+                    Ok(Ok(hs)) => Some(vec![Message::Headers(hs)]),
+                    _ => return Close::Dropped("cannot read headers".into()),
+                }
+            }
+            Message::GetBlocks(ids) => {
+                // One block at a time, so that a large request waits for the socket instead
+                // of filling memory.
+                let mut missing = Vec::new();
+                for h in ids {
+                    match read_block(shared, h).await {
+                        Some(b) => {
+                            let frame = Arc::new(Message::Block(b).to_frame(shared.magic));
+                            if out.send(frame).await.is_err() {
+                                return Close::Dropped("closed".into());
+                            }
+                        }
+                        None => missing.push(h),
+                    }
+                }
+                (!missing.is_empty()).then(|| vec![Message::NotFound(missing)])
+            }
+            Message::GetTxs(ids) => {
+                let txs: Vec<_> = {
+                    let pool = shared.node.mempool();
+                    ids.iter().filter_map(|h| pool.get(h)).collect()
+                };
+                (!txs.is_empty()).then(|| vec![Message::Txs(txs)])
+            }
+            other => {
+                if events
+                    .send(Event::Message { id, msg: other })
+                    .await
+                    .is_err()
+                {
+                    return Close::Dropped("node stopping".into());
+                }
+                None
+            }
+        };
+        for m in reply.into_iter().flatten() {
+            if out.send(Arc::new(m.to_frame(shared.magic))).await.is_err() {
+                return Close::Dropped("closed".into());
+            }
+        }
+    }
+}
+
+async fn read_block(shared: &Arc<Shared>, h: Hash) -> Option<ferrite_core::Block> {
+    let node = shared.node.clone();
+    tokio::task::spawn_blocking(move || {
+        let chain = node.chain();
+        if !chain.has_body(&h) {
+            return None;
+        }
+        chain.store().block(&h).ok().flatten()
+    })
+    .await
+    .ok()
+    .flatten()
+}

@@ -1,0 +1,102 @@
+//! The block processor: two threads that take downloaded blocks from the manager, verify their
+//! signatures ahead (skipping transfers already verified on entry to the mempool) and connect
+//! them through the node's single block path, reporting each result back.
+//!
+//! Verifying block N+1 on one thread while block N connects on the other is what lets sync use
+//! both cores (the same pipeline as `ferrite-node import`).
+
+use std::sync::Arc;
+
+use ferrite_core::{Block, Hash};
+use tokio::sync::mpsc;
+
+use super::PeerId;
+use crate::chain::{ChainError, Submitted};
+use crate::node::Node;
+
+/// Blocks verified ahead of the one being connected.
+pub const VERIFY_AHEAD: usize = 4;
+
+/// A block handed to the processor.
+pub struct Job {
+    /// The peer that sent it.
+    pub peer: PeerId,
+    /// The block.
+    pub block: Block,
+}
+
+/// The outcome for one block.
+#[derive(Debug)]
+pub struct Processed {
+    /// The peer that sent it.
+    pub peer: PeerId,
+    /// Block id.
+    pub hash: Hash,
+    /// What the chain did.
+    pub result: Result<Submitted, ChainError>,
+}
+
+/// Starts the threads; blocks sent on the returned channel are processed in order.
+pub fn spawn(
+    node: Arc<Node>,
+    results: mpsc::UnboundedSender<Processed>,
+) -> std::io::Result<mpsc::UnboundedSender<Job>> {
+    let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<Job>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<(Job, bool)>(VERIFY_AHEAD);
+    let params = node.chain().params().clone();
+    let verifier_node = node.clone();
+    std::thread::Builder::new()
+        .name("p2p-verify".into())
+        .spawn(move || {
+            while let Some(job) = jobs_rx.blocking_recv() {
+                let verified = verify(&verifier_node, &params, &job.block);
+                if ready_tx.send((job, verified)).is_err() {
+                    break;
+                }
+            }
+        })?;
+    std::thread::Builder::new()
+        .name("p2p-connect".into())
+        .spawn(move || {
+            for (job, verified) in ready_rx {
+                let hash = job.block.hash();
+                let height = job.block.header.height;
+                let txs = job.block.txs.len();
+                let result = node.submit_block_with(job.block, verified);
+                if let Ok(Submitted::TipChanged(change)) = &result {
+                    tracing::info!(%hash, height, txs, reorg = change.disconnected.len(), "new tip from peers");
+                }
+                if let Err(ChainError::Store(e)) = &result {
+                    tracing::error!(error = %e, "store failed; stopping the node");
+                    node.request_shutdown();
+                }
+                if results
+                    .send(Processed {
+                        peer: job.peer,
+                        hash,
+                        result,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        })?;
+    Ok(jobs_tx)
+}
+
+/// True when every signature of `block` is known good: those of transfers in the mempool were
+/// verified on entry, the others are verified here. False sends the block down the full path,
+/// which names the bad transfer and marks the block invalid.
+fn verify(node: &Node, params: &ferrite_core::ChainParams, block: &Block) -> bool {
+    let unverified: Vec<_> = {
+        let pool = node.mempool();
+        block
+            .txs
+            .iter()
+            .filter(|t| !pool.contains(&t.id()))
+            .cloned()
+            .collect()
+    };
+    ferrite_core::validation::verify_signatures(params, &unverified).is_ok()
+}
