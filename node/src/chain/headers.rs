@@ -132,7 +132,8 @@ impl Chain {
         stop: &Hash,
         max: usize,
     ) -> Result<Vec<BlockHeader>, ChainError> {
-        let mut start = 0;
+        // Every peer of this chain has genesis: with no common block, start after it.
+        let mut start = 1;
         for h in locator {
             if let Some(m) = self.index.get(h) {
                 if self.store.hash_at(m.height)? == Some(*h) {

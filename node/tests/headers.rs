@@ -1,0 +1,200 @@
+//! Headers-first sync in the chain: headers stored ahead of bodies, the best header chain,
+//! missing bodies, bodies arriving out of order, locators and serving headers.
+
+mod common;
+use common::*;
+
+use ferrite_core::validation::{BlockError, HeaderError};
+use ferrite_core::{Address, Hash};
+use ferrite_node::chain::{ChainError, Submitted, MAX_LOCATOR_LEN};
+use ferrite_node::store::BlockStatus;
+
+fn branch(g: &ferrite_core::Genesis, n: u64) -> Branch {
+    let mut b = Branch::new(g);
+    for i in 0..n {
+        b.extend(vec![transfer(g, 0, Address([9; 32]), 10, i)], 1);
+    }
+    b
+}
+
+#[test]
+fn headers_first_then_bodies_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let a = branch(&g, 6);
+    let mut chain = open(dir.path(), &g);
+    let added = chain.submit_headers(&a.headers[1..]).unwrap();
+    assert_eq!(added.new, 6);
+    // Submitting them again adds nothing.
+    assert_eq!(chain.submit_headers(&a.headers[1..]).unwrap().new, 0);
+    let (best, meta) = chain.best_header().unwrap();
+    assert_eq!(
+        (best, meta.height, meta.status),
+        (a.tip(), 6, BlockStatus::HeaderOnly)
+    );
+    // The tip does not move on headers alone.
+    assert_eq!(chain.tip_info().unwrap().height, 0);
+    let missing = chain.missing_bodies(4).unwrap();
+    let want: Vec<(Hash, u64)> = a.headers[1..5]
+        .iter()
+        .map(|h| (h.hash(), h.height))
+        .collect();
+    assert_eq!(missing, want);
+    // A header-only block is not served.
+    assert!(!chain.has_body(&a.headers[1].hash()));
+    // Bodies 3 and 2 before 1: they wait, then connect in order.
+    assert_eq!(
+        chain.submit_block(a.blocks[2].clone()).unwrap(),
+        Submitted::Orphan
+    );
+    assert_eq!(
+        chain.submit_block(a.blocks[1].clone()).unwrap(),
+        Submitted::Orphan
+    );
+    match chain.submit_block(a.blocks[0].clone()).unwrap() {
+        Submitted::TipChanged(c) => assert_eq!(c.connected.len(), 3),
+        other => panic!("expected a tip change, got {other:?}"),
+    }
+    assert_eq!(chain.missing_bodies(10).unwrap().len(), 3);
+    for b in &a.blocks[3..] {
+        chain.submit_block(b.clone()).unwrap();
+    }
+    assert!(chain.missing_bodies(10).unwrap().is_empty());
+    drop(chain);
+    // Reopened, the state is the branch's and every status is valid.
+    let chain = open(dir.path(), &g);
+    assert_state_matches(&chain, &a);
+    assert_eq!(
+        chain.block_meta(&a.tip()).unwrap().status,
+        BlockStatus::Valid
+    );
+}
+
+#[test]
+fn header_only_entries_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let a = branch(&g, 3);
+    {
+        let mut chain = open(dir.path(), &g);
+        chain.submit_headers(&a.headers[1..]).unwrap();
+    }
+    let mut chain = open(dir.path(), &g);
+    assert_eq!(chain.best_header().unwrap().0, a.tip());
+    assert_eq!(chain.tip_info().unwrap().height, 0);
+    assert_eq!(chain.missing_bodies(10).unwrap().len(), 3);
+    for b in &a.blocks {
+        chain.submit_block(b.clone()).unwrap();
+    }
+    assert_state_matches(&chain, &a);
+}
+
+#[test]
+fn bad_header_batches_are_refused_and_what_came_before_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let a = branch(&g, 4);
+    let mut chain = open(dir.path(), &g);
+    // Not connecting: starts at height 2.
+    assert!(matches!(
+        chain.submit_headers(&a.headers[2..]),
+        Err(ChainError::UnknownParent(p)) if p == a.headers[1].hash()
+    ));
+    // The third header has a nonce that breaks its proof of work.
+    let mut hs = a.headers[1..].to_vec();
+    let mut n = 0u64;
+    loop {
+        hs[2].nonce = n;
+        let target = ferrite_core::Target::from_compact(hs[2].bits).unwrap();
+        if !target.is_met_by(&hs[2].hash()) {
+            break;
+        }
+        n += 1;
+    }
+    let err = chain.submit_headers(&hs).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ChainError::Invalid(BlockError::Header(HeaderError::InsufficientWork))
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        chain.best_header().unwrap().1.height,
+        2,
+        "the two good headers are kept"
+    );
+    // A wrong height.
+    let mut h = a.headers[3];
+    h.height = 7;
+    assert!(matches!(
+        chain.submit_headers(&[h]),
+        Err(ChainError::Invalid(BlockError::Header(
+            HeaderError::WrongHeight { .. }
+        )))
+    ));
+}
+
+#[test]
+fn a_body_that_does_not_match_its_header_is_refused_and_the_header_stays_wanted() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let a = branch(&g, 1);
+    let mut chain = open(dir.path(), &g);
+    chain.submit_headers(&a.headers[1..]).unwrap();
+    let mut wrong = a.blocks[0].clone();
+    wrong.txs.clear();
+    assert!(matches!(
+        chain.submit_block(wrong),
+        Err(ChainError::Invalid(BlockError::BadMerkleRoot))
+    ));
+    assert_eq!(chain.missing_bodies(10).unwrap(), vec![(a.tip(), 1)]);
+    chain.submit_block(a.blocks[0].clone()).unwrap();
+    assert_eq!(chain.tip_info().unwrap().hash, a.tip());
+}
+
+#[test]
+fn locators_and_served_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let a = branch(&g, 40);
+    let mut chain = open(dir.path(), &g);
+    for b in &a.blocks {
+        chain.submit_block(b.clone()).unwrap();
+    }
+    let loc = chain.locator().unwrap();
+    assert!(loc.len() <= MAX_LOCATOR_LEN);
+    assert_eq!(loc[0], a.tip());
+    assert_eq!(*loc.last().unwrap(), g.params.genesis_hash);
+    // The first ten are consecutive, then the steps double.
+    let heights: Vec<u64> = loc
+        .iter()
+        .map(|h| chain.block_meta(h).unwrap().height)
+        .collect();
+    assert_eq!(
+        &heights[..11],
+        &[40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 29]
+    );
+    assert!(heights.windows(2).all(|w| w[0] > w[1]));
+    // A peer at height 10 gets 11..=40; a stop hash ends early; an unknown locator starts at 1.
+    let served = chain
+        .headers_after(&[a.headers[10].hash()], &Hash::ZERO, 2000)
+        .unwrap();
+    assert_eq!(served, a.headers[11..].to_vec());
+    let served = chain
+        .headers_after(&[a.headers[10].hash()], &a.headers[12].hash(), 2000)
+        .unwrap();
+    assert_eq!(served.len(), 2);
+    let served = chain
+        .headers_after(&[Hash([5; 32])], &Hash::ZERO, 5)
+        .unwrap();
+    assert_eq!(served, a.headers[1..6].to_vec());
+    // A fresh chain that takes those headers has the same best header.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut other = open(dir2.path(), &g);
+    let all = chain
+        .headers_after(&other.locator().unwrap(), &Hash::ZERO, 2000)
+        .unwrap();
+    other.submit_headers(&all).unwrap();
+    assert_eq!(other.best_header().unwrap().0, a.tip());
+}
