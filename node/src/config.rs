@@ -43,6 +43,26 @@ pub enum Command {
     Import(ImportArgs),
     /// Check the store (tip, digest over every account, height index) and print the tip.
     Check(CheckArgs),
+    /// Start a local testnet of several nodes on 127.0.0.1 and show their output.
+    Testnet(TestnetArgs),
+}
+
+/// `testnet` options.
+#[derive(Args, Debug)]
+pub struct TestnetArgs {
+    /// Nodes to start.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// How many of them mine (the first ones), one thread each.
+    #[arg(long, default_value_t = 2)]
+    pub miners: usize,
+    /// P2P port of node 0; node i listens on base + i.
+    #[arg(long, default_value_t = 19733)]
+    pub base_port: u16,
+    /// Directory for the genesis and the nodes' data dirs (kept); default a temporary one,
+    /// removed at the end.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `generate` options.

@@ -14,6 +14,7 @@ pub mod node;
 pub mod orphans;
 pub mod p2p;
 pub mod store;
+pub mod testnet;
 
 /// The node's version, as printed by `ferrite-node --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -79,6 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import(args) => import(&settings, &args.file, args.measure_limit),
         Command::Check(args) => check(&settings, &args.at_height),
+        Command::Testnet(args) => ferrite_node::testnet::run(&args),
     }
 }
 

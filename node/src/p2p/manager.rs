@@ -527,7 +527,6 @@ impl Manager {
     }
 
     async fn on_headers(&mut self, id: PeerId, hs: Vec<BlockHeader>) {
-        let asked = self.peers.get(&id).and_then(|p| p.headers_asked).is_some();
         if let Some(p) = self.peers.get_mut(&id) {
             p.headers_asked = None;
             for h in &hs {
@@ -540,7 +539,8 @@ impl Manager {
         if hs.is_empty() {
             return;
         }
-        let full = hs.len() == MAX_HEADERS;
+        let count = hs.len();
+        let full = count == MAX_HEADERS;
         let node = self.shared.node.clone();
         let result = tokio::task::spawn_blocking(move || node.submit_headers(&hs)).await;
         match result {
@@ -552,22 +552,26 @@ impl Manager {
                     self.ask_headers(id);
                 }
             }
-            Ok(Err(ChainError::UnknownParent(_))) if !asked => {
-                // An announcement that does not connect: we are missing blocks in between.
+            Ok(Err(ChainError::UnknownParent(p))) if count > MAX_ANNOUNCE => {
+                // Longer than any announcement: an answer to getheaders, which starts at a
+                // block of our locator and so must connect.
+                return self.misbehaved(
+                    id,
+                    &format!("sent a header chain that does not connect (unknown parent {p})"),
+                );
+            }
+            Ok(Err(ChainError::UnknownParent(_))) => {
+                // An announcement that does not connect: we are missing blocks in between (or
+                // two announcements crossed). Ask with a locator; only a peer that keeps doing
+                // it is misbehaving.
                 let over = self.peers.get_mut(&id).is_some_and(|p| {
                     p.unconnecting += 1;
                     p.unconnecting > MAX_UNCONNECTING
                 });
                 if over {
-                    return self.misbehaved(id, "announced headers that never connect");
+                    return self.misbehaved(id, "keeps announcing headers that do not connect");
                 }
                 self.ask_headers(id);
-            }
-            Ok(Err(ChainError::UnknownParent(p))) => {
-                return self.misbehaved(
-                    id,
-                    &format!("sent headers that do not connect (unknown parent {p})"),
-                );
             }
             Ok(Err(ChainError::Invalid(ferrite_core::validation::BlockError::Header(
                 ferrite_core::validation::HeaderError::TimestampTooNew { .. },
