@@ -169,6 +169,15 @@ impl Node {
                 &account,
                 now_secs(),
             );
+            // Transfers back from disconnected blocks are relayed again: peers that followed
+            // the other branch may never have seen them.
+            for t in &change.returned_txs {
+                let id = t.id();
+                if pool.contains(&id) {
+                    let _ = self.events.send(NodeEvent::Tx(id));
+                }
+            }
+            drop(pool);
             self.tip_generation.fetch_add(1, Ordering::AcqRel);
             let height = chain.tip_info()?.height;
             // No subscriber is not an error.

@@ -4,6 +4,8 @@
 //! The helpers here find the built binaries (scripts/test builds them before the tests run),
 //! start them with captured output, and read what they report.
 
+pub mod peer;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -138,4 +140,78 @@ pub fn committed(lines: &[String]) -> Vec<(u64, String)> {
         }
     }
     out
+}
+
+impl Running {
+    /// Waits up to `secs` for a line containing `needle`.
+    pub fn wait_for_line(&self, needle: &str, secs: u64) -> Option<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(l) = self.lines().into_iter().find(|l| l.contains(needle)) {
+                return Some(l);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The P2P address the node printed (`p2p listening on ADDR`).
+    pub fn p2p_addr(&self) -> std::net::SocketAddr {
+        let line = self
+            .wait_for_line("p2p listening on ", 60)
+            .unwrap_or_else(|| panic!("node did not start listening: {:#?}", self.lines()));
+        line.trim_start_matches("p2p listening on ")
+            .trim()
+            .parse()
+            .expect("listen address")
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// The genesis id of a genesis JSON file.
+pub fn genesis_hash(path: &Path) -> ferrite_core::Hash {
+    let text = std::fs::read_to_string(path).expect("read genesis");
+    ferrite_core::GenesisConfig::from_json(&text)
+        .expect("genesis json")
+        .build()
+        .expect("genesis")
+        .params
+        .genesis_hash
+}
+
+/// Writes a fresh dev genesis (10 prefunded dev keys, 5 s spacing) into `dir`.
+pub fn write_dev_genesis(dir: &Path) -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let cfg = ferrite_core::dev::dev_genesis_config(10, now, 5);
+    let path = dir.join("genesis.json");
+    std::fs::write(&path, cfg.to_json()).expect("write genesis");
+    path
+}
+
+/// `ferrite-node check` on a stopped node's data dir: (height, hash, state root); panics if
+/// the check fails.
+pub fn check_data_dir(data: &Path) -> (u64, String, String) {
+    let out = node_output(&["check", "--data-dir", data.to_str().expect("utf-8 path")]);
+    assert!(
+        out.status.success(),
+        "check failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().unwrap_or("")).expect("check output");
+    (
+        v["height"].as_u64().expect("height"),
+        v["hash"].as_str().expect("hash").to_string(),
+        v["state_root"].as_str().expect("state_root").to_string(),
+    )
 }

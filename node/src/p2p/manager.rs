@@ -527,26 +527,32 @@ impl Manager {
     }
 
     async fn on_headers(&mut self, id: PeerId, hs: Vec<BlockHeader>) {
-        if let Some(p) = self.peers.get_mut(&id) {
-            p.headers_asked = None;
-            for h in &hs {
-                p.known_blocks.insert(h.hash());
-            }
-            if let Some(last) = hs.last() {
-                p.height = p.height.max(last.height);
-            }
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let asked = p.headers_asked.is_some();
+        for h in &hs {
+            p.known_blocks.insert(h.hash());
+        }
+        if let Some(last) = hs.last() {
+            p.height = p.height.max(last.height);
         }
         if hs.is_empty() {
+            // The answer to our getheaders: the peer has nothing after our locator.
+            p.headers_asked = None;
             return;
         }
         let count = hs.len();
+        let first_height = hs.first().map(|h| h.height).unwrap_or(0);
         let full = count == MAX_HEADERS;
         let node = self.shared.node.clone();
         let result = tokio::task::spawn_blocking(move || node.submit_headers(&hs)).await;
         match result {
             Ok(Ok(_)) => {
+                // Answers to getheaders always connect, so this may be one.
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.unconnecting = 0;
+                    p.headers_asked = None;
                 }
                 if full {
                     self.ask_headers(id);
@@ -560,7 +566,11 @@ impl Manager {
                     &format!("sent a header chain that does not connect (unknown parent {p})"),
                 );
             }
-            Ok(Err(ChainError::UnknownParent(_))) => {
+            Ok(Err(ChainError::UnknownParent(_))) if asked => {
+                // We already asked for the headers in between; their answer will connect this.
+            }
+            Ok(Err(ChainError::UnknownParent(parent))) => {
+                tracing::debug!(%parent, count, first_height, "announced headers do not connect");
                 // An announcement that does not connect: we are missing blocks in between (or
                 // two announcements crossed). Ask with a locator; only a peer that keeps doing
                 // it is misbehaving.
@@ -681,6 +691,12 @@ impl Manager {
 
     fn on_processed(&mut self, done: Processed) {
         self.fed.remove(&done.hash);
+        if done.failed_validation {
+            self.misbehaved(
+                done.peer,
+                &format!("sent block {} that failed validation", done.hash),
+            );
+        }
         match &done.result {
             Ok(Submitted::TipChanged(_)) | Ok(Submitted::Stored) | Ok(Submitted::Known) => {}
             Ok(Submitted::Orphan) => {

@@ -34,6 +34,9 @@ pub struct Processed {
     pub hash: Hash,
     /// What the chain did.
     pub result: Result<Submitted, ChainError>,
+    /// The block was stored but failed full validation when the chain tried to connect it (the
+    /// chain marks it invalid and settles on the best valid tip, so `result` is `Ok`).
+    pub failed_validation: bool,
 }
 
 /// Starts the threads; blocks sent on the returned channel are processed in order.
@@ -70,11 +73,17 @@ pub fn spawn(
                     tracing::error!(error = %e, "store failed; stopping the node");
                     node.request_shutdown();
                 }
+                let failed_validation = result.is_ok()
+                    && node
+                        .chain()
+                        .block_meta(&hash)
+                        .is_some_and(|m| m.status.is_invalid());
                 if results
                     .send(Processed {
                         peer: job.peer,
                         hash,
                         result,
+                        failed_validation,
                     })
                     .is_err()
                 {

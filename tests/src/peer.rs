@@ -1,0 +1,232 @@
+//! A test peer that speaks Ferrite's wire protocol over a real socket: it observes nodes (their
+//! tip and state root, through `GetHeaders`), feeds them transfers, and misbehaves on purpose.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ferrite_core::{Block, BlockHeader, Hash, SignedTransaction, Work};
+use ferrite_node::p2p::wire::{
+    network_magic, type_info, Message, Version, FRAME_HEADER_LEN, PROTOCOL_VERSION,
+};
+
+/// A connection to a node.
+pub struct WirePeer {
+    stream: TcpStream,
+    magic: [u8; 4],
+    /// The node's `Version`.
+    pub version: Version,
+}
+
+/// What a node's best chain looks like from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TipView {
+    /// Height.
+    pub height: u64,
+    /// Tip id.
+    pub hash: Hash,
+    /// State root committed in the tip header.
+    pub state_root: Hash,
+    /// Every header of the chain after genesis.
+    pub headers: Vec<BlockHeader>,
+}
+
+/// A `Version` for chain `genesis` advertising `listen_port`.
+pub fn version(genesis: Hash, listen_port: u16) -> Version {
+    Version {
+        protocol: PROTOCOL_VERSION,
+        genesis,
+        height: 0,
+        work: Work::ZERO,
+        listen_port,
+        nonce: rand::random(),
+        user_agent: "ferrite-tests".into(),
+    }
+}
+
+impl WirePeer {
+    /// Opens a TCP connection without a handshake.
+    pub fn raw(addr: SocketAddr) -> std::io::Result<TcpStream> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(s)
+    }
+
+    /// Connects and completes the handshake with `ours`.
+    pub fn connect(addr: SocketAddr, magic_genesis: Hash, ours: Version) -> std::io::Result<Self> {
+        let stream = Self::raw(addr)?;
+        let mut p = WirePeer {
+            stream,
+            magic: network_magic(&magic_genesis),
+            version: ours.clone(),
+        };
+        p.send(&Message::Version(ours))?;
+        let mut theirs = None;
+        let mut acked = false;
+        while theirs.is_none() || !acked {
+            match p.recv()? {
+                Message::Version(v) => {
+                    p.send(&Message::Verack)?;
+                    theirs = Some(v);
+                }
+                Message::Verack => acked = true,
+                _ => {}
+            }
+        }
+        if let Some(v) = theirs {
+            p.version = v;
+        }
+        Ok(p)
+    }
+
+    /// Connects to a node of chain `genesis` with a random listen port of 0 (none).
+    pub fn observe(addr: SocketAddr, genesis: Hash) -> std::io::Result<Self> {
+        Self::connect(addr, genesis, version(genesis, 0))
+    }
+
+    /// Sends a message.
+    pub fn send(&mut self, m: &Message) -> std::io::Result<()> {
+        self.stream.write_all(&m.to_frame(self.magic))
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// The magic of this connection's chain.
+    pub fn magic(&self) -> [u8; 4] {
+        self.magic
+    }
+
+    /// Reads the next message (answering pings on the way).
+    pub fn recv(&mut self) -> std::io::Result<Message> {
+        loop {
+            let mut head = [0u8; FRAME_HEADER_LEN];
+            self.stream.read_exact(&mut head)?;
+            let len = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
+            let cap = type_info(head[4], 64 << 20).map(|t| t.1).unwrap_or(0);
+            if len > cap {
+                return Err(std::io::Error::other("frame over its cap"));
+            }
+            let mut payload = vec![0u8; len];
+            self.stream.read_exact(&mut payload)?;
+            let m = Message::decode(head[4], &payload)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            if let Message::Ping(n) = m {
+                self.send(&Message::Pong(n))?;
+                continue;
+            }
+            return Ok(m);
+        }
+    }
+
+    /// Reads messages until `pick` returns something, or `secs` pass.
+    pub fn wait_for<T>(
+        &mut self,
+        secs: u64,
+        mut pick: impl FnMut(&mut Self, Message) -> Option<T>,
+    ) -> std::io::Result<T> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            let m = self.recv()?;
+            if let Some(t) = pick(self, m) {
+                return Ok(t);
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "expected message did not come",
+        ))
+    }
+
+    /// True if the node closes the connection within `secs` (whatever it sent before); false
+    /// if it is still open then.
+    pub fn closed_within(&mut self, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let _ = self.stream.set_read_timeout(Some(left));
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// The node's best chain: every header after genesis (by `GetHeaders` from genesis).
+    pub fn tip(&mut self) -> std::io::Result<TipView> {
+        let genesis = self.version.genesis;
+        let mut headers: Vec<BlockHeader> = Vec::new();
+        loop {
+            let from = headers.last().map(|h| h.hash()).unwrap_or(genesis);
+            self.send(&Message::GetHeaders {
+                locator: vec![from],
+                stop: Hash::ZERO,
+            })?;
+            let batch = self.wait_for(20, |_, m| match m {
+                Message::Headers(hs) => Some(hs),
+                _ => None,
+            })?;
+            let n = batch.len();
+            headers.extend(batch);
+            if n < ferrite_node::p2p::wire::MAX_HEADERS {
+                break;
+            }
+        }
+        let (height, hash, state_root) = match headers.last() {
+            Some(h) => (h.height, h.hash(), h.state_root),
+            None => (0, genesis, Hash::ZERO),
+        };
+        Ok(TipView {
+            height,
+            hash,
+            state_root,
+            headers,
+        })
+    }
+
+    /// Fetches full blocks by id.
+    pub fn blocks(&mut self, ids: &[Hash]) -> std::io::Result<Vec<Block>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(ferrite_node::p2p::wire::MAX_BLOCK_REQUEST) {
+            self.send(&Message::GetBlocks(chunk.to_vec()))?;
+            let mut got = 0;
+            while got < chunk.len() {
+                match self.recv()? {
+                    Message::Block(b) => {
+                        got += 1;
+                        out.push(b);
+                    }
+                    Message::NotFound(hs) => got += hs.len(),
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Offers a transfer the way a relaying peer does: announce, then answer the request.
+    pub fn relay_tx(&mut self, tx: &SignedTransaction) -> std::io::Result<()> {
+        let id = tx.id();
+        self.send(&Message::InvTx(vec![id]))?;
+        let tx = *tx;
+        self.wait_for(20, move |p, m| match m {
+            Message::GetTxs(ids) if ids.contains(&id) => Some(p.send(&Message::Txs(vec![tx]))),
+            _ => None,
+        })?
+    }
+}

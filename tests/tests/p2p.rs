@@ -1,0 +1,710 @@
+//! P2P end to end: real `ferrite-node` processes on 127.0.0.1 syncing, relaying, partitioned
+//! and healed, and attacked by a peer that speaks the wire protocol badly on purpose.
+//!
+//! The scenarios run one at a time (they start several mining processes on a small machine).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use ferrite_core::{Address, AddressPrefix, Block, BlockHeader, Hash, Transaction};
+use ferrite_node::p2p::wire::{self, Message};
+use ferrite_tests::peer::{version, TipView, WirePeer};
+use ferrite_tests::{check_data_dir, genesis_hash, node_output, write_dev_genesis, Running};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn miner_address(i: u32) -> String {
+    let prefix = AddressPrefix::new(ferrite_core::dev::DEV_PREFIX).unwrap();
+    ferrite_core::dev::dev_key(i).address().to_bech32(&prefix)
+}
+
+/// Starts a node on `genesis` in `data`, listening on a free port, dialling `peers`.
+fn start(
+    genesis: &Path,
+    data: &Path,
+    peers: &[SocketAddr],
+    mine: Option<u32>,
+    extra: &[&str],
+) -> Running {
+    let mut args: Vec<String> = vec![
+        "--genesis".into(),
+        genesis.display().to_string(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    for p in peers {
+        args.push("--peer".into());
+        args.push(p.to_string());
+    }
+    if let Some(i) = mine {
+        args.extend([
+            "--mine".into(),
+            "--mine-threads".into(),
+            "1".into(),
+            "--miner-address".into(),
+            miner_address(i),
+        ]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    Running::node(&refs)
+}
+
+/// Observes nodes, reconnecting when a node dropped the (idle) observer.
+struct Observer {
+    genesis: Hash,
+    conns: Vec<(SocketAddr, Option<WirePeer>)>,
+}
+
+impl Observer {
+    fn new(genesis: Hash, addrs: &[SocketAddr]) -> Self {
+        Observer {
+            genesis,
+            conns: addrs.iter().map(|a| (*a, None)).collect(),
+        }
+    }
+
+    fn tip_of(&mut self, i: usize) -> Option<TipView> {
+        let genesis = self.genesis;
+        let (addr, conn) = &mut self.conns[i];
+        for _ in 0..3 {
+            if conn.is_none() {
+                *conn = WirePeer::observe(*addr, genesis).ok();
+            }
+            if let Some(p) = conn.as_mut() {
+                match p.tip() {
+                    Ok(t) => return Some(t),
+                    Err(_) => *conn = None,
+                }
+            }
+        }
+        None
+    }
+
+    fn tips(&mut self) -> Vec<Option<TipView>> {
+        (0..self.conns.len()).map(|i| self.tip_of(i)).collect()
+    }
+
+    /// Waits until every node reports the same tip and state root, at least `min_height`.
+    fn converged(&mut self, min_height: u64, secs: u64) -> TipView {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = Vec::new();
+        while Instant::now() < deadline {
+            let tips = self.tips();
+            if let Some(Some(first)) = tips.first() {
+                let same = tips.iter().all(|t| {
+                    t.as_ref()
+                        .is_some_and(|t| t.hash == first.hash && t.state_root == first.state_root)
+                });
+                if same && first.height >= min_height {
+                    return first.clone();
+                }
+            }
+            last = tips
+                .iter()
+                .map(|t| t.as_ref().map(|t| (t.height, t.hash)))
+                .collect();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("nodes did not converge within {secs} s: {last:?}");
+    }
+}
+
+/// [`Observer::converged`], printing the nodes' output if they do not converge.
+fn converge(obs: &mut Observer, min_height: u64, secs: u64, nodes: &[&Running]) -> TipView {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        obs.converged(min_height, secs)
+    })) {
+        Ok(t) => t,
+        Err(e) => {
+            for (i, n) in nodes.iter().enumerate() {
+                for l in n.lines() {
+                    eprintln!("[node {i}] {l}");
+                }
+            }
+            std::panic::resume_unwind(e)
+        }
+    }
+}
+
+#[test]
+fn five_nodes_two_mining_converge_on_one_tip_and_state() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = write_dev_genesis(dir.path());
+    let gh = genesis_hash(&genesis);
+    // A line: 0 - 1 - 2 - 3 - 4, mining at both ends, no address exchange so the line stays.
+    let mut nodes: Vec<Running> = Vec::new();
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    let mut datas: Vec<PathBuf> = Vec::new();
+    for i in 0..5u32 {
+        let data = dir.path().join(format!("n{i}"));
+        let peers: Vec<SocketAddr> = addrs.last().copied().into_iter().collect();
+        let mine = (i == 0 || i == 4).then_some(i);
+        let n = start(&genesis, &data, &peers, mine, &["--discover", "false"]);
+        addrs.push(n.p2p_addr());
+        nodes.push(n);
+        datas.push(data);
+    }
+    std::thread::sleep(Duration::from_secs(15));
+    let mut obs = Observer::new(gh, &addrs);
+    let refs: Vec<&Running> = nodes.iter().collect();
+    let tip = converge(&mut obs, 20, 90, &refs);
+    // Both miners' blocks are on the common chain.
+    let mut views = Vec::new();
+    for h in &tip.headers {
+        views.push(h.miner);
+    }
+    let m0 = ferrite_core::dev::dev_key(0).address();
+    let m4 = ferrite_core::dev::dev_key(4).address();
+    assert!(
+        views.contains(&m0) && views.contains(&m4),
+        "both miners contributed"
+    );
+    for n in nodes {
+        let (status, lines) = n.terminate(20);
+        assert!(status.is_some_and(|s| s.success()), "{lines:#?}");
+        assert!(!lines.iter().any(|l| l.contains("panicked")), "{lines:#?}");
+    }
+    // Each store checks out (digest over all accounts = tip state root) and holds the common
+    // tip at its height.
+    for d in &datas {
+        check_data_dir(d);
+        let out = node_output(&[
+            "check",
+            "--data-dir",
+            d.to_str().unwrap(),
+            "--at-height",
+            &tip.height.to_string(),
+        ]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&tip.hash.to_string()));
+    }
+}
+
+/// A generated chain of 1,100 blocks with 50 transfers each, made once per test run.
+fn generated_chain() -> &'static PathBuf {
+    static CHAIN: OnceLock<PathBuf> = OnceLock::new();
+    CHAIN.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ferrite-p2p-chain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("chain.bin");
+        let out = node_output(&[
+            "generate",
+            "--blocks",
+            "1100",
+            "--txs-per-block",
+            "50",
+            "--accounts",
+            "200",
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        file
+    })
+}
+
+/// A node holding the generated chain, serving it.
+fn seed_node(dir: &Path) -> (Running, SocketAddr, PathBuf) {
+    let data = dir.join("seed");
+    let out = node_output(&[
+        "import",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--file",
+        generated_chain().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let genesis = data.join("genesis.json");
+    let n = start(&genesis, &data, &[], None, &[]);
+    let addr = n.p2p_addr();
+    (n, addr, genesis)
+}
+
+fn tip_height_from_logs(lines: &[String]) -> u64 {
+    lines
+        .iter()
+        .filter(|l| l.contains("new tip from peers"))
+        .filter_map(|l| ferrite_tests::field(l, "height").and_then(|h| h.parse().ok()))
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_late_node_syncs_1100_blocks_of_transfers() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, seed_addr, genesis) = seed_node(dir.path());
+    let gh = genesis_hash(&genesis);
+    let data = dir.path().join("late");
+    let late = start(&genesis, &data, &[seed_addr], None, &[]);
+    let late_addr = late.p2p_addr();
+    let tip = converge(
+        &mut Observer::new(gh, &[seed_addr, late_addr]),
+        1100,
+        180,
+        &[&seed, &late],
+    );
+    assert_eq!(tip.height, 1100);
+    // The late node's blocks carry the transfers: fetch the last one from it.
+    let mut p = WirePeer::observe(late_addr, gh).unwrap();
+    let last = p.blocks(&[tip.hash]).unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].txs.len(), 50);
+    let (_, lines) = late.terminate(20);
+    assert!(
+        tip_height_from_logs(&lines) == 1100,
+        "connected through the P2P path"
+    );
+    seed.terminate(20);
+    let (h, hash, root) = check_data_dir(&data);
+    assert_eq!(
+        (h, hash, root),
+        (1100, tip.hash.to_string(), tip.state_root.to_string())
+    );
+}
+
+#[test]
+fn a_node_killed_mid_sync_finishes_after_restart() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, seed_addr, genesis) = seed_node(dir.path());
+    let gh = genesis_hash(&genesis);
+    let data = dir.path().join("victim");
+    let victim = start(&genesis, &data, &[seed_addr], None, &[]);
+    // Kill it once it has connected some blocks but not all.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tip_height_from_logs(&victim.lines()) < 100 {
+        assert!(Instant::now() < deadline, "sync did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let lines = victim.kill();
+    let at_kill = tip_height_from_logs(&lines);
+    assert!(
+        at_kill < 1100,
+        "sync finished before the kill ({at_kill}); nothing was tested"
+    );
+    let again = start(&genesis, &data, &[seed_addr], None, &[]);
+    let again_addr = again.p2p_addr();
+    let tip = converge(
+        &mut Observer::new(gh, &[seed_addr, again_addr]),
+        1100,
+        180,
+        &[&seed, &again],
+    );
+    assert_eq!(tip.height, 1100);
+    again.terminate(20);
+    seed.terminate(20);
+    let (h, hash, _) = check_data_dir(&data);
+    assert_eq!((h, hash), (1100, tip.hash.to_string()));
+}
+
+/// A TCP relay the test can cut and restore: the link between the two halves of a network.
+struct Proxy {
+    addr: SocketAddr,
+    open: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (o, c) = (open.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for inbound in listener.incoming().map_while(Result::ok) {
+                if !o.load(Ordering::SeqCst) {
+                    continue; // dropped: the dialler sees the connection close
+                }
+                let Ok(outbound) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let pairs = [
+                    (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
+                    (outbound.try_clone().unwrap(), inbound.try_clone().unwrap()),
+                ];
+                c.lock().unwrap().extend([inbound, outbound]);
+                for (mut from, mut to) in pairs {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 64 * 1024];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { addr, open, conns }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Blocks of `view` after height `from`, fetched from `peer`.
+fn blocks_after(peer: &mut WirePeer, view: &TipView, from: u64) -> Vec<Block> {
+    let ids: Vec<Hash> = view
+        .headers
+        .iter()
+        .filter(|h| h.height > from)
+        .map(|h| h.hash())
+        .collect();
+    peer.blocks(&ids).unwrap()
+}
+
+fn contains_tx(blocks: &[Block], id: &Hash) -> bool {
+    blocks.iter().any(|b| b.txs.iter().any(|t| t.id() == *id))
+}
+
+#[test]
+fn a_partitioned_network_heals_onto_the_heavier_side_and_keeps_the_lighter_sides_transfers() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = write_dev_genesis(dir.path());
+    let gh = genesis_hash(&genesis);
+    let no_discover = ["--discover", "false"];
+    // Side X: nodes 0 and 1, both mining. Side Y: node 2, mining, linked to node 1 through a
+    // proxy the test controls.
+    let n0 = start(&genesis, &dir.path().join("n0"), &[], Some(0), &no_discover);
+    let a0 = n0.p2p_addr();
+    let n1 = start(
+        &genesis,
+        &dir.path().join("n1"),
+        &[a0],
+        Some(1),
+        &no_discover,
+    );
+    let a1 = n1.p2p_addr();
+    let proxy = Proxy::start(a1);
+    let n2_data = dir.path().join("n2");
+    let n2 = start(&genesis, &n2_data, &[proxy.addr], Some(2), &no_discover);
+    let a2 = n2.p2p_addr();
+    let mut obs = Observer::new(gh, &[a0, a1, a2]);
+    let before =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obs.converged(5, 90))) {
+            Ok(t) => t,
+            Err(e) => {
+                for l in n2.lines() {
+                    eprintln!("N2 {l}");
+                }
+                for l in n1.lines() {
+                    eprintln!("N1 {l}");
+                }
+                std::panic::resume_unwind(e)
+            }
+        };
+
+    proxy.cut();
+    // A transfer that only side Y sees.
+    let key = ferrite_core::dev::dev_key(7);
+    let tx = Transaction {
+        sender: key.public_key(),
+        recipient: Address([42; 32]),
+        amount: 12_345,
+        fee: 50_000,
+        nonce: 0,
+    }
+    .sign(&key, &gh);
+    let txid = tx.id();
+    let mut y = WirePeer::observe(a2, gh).unwrap();
+    y.relay_tx(&tx).unwrap();
+    // Wait until Y mined it.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let view = y.tip().unwrap();
+        if contains_tx(&blocks_after(&mut y, &view, before.height), &txid) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "side Y never mined the transfer");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(y);
+    // Side Y stops mining (restarted without --mine); side X keeps going and gets heavier.
+    n2.terminate(20);
+    let n2 = start(&genesis, &n2_data, &[proxy.addr], None, &no_discover);
+    let a2 = n2.p2p_addr();
+    let y_tip = WirePeer::observe(a2, gh).unwrap().tip().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let x_tip = loop {
+        let x = WirePeer::observe(a0, gh).unwrap();
+        let y = WirePeer::observe(a2, gh).unwrap();
+        if x.version.work > y.version.work {
+            break x_tip_view(a0, gh);
+        }
+        assert!(Instant::now() < deadline, "side X never outworked side Y");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let x_ids: Vec<Hash> = x_tip.headers.iter().map(|h| h.hash()).collect();
+    assert!(!x_ids.contains(&y_tip.hash), "the sides really diverged");
+
+    proxy.heal();
+    let mut obs = Observer::new(gh, &[a0, a1, a2]);
+    let after = converge(&mut obs, x_tip.height, 120, &[&n0, &n1, &n2]);
+    let ids: Vec<Hash> = after.headers.iter().map(|h| h.hash()).collect();
+    assert!(ids.contains(&x_tip.hash), "converged on side X's chain");
+    assert!(!ids.contains(&y_tip.hash), "side Y's branch was abandoned");
+    // The transfer only side Y had mined comes back and is mined on the common chain.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut p = WirePeer::observe(a0, gh).unwrap();
+    loop {
+        let view = p.tip().unwrap();
+        if contains_tx(&blocks_after(&mut p, &view, before.height), &txid) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lighter side's transfer was lost"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for n in [n0, n1, n2] {
+        let (_, lines) = n.terminate(20);
+        assert!(!lines.iter().any(|l| l.contains("panicked")), "{lines:#?}");
+    }
+}
+
+fn x_tip_view(addr: SocketAddr, gh: Hash) -> TipView {
+    WirePeer::observe(addr, gh).unwrap().tip().unwrap()
+}
+
+/// Listen ports the attacker claims, one per misbehaviour (so that each ban is its own).
+const ATTACK_PORTS: [u16; 6] = [41001, 41002, 41003, 41004, 41005, 41006];
+
+fn attacker(addr: SocketAddr, gh: Hash, port: u16) -> WirePeer {
+    WirePeer::connect(addr, gh, version(gh, port)).unwrap()
+}
+
+/// True when a peer claiming `port` is refused right after the handshake.
+fn refused(addr: SocketAddr, gh: Hash, port: u16) -> bool {
+    match WirePeer::connect(addr, gh, version(gh, port)) {
+        Err(_) => true,
+        Ok(mut p) => p.closed_within(5),
+    }
+}
+
+/// A block on `parent` whose header is valid (it will be requested) but whose transfer has a
+/// broken signature.
+fn invalid_block(params: &ferrite_core::ChainParams, view: &TipView) -> Block {
+    let parent = view.headers.last().unwrap();
+    let key = ferrite_core::dev::dev_key(0);
+    let mut tx = Transaction {
+        sender: key.public_key(),
+        recipient: Address([9; 32]),
+        amount: 1,
+        fee: 50_000,
+        nonce: 0,
+    }
+    .sign(&key, &params.genesis_hash);
+    tx.signature.0[3] ^= 0x40;
+    let times: Vec<u64> = view
+        .headers
+        .iter()
+        .rev()
+        .take(11)
+        .map(|h| h.timestamp)
+        .collect();
+    let mtp = ferrite_core::validation::median_time_past(&times);
+    let now = ferrite_node::node::now_secs();
+    let mut header = BlockHeader {
+        version: parent.version,
+        height: parent.height + 1,
+        prev: parent.hash(),
+        merkle_root: ferrite_core::merkle::merkle_root(&[tx.id()]),
+        state_root: parent.state_root,
+        miner: Address([1; 32]),
+        timestamp: now.max(mtp + 1),
+        bits: params.next_bits(parent.height, parent.timestamp),
+        nonce: 0,
+    };
+    assert!(ferrite_core::template::mine(&mut header, 50_000_000));
+    Block {
+        header,
+        txs: vec![tx],
+    }
+}
+
+#[test]
+fn a_misbehaving_peer_is_banned_and_the_honest_nodes_stay_synced() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, seed_addr, genesis) = seed_node(dir.path());
+    let gh = genesis_hash(&genesis);
+    let params =
+        ferrite_core::GenesisConfig::from_json(&std::fs::read_to_string(&genesis).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .params;
+    let data = dir.path().join("target");
+    let mut target = start(&genesis, &data, &[seed_addr], None, &[]);
+    let addr = target.p2p_addr();
+    let synced = converge(
+        &mut Observer::new(gh, &[seed_addr, addr]),
+        1100,
+        180,
+        &[&seed, &target],
+    );
+
+    // 1. Garbage after the handshake.
+    let mut p = attacker(addr, gh, ATTACK_PORTS[0]);
+    p.send_raw(&[0xde; 64]).unwrap();
+    assert!(p.closed_within(5), "garbage: still connected");
+    assert!(refused(addr, gh, ATTACK_PORTS[0]), "garbage: not banned");
+
+    // 2. An oversized frame: a headers frame one byte over its cap.
+    let mut p = attacker(addr, gh, ATTACK_PORTS[1]);
+    let cap = wire::type_info(Message::Headers(vec![]).code(), 0)
+        .unwrap()
+        .1;
+    let mut frame = p.magic().to_vec();
+    frame.push(Message::Headers(vec![]).code());
+    frame.extend_from_slice(&((cap + 1) as u32).to_le_bytes());
+    p.send_raw(&frame).unwrap();
+    assert!(p.closed_within(5), "oversized: still connected");
+    assert!(refused(addr, gh, ATTACK_PORTS[1]), "oversized: not banned");
+
+    // 3. The wrong genesis (with this chain's magic).
+    let wrong = WirePeer::connect(addr, gh, version(Hash([7; 32]), ATTACK_PORTS[2]));
+    assert!(wrong.is_err() || wrong.is_ok_and(|mut p| p.closed_within(5)));
+    assert!(
+        refused(addr, gh, ATTACK_PORTS[2]),
+        "wrong genesis: not banned"
+    );
+
+    // 4. A header chain that does not connect.
+    let mut p = attacker(addr, gh, ATTACK_PORTS[3]);
+    let mut hs = Vec::new();
+    let mut prev = Hash([3; 32]);
+    for i in 0..20 {
+        let h = BlockHeader {
+            version: 1,
+            height: 5_000 + i,
+            prev,
+            merkle_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            miner: Address([0; 32]),
+            timestamp: 1,
+            bits: 0x207f_ffff,
+            nonce: i,
+        };
+        prev = h.hash();
+        hs.push(h);
+    }
+    p.send(&Message::Headers(hs)).unwrap();
+    assert!(p.closed_within(5), "unconnecting headers: still connected");
+    assert!(
+        refused(addr, gh, ATTACK_PORTS[3]),
+        "unconnecting headers: not banned"
+    );
+
+    // 5. An invalid block behind a valid header: the node asks for it, then bans.
+    let mut p = attacker(addr, gh, ATTACK_PORTS[4]);
+    let bad = invalid_block(&params, &synced);
+    let bad_id = bad.hash();
+    p.send(&Message::Headers(vec![bad.header])).unwrap();
+    let asked = p.wait_for(20, |_, m| match m {
+        Message::GetBlocks(ids) if ids.contains(&bad_id) => Some(()),
+        _ => None,
+    });
+    assert!(
+        asked.is_ok(),
+        "the node did not ask for the announced block"
+    );
+    p.send(&Message::Block(bad)).unwrap();
+    assert!(p.closed_within(10), "invalid block: still connected");
+    assert!(
+        refused(addr, gh, ATTACK_PORTS[4]),
+        "invalid block: not banned"
+    );
+
+    // 6. An unknown message type.
+    let mut p = attacker(addr, gh, ATTACK_PORTS[5]);
+    let mut frame = p.magic().to_vec();
+    frame.extend_from_slice(&[250, 0, 0, 0, 0]);
+    p.send_raw(&frame).unwrap();
+    assert!(p.closed_within(5), "unknown type: still connected");
+    assert!(
+        refused(addr, gh, ATTACK_PORTS[5]),
+        "unknown type: not banned"
+    );
+
+    // 7. A large frame before any handshake: closed at once.
+    let mut raw = WirePeer::raw(addr).unwrap();
+    let mut frame = wire::network_magic(&gh).to_vec();
+    frame.push(Message::Headers(vec![]).code());
+    frame.extend_from_slice(&100_000u32.to_le_bytes());
+    raw.write_all(&frame).unwrap();
+    let mut buf = [0u8; 4096];
+    let mut closed = false;
+    while let Ok(n) = raw.read(&mut buf) {
+        if n == 0 {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a big frame before the handshake was not refused");
+
+    // The honest peers never noticed: same tip, the node alive, its link to the seed intact,
+    // and an honest newcomer is still welcome.
+    assert!(target.alive(), "the node died");
+    let tips = Observer::new(gh, &[seed_addr, addr]).converged(1100, 30);
+    assert_eq!(tips.hash, synced.hash);
+    assert!(!refused(addr, gh, 41999), "an honest peer was refused");
+    let lines = target.lines();
+    assert!(!lines.iter().any(|l| l.contains("panicked")), "{lines:#?}");
+    let seed_port = format!("127.0.0.1:{}", seed_addr.port());
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("disconnecting peer") && l.contains(&seed_port)),
+        "the link to the honest seed was dropped"
+    );
+    // Bans survive a restart.
+    target.terminate(20);
+    let target = start(&genesis, &data, &[seed_addr], None, &[]);
+    let addr = target.p2p_addr();
+    for port in ATTACK_PORTS {
+        assert!(
+            refused(addr, gh, port),
+            "ban of port {port} lost at restart"
+        );
+    }
+    target.terminate(20);
+    seed.terminate(20);
+}
