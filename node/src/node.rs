@@ -153,7 +153,10 @@ impl Node {
         if let Submitted::TipChanged(change) = &result {
             let mut touched: HashSet<Address> =
                 change.touched_by_disconnect.iter().copied().collect();
-            for h in &change.connected {
+            // Senders of connected blocks need a re-check of their pending transfers; with an
+            // empty pool (catching up) there is nothing to re-check.
+            let pool_empty = self.mempool().is_empty();
+            for h in change.connected.iter().filter(|_| !pool_empty) {
                 if let Some(b) = chain.store().block(h)? {
                     for t in &b.txs {
                         touched.insert(t.tx.sender_address());

@@ -104,6 +104,8 @@ pub struct Chain {
     orphans: OrphanPool,
     /// Ids of blocks whose signatures were verified ahead of connecting (bounded).
     sigs_verified: std::collections::HashSet<Hash>,
+    /// The block stored last, usually connected right after: saves reading it back.
+    last_stored: Option<(Hash, Block)>,
 }
 
 /// Most block ids remembered as signature-verified: a pipeline verifies only a few blocks ahead.
@@ -151,6 +153,7 @@ impl Chain {
             next_seq,
             orphans: OrphanPool::default(),
             sigs_verified: std::collections::HashSet::new(),
+            last_stored: None,
         };
         chain.check_tip()?;
         chain.activate_best()?;
@@ -388,6 +391,7 @@ impl Chain {
         self.index.insert(hash, meta);
         self.candidates
             .insert((work, std::cmp::Reverse(meta.seq), hash));
+        self.last_stored = Some((hash, block));
         // Adopt orphans that were waiting for this block (their errors only concern them).
         for child in self.orphans.take_children(&hash) {
             let child_hash = child.hash();
@@ -462,10 +466,13 @@ impl Chain {
     }
 
     fn connect(&mut self, h: &Hash, log: &mut ChangeLog) -> Result<(), ChainError> {
-        let block = self
-            .store
-            .block(h)?
-            .ok_or_else(|| StoreError::Corrupt(format!("block {h} missing")))?;
+        let block = match self.last_stored.take() {
+            Some((cached, block)) if cached == *h => block,
+            _ => self
+                .store
+                .block(h)?
+                .ok_or_else(|| StoreError::Corrupt(format!("block {h} missing")))?,
+        };
         let mut addrs: Vec<Address> = Vec::with_capacity(block.txs.len() * 2 + 1);
         for t in &block.txs {
             addrs.push(t.tx.sender_address());

@@ -48,11 +48,18 @@ pub fn spawn(
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<(Job, bool)>(VERIFY_AHEAD);
     let params = node.chain().params().clone();
     let verifier_node = node.clone();
+    // A pool of its own, so that verifying ahead never queues behind the connecting thread's
+    // work on the global pool.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .thread_name(|i| format!("p2p-verify-{i}"))
+        .build()
+        .map_err(std::io::Error::other)?;
     std::thread::Builder::new()
         .name("p2p-verify".into())
         .spawn(move || {
             while let Some(job) = jobs_rx.blocking_recv() {
-                let verified = verify(&verifier_node, &params, &job.block);
+                let verified = pool.install(|| verify(&verifier_node, &params, &job.block));
                 if ready_tx.send((job, verified)).is_err() {
                     break;
                 }
@@ -98,13 +105,19 @@ pub fn spawn(
 /// verified on entry, the others are verified here. False sends the block down the full path,
 /// which names the bad transfer and marks the block invalid.
 fn verify(node: &Node, params: &ferrite_core::ChainParams, block: &Block) -> bool {
+    if node.mempool().is_empty() {
+        // Catching up: nothing was verified before.
+        return ferrite_core::validation::verify_block_signatures(params, block).is_ok();
+    }
+    let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
     let unverified: Vec<_> = {
         let pool = node.mempool();
         block
             .txs
             .iter()
-            .filter(|t| !pool.contains(&t.id()))
-            .cloned()
+            .zip(&ids)
+            .filter(|(_, id)| !pool.contains(id))
+            .map(|(t, _)| *t)
             .collect()
     };
     ferrite_core::validation::verify_signatures(params, &unverified).is_ok()

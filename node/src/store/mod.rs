@@ -441,11 +441,13 @@ impl Store {
     }
 
     /// Adds the body of a block whose header is stored, with its new metadata, in one batch.
+    /// Not synced: a crash may lose it (the header stays and the body is downloaded again), and
+    /// the connect that usually follows syncs the log up to and including it.
     pub fn put_body(&self, hash: &Hash, block: &Block, meta: &BlockMeta) -> Result<(), StoreError> {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_BODIES)?, hash.0, encode_body(&block.txs));
         b.put_cf(self.cf(CF_BLOCK_META)?, hash.0, meta.encode());
-        self.write(b)
+        Ok(self.db.write(b)?)
     }
 
     /// Every record of the peers column family (the P2P layer's address book and bans).
