@@ -367,6 +367,8 @@ impl Mempool {
         for tx in &returned {
             check.insert(tx.tx.sender_address());
         }
+        // Only senders with transfers still pending need their account (a store read).
+        check.retain(|a| self.senders.contains_key(a));
         for a in &check {
             self.revalidate_sender(a, account(a));
         }

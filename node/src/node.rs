@@ -151,6 +151,14 @@ impl Node {
             chain.submit_block(block)?
         };
         if let Submitted::TipChanged(change) = &result {
+            // Announce first: relaying the block does not wait for the mempool's clean-up.
+            // No subscriber is not an error.
+            let height = chain.tip_info()?.height;
+            let _ = self.events.send(NodeEvent::Tip {
+                connected: change.connected.clone(),
+                disconnected: change.disconnected.len(),
+                height,
+            });
             let mut touched: HashSet<Address> =
                 change.touched_by_disconnect.iter().copied().collect();
             // Senders of connected blocks need a re-check of their pending transfers; with an
@@ -182,13 +190,6 @@ impl Node {
             }
             drop(pool);
             self.tip_generation.fetch_add(1, Ordering::AcqRel);
-            let height = chain.tip_info()?.height;
-            // No subscriber is not an error.
-            let _ = self.events.send(NodeEvent::Tip {
-                connected: change.connected.clone(),
-                disconnected: change.disconnected.len(),
-                height,
-            });
         }
         Ok(result)
     }

@@ -84,6 +84,11 @@ impl WirePeer {
         Self::connect(addr, genesis, version(genesis, 0))
     }
 
+    /// How long a read may wait before failing with a timeout.
+    pub fn set_read_timeout(&self, d: Duration) -> std::io::Result<()> {
+        self.stream.set_read_timeout(Some(d))
+    }
+
     /// Sends a message.
     pub fn send(&mut self, m: &Message) -> std::io::Result<()> {
         self.stream.write_all(&m.to_frame(self.magic))

@@ -59,7 +59,9 @@ pub fn spawn(
         .name("p2p-verify".into())
         .spawn(move || {
             while let Some(job) = jobs_rx.blocking_recv() {
+                let started = std::time::Instant::now();
                 let verified = pool.install(|| verify(&verifier_node, &params, &job.block));
+                tracing::debug!(block = %job.block.hash(), us = started.elapsed().as_micros() as u64, "verified ahead");
                 if ready_tx.send((job, verified)).is_err() {
                     break;
                 }
@@ -72,9 +74,11 @@ pub fn spawn(
                 let hash = job.block.hash();
                 let height = job.block.header.height;
                 let txs = job.block.txs.len();
+                let started = std::time::Instant::now();
                 let result = node.submit_block_with(job.block, verified);
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
                 if let Ok(Submitted::TipChanged(change)) = &result {
-                    tracing::info!(%hash, height, txs, reorg = change.disconnected.len(), "new tip from peers");
+                    tracing::info!(%hash, height, txs, reorg = change.disconnected.len(), ms = format!("{ms:.1}"), "new tip from peers");
                 }
                 if let Err(ChainError::Store(e)) = &result {
                     tracing::error!(error = %e, "store failed; stopping the node");
