@@ -708,3 +708,133 @@ fn a_misbehaving_peer_is_banned_and_the_honest_nodes_stay_synced() {
     target.terminate(20);
     seed.terminate(20);
 }
+
+#[test]
+fn a_stalling_peer_is_dropped_not_banned_and_its_blocks_come_from_another_peer() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (seed, seed_addr, genesis) = seed_node(dir.path());
+    let gh = genesis_hash(&genesis);
+    let headers = WirePeer::observe(seed_addr, gh)
+        .unwrap()
+        .tip()
+        .unwrap()
+        .headers;
+    let data = dir.path().join("syncing");
+    let node = start(&genesis, &data, &[seed_addr], None, &[]);
+    let addr = node.p2p_addr();
+    // A peer that announces the whole chain and then never delivers a block.
+    let mut staller = attacker(addr, gh, 42001);
+    for chunk in headers.chunks(wire::MAX_HEADERS) {
+        staller.send(&Message::Headers(chunk.to_vec())).unwrap();
+    }
+    let asked = staller.wait_for(30, |_, m| matches!(m, Message::GetBlocks(_)).then_some(()));
+    assert!(asked.is_ok(), "the staller was never asked for blocks");
+    let tip = converge(
+        &mut Observer::new(gh, &[seed_addr, addr]),
+        1100,
+        180,
+        &[&seed, &node],
+    );
+    assert_eq!(tip.height, 1100);
+    assert!(
+        node.wait_for_line("block download stalled", 5).is_some(),
+        "the stall was not detected: {:#?}",
+        node.lines()
+    );
+    assert!(
+        !refused(addr, gh, 42001),
+        "a stalling peer must not be banned"
+    );
+    node.terminate(20);
+    seed.terminate(20);
+}
+
+#[test]
+fn transfers_are_relayed_across_hops_and_never_echoed() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = write_dev_genesis(dir.path());
+    let gh = genesis_hash(&genesis);
+    let a = start(&genesis, &dir.path().join("a"), &[], None, &[]);
+    let aa = a.p2p_addr();
+    let b = start(&genesis, &dir.path().join("b"), &[aa], None, &[]);
+    let ba = b.p2p_addr();
+    let c = start(&genesis, &dir.path().join("c"), &[ba], None, &[]);
+    let ca = c.p2p_addr();
+    std::thread::sleep(Duration::from_secs(2));
+    let key = ferrite_core::dev::dev_key(3);
+    let tx = Transaction {
+        sender: key.public_key(),
+        recipient: Address([5; 32]),
+        amount: 777,
+        fee: 5_000,
+        nonce: 0,
+    }
+    .sign(&key, &gh);
+    let id = tx.id();
+    let mut source = WirePeer::observe(aa, gh).unwrap();
+    source.relay_tx(&tx).unwrap();
+    // It reaches the far end of the line.
+    let mut far = WirePeer::observe(ca, gh).unwrap();
+    far.set_read_timeout(Duration::from_millis(500)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        far.send(&Message::GetTxs(vec![id])).unwrap();
+        let got = far.wait_for(1, |_, m| match m {
+            Message::Txs(t) => Some(t),
+            _ => None,
+        });
+        if got.is_ok_and(|t| t.iter().any(|x| x.id() == id)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the transfer did not reach node c"
+        );
+    }
+    // The peer it came from is never offered it back.
+    source.set_read_timeout(Duration::from_millis(200)).unwrap();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        match source.recv() {
+            Ok(Message::InvTx(ids)) => assert!(!ids.contains(&id), "echoed back to its source"),
+            Ok(_) => {}
+            Err(_) => {}
+        }
+    }
+    for n in [a, b, c] {
+        n.terminate(20);
+    }
+}
+
+#[test]
+fn nodes_learn_addresses_from_their_peers_and_dial_them() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = write_dev_genesis(dir.path());
+    let a = start(&genesis, &dir.path().join("a"), &[], None, &[]);
+    let aa = a.p2p_addr();
+    let b = start(&genesis, &dir.path().join("b"), &[aa], None, &[]);
+    let ba = b.p2p_addr();
+    // c knows only b; it learns a from b and dials it.
+    let c_data = dir.path().join("c");
+    let c = start(&genesis, &c_data, &[ba], None, &[]);
+    let needle = format!("peer connected peer={aa} inbound=false");
+    assert!(
+        c.wait_for_line(&needle, 30).is_some(),
+        "c never dialled a: {:#?}",
+        c.lines()
+    );
+    // The address book is persisted: restarted without any --peer, c finds both again.
+    c.terminate(20);
+    let c = start(&genesis, &c_data, &[], None, &[]);
+    assert!(
+        c.wait_for_line(&needle, 30).is_some(),
+        "the address book was not kept: {:#?}",
+        c.lines()
+    );
+    for n in [a, b, c] {
+        n.terminate(20);
+    }
+}
