@@ -41,7 +41,7 @@ fn headers_first_then_bodies_in_any_order() {
         .collect();
     assert_eq!(missing, want);
     // A header-only block is not served.
-    assert!(!chain.has_body(&a.headers[1].hash()));
+    assert!(!chain.can_serve(&a.headers[1].hash()));
     // Bodies 3 and 2 before 1: they wait, then connect in order.
     assert_eq!(
         chain.submit_block(a.blocks[2].clone()).unwrap(),
@@ -197,4 +197,33 @@ fn locators_and_served_headers() {
         .unwrap();
     other.submit_headers(&all).unwrap();
     assert_eq!(other.best_header().unwrap().0, a.tip());
+}
+
+#[test]
+fn a_preverified_mark_never_covers_a_swapped_body() {
+    // Regression: the "signatures already verified" mark is keyed by block id, which does not
+    // cover the body. A body that does not match the header must not leave the mark behind
+    // for the real (here forged) body that comes next.
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    let forged = a.extend_invalid();
+    let mut chain = open(dir.path(), &g);
+    let mut swapped = forged.clone();
+    swapped.txs.clear();
+    assert!(matches!(
+        chain.submit_block_preverified(swapped),
+        Err(ChainError::Invalid(BlockError::BadMerkleRoot))
+    ));
+    let before = chain.tip_info().unwrap();
+    chain.submit_block(forged.clone()).unwrap();
+    assert_eq!(
+        chain.tip_info().unwrap(),
+        before,
+        "a forged signature was connected"
+    );
+    assert_eq!(
+        chain.block_meta(&forged.hash()).unwrap().status,
+        BlockStatus::Invalid
+    );
 }

@@ -101,7 +101,15 @@ impl Chain {
     /// A block locator from the best header: the last ten ids, then ids at doubling distances,
     /// and genesis last.
     pub fn locator(&self) -> Result<Vec<Hash>, ChainError> {
-        let (mut h, mut meta) = self.best_header()?;
+        let (best, _) = self.best_header()?;
+        self.locator_from(best)
+    }
+
+    /// A block locator starting at `start` (a known header): used to continue after a full
+    /// headers answer even when it did not change the best header (a branch still lighter).
+    pub fn locator_from(&self, start: Hash) -> Result<Vec<Hash>, ChainError> {
+        let mut h = start;
+        let mut meta = self.meta(&h)?;
         let mut out = Vec::new();
         let mut step = 1u64;
         loop {
@@ -163,23 +171,60 @@ impl Chain {
 
     /// The first `max` blocks on the best header chain whose bodies are missing, lowest first,
     /// as (id, height).
-    pub fn missing_bodies(&self, max: usize) -> Result<Vec<(Hash, u64)>, ChainError> {
-        let (mut h, mut meta) = self.best_header()?;
-        let mut missing = Vec::new();
-        while !meta.status.has_body() {
-            missing.push((h, meta.height));
-            h = meta.parent;
-            meta = self.meta(&h)?;
+    ///
+    /// The full list is cached per best header and extended (not rebuilt) when the best header
+    /// chain grows, so a long backlog of headers costs one walk, not one per call.
+    pub fn missing_bodies(&mut self, max: usize) -> Result<Vec<(Hash, u64)>, ChainError> {
+        let (best, _) = self.best_header()?;
+        if self.missing.best != best {
+            self.rebuild_missing(best)?;
         }
-        missing.reverse();
-        missing.truncate(max);
-        Ok(missing)
+        // Drop the front entries whose bodies have arrived since.
+        while let Some((h, _)) = self.missing.list.front() {
+            if self.index.get(h).is_some_and(|m| m.status.has_body()) {
+                self.missing.list.pop_front();
+            } else {
+                break;
+            }
+        }
+        Ok(self.missing.list.iter().take(max).copied().collect())
     }
 
-    /// True when `hash` is a block whose body the node holds and may serve.
-    pub fn has_body(&self, hash: &Hash) -> bool {
+    fn rebuild_missing(&mut self, best: Hash) -> Result<(), ChainError> {
+        let mut walked = Vec::new();
+        let mut h = best;
+        let mut meta = self.meta(&h)?;
+        let extends = loop {
+            if meta.status.has_body() {
+                break false;
+            }
+            if h == self.missing.best {
+                break true;
+            }
+            walked.push((h, meta.height));
+            h = meta.parent;
+            meta = self.meta(&h)?;
+        };
+        if !extends {
+            self.missing.list.clear();
+        }
+        self.missing.list.extend(walked.into_iter().rev());
+        self.missing.best = best;
+        Ok(())
+    }
+
+    /// True when `hash` is a fully validated block (the only kind the node serves to peers:
+    /// a stored but never connected block may turn out invalid).
+    pub fn can_serve(&self, hash: &Hash) -> bool {
         self.index
             .get(hash)
-            .is_some_and(|m| m.status.has_body() && !m.status.is_invalid())
+            .is_some_and(|m| m.status == BlockStatus::Valid)
     }
+}
+
+/// The cached list of missing bodies on the best header chain.
+#[derive(Default)]
+pub(super) struct MissingBodies {
+    best: Hash,
+    list: std::collections::VecDeque<(Hash, u64)>,
 }

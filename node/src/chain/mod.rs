@@ -106,6 +106,8 @@ pub struct Chain {
     sigs_verified: std::collections::HashSet<Hash>,
     /// The block stored last, usually connected right after: saves reading it back.
     last_stored: Option<(Hash, Block)>,
+    /// Missing bodies on the best header chain (headers-first sync).
+    missing: headers::MissingBodies,
 }
 
 /// Most block ids remembered as signature-verified: a pipeline verifies only a few blocks ahead.
@@ -154,6 +156,7 @@ impl Chain {
             orphans: OrphanPool::default(),
             sigs_verified: std::collections::HashSet::new(),
             last_stored: None,
+            missing: headers::MissingBodies::default(),
         };
         chain.check_tip()?;
         chain.activate_best()?;
@@ -295,11 +298,7 @@ impl Chain {
     /// Submits a block whose signatures `validation::verify_block_signatures` already accepted
     /// (import pipelines verify the next block while this one connects).
     pub fn submit_block_preverified(&mut self, block: Block) -> Result<Submitted, ChainError> {
-        if self.sigs_verified.len() >= MAX_SIGS_VERIFIED {
-            self.sigs_verified.clear();
-        }
-        self.sigs_verified.insert(block.hash());
-        self.submit_block(block)
+        self.submit(block, now_secs(), true)
     }
 
     /// Submits a block from any source, using the local clock.
@@ -309,14 +308,32 @@ impl Chain {
 
     /// Submits a block with `now` as local time.
     pub fn submit_block_at(&mut self, block: Block, now: u64) -> Result<Submitted, ChainError> {
-        match self.store_block(block, now)? {
+        self.submit(block, now, false)
+    }
+
+    fn submit(
+        &mut self,
+        block: Block,
+        now: u64,
+        preverified: bool,
+    ) -> Result<Submitted, ChainError> {
+        match self.store_block(block, now, preverified)? {
             Submitted::Stored => self.activate_best(),
             other => Ok(other),
         }
     }
 
     /// Stores a block (and any orphans it adopts) without running fork choice.
-    fn store_block(&mut self, block: Block, now: u64) -> Result<Submitted, ChainError> {
+    ///
+    /// `preverified` marks the block's signatures as checked, but only once its body is known
+    /// to be the one its header commits to (the merkle root): the mark is keyed by the block
+    /// id, which does not cover a body swapped for another.
+    fn store_block(
+        &mut self,
+        block: Block,
+        now: u64,
+        preverified: bool,
+    ) -> Result<Submitted, ChainError> {
         let hash = block.hash();
         let known = self.index.get(&hash).copied();
         if let Some(m) = known {
@@ -354,6 +371,12 @@ impl Chain {
             != block.header.merkle_root
         {
             return Err(BlockError::BadMerkleRoot.into());
+        }
+        if preverified {
+            if self.sigs_verified.len() >= MAX_SIGS_VERIFIED {
+                self.sigs_verified.clear();
+            }
+            self.sigs_verified.insert(hash);
         }
         let block_work = Target::from_compact(block.header.bits)
             .map_err(|_| BlockError::Header(HeaderError::InsufficientWork))?
@@ -395,7 +418,7 @@ impl Chain {
         // Adopt orphans that were waiting for this block (their errors only concern them).
         for child in self.orphans.take_children(&hash) {
             let child_hash = child.hash();
-            match self.store_block(child, now) {
+            match self.store_block(child, now, false) {
                 Err(ChainError::Store(e)) => return Err(e.into()),
                 Err(e) => tracing::debug!(block = %child_hash, error = %e, "orphan rejected"),
                 Ok(_) => {}

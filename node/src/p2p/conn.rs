@@ -4,6 +4,7 @@
 //! connection's bounded outgoing queue.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,12 @@ pub const MSG_BURST: f64 = 5_000.0;
 pub const BYTE_RATE: f64 = 64.0 * 1024.0 * 1024.0;
 /// Burst of bytes allowed above the sustained rate.
 pub const BYTE_BURST: f64 = 128.0 * 1024.0 * 1024.0;
+/// Blocks a `GetBlocks` answer may have queued for one peer at once: the next block is read
+/// from the store only when the peer has taken the earlier ones, so a peer that asks for many
+/// large blocks and does not read cannot make the node hold them all in memory.
+pub const MAX_QUEUED_BLOCKS: usize = 4;
+/// How long an answer waits for a peer to drain its queue before the peer counts as stalled.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why reading from a peer stopped.
 enum ReadError {
@@ -185,6 +192,9 @@ async fn handshake(
 
 /// Runs a connection to the end, reporting to the manager. `dialed` is the address we dialled
 /// (outbound) or `None` (inbound).
+///
+/// `permit` is the inbound handshake slot (`None` for dials); it is released once the handshake
+/// ends.
 pub async fn run(
     id: PeerId,
     stream: TcpStream,
@@ -192,12 +202,15 @@ pub async fn run(
     dialed: Option<SocketAddr>,
     shared: Arc<Shared>,
     events: mpsc::Sender<Event>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) {
     let _ = stream.set_nodelay(true);
     let (mut r, mut w) = stream.into_split();
     let mut listen_port = None;
     let handshake = handshake(&mut r, &mut w, &shared, &mut listen_port);
-    let version = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await;
+    drop(permit);
+    let version = match result {
         Ok(Ok(v)) => v,
         Ok(Err(close)) => {
             let closed = Event::Closed {
@@ -224,6 +237,7 @@ pub async fn run(
     };
     let (out_tx, mut out_rx) = mpsc::channel::<Frame>(SEND_QUEUE);
     let kill = Arc::new(tokio::sync::Notify::new());
+    let expected_blocks = Arc::new(AtomicUsize::new(0));
     let connected = Event::Connected {
         id,
         remote,
@@ -231,6 +245,7 @@ pub async fn run(
         version,
         out: out_tx.clone(),
         kill: kill.clone(),
+        expected_blocks: expected_blocks.clone(),
     };
     if events.send(connected).await.is_err() {
         return;
@@ -243,7 +258,7 @@ pub async fn run(
         }
         Close::Dropped("closed by this node".into())
     };
-    let reader = read_loop(id, &mut r, &shared, &events, out_tx);
+    let reader = read_loop(id, &mut r, &shared, &events, out_tx, &expected_blocks);
     let close = tokio::select! {
         c = writer => c,
         c = reader => c,
@@ -266,6 +281,7 @@ async fn read_loop(
     shared: &Arc<Shared>,
     events: &mpsc::Sender<Event>,
     out: mpsc::Sender<Frame>,
+    expected_blocks: &AtomicUsize,
 ) -> Close {
     let mut msgs = Bucket::new(MSG_RATE, MSG_BURST);
     let mut bytes = Bucket::new(BYTE_RATE, BYTE_BURST);
@@ -297,10 +313,14 @@ async fn read_loop(
                 }
             }
             Message::GetBlocks(ids) => {
-                // One block at a time, so that a large request waits for the socket instead
+                // One block at a time, each only once the peer has taken all but a few of the
+                // frames queued for it, so that a large request waits for the socket instead
                 // of filling memory.
                 let mut missing = Vec::new();
                 for h in ids {
+                    if !drained(&out).await {
+                        return Close::Dropped("does not read its blocks".into());
+                    }
                     match read_block(shared, h).await {
                         Some(b) => {
                             let frame = Arc::new(Message::Block(b).to_frame(shared.magic));
@@ -319,6 +339,52 @@ async fn read_loop(
                     ids.iter().filter_map(|h| pool.get(h)).collect()
                 };
                 (!txs.is_empty()).then(|| vec![Message::Txs(txs)])
+            }
+            Message::Block(b) => {
+                // Only blocks the manager asked this peer for go further; each must be the
+                // body its header commits to (checked here, on the connection's own task).
+                let asked = expected_blocks
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok();
+                if !asked {
+                    tracing::debug!(block = %b.hash(), "ignoring an unrequested block");
+                    continue;
+                }
+                let ids = ferrite_core::validation::tx_ids(&b);
+                if ferrite_core::merkle::merkle_root(&ids) != b.header.merkle_root {
+                    return Close::Misbehaved(format!(
+                        "block {} does not match its header's merkle root",
+                        b.hash()
+                    ));
+                }
+                if events
+                    .send(Event::Message {
+                        id,
+                        msg: Message::Block(b),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return Close::Dropped("node stopping".into());
+                }
+                None
+            }
+            Message::NotFound(hs) => {
+                let n = hs.len();
+                let _ = expected_blocks.fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
+                    Some(e.saturating_sub(n))
+                });
+                if events
+                    .send(Event::Message {
+                        id,
+                        msg: Message::NotFound(hs),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return Close::Dropped("node stopping".into());
+                }
+                None
             }
             other => {
                 if events
@@ -339,11 +405,24 @@ async fn read_loop(
     }
 }
 
+/// Waits until at most [`MAX_QUEUED_BLOCKS`] frames are queued for the peer; false if it does
+/// not drain them within [`DRAIN_TIMEOUT`].
+async fn drained(out: &mpsc::Sender<Frame>) -> bool {
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while out.max_capacity() - out.capacity() > MAX_QUEUED_BLOCKS {
+        if Instant::now() > deadline || out.is_closed() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    true
+}
+
 async fn read_block(shared: &Arc<Shared>, h: Hash) -> Option<ferrite_core::Block> {
     let node = shared.node.clone();
     tokio::task::spawn_blocking(move || {
         let chain = node.chain();
-        if !chain.has_body(&h) {
+        if !chain.can_serve(&h) {
             return None;
         }
         chain.store().block(&h).ok().flatten()

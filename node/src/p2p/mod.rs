@@ -66,6 +66,9 @@ pub enum Event {
         out: mpsc::Sender<Frame>,
         /// Notified to close the connection.
         kill: Arc<tokio::sync::Notify>,
+        /// Blocks requested from the peer and not yet received: the connection forwards a
+        /// `Block` only while this is above zero.
+        expected_blocks: Arc<std::sync::atomic::AtomicUsize>,
     },
     /// A message for the manager.
     Message {
@@ -89,6 +92,8 @@ pub enum Event {
     },
     /// A dial failed.
     DialFailed(SocketAddr),
+    /// Configured peer names resolved to these addresses.
+    Resolved(Vec<SocketAddr>),
 }
 
 /// What every connection task needs.
@@ -159,10 +164,15 @@ impl Network {
             book: Mutex::new(book),
         });
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let cfg_max_inbound = cfg.max_inbound;
+        tokio::spawn(manager::resolve_peers(cfg.peers.clone(), events_tx.clone()));
         let mgr = manager::Manager::new(shared.clone(), cfg, events_tx.clone());
         tokio::spawn(mgr.run(events_rx));
         if let Some(l) = listener {
-            tokio::spawn(manager::accept_loop(l, shared.clone(), events_tx));
+            let slots = Arc::new(tokio::sync::Semaphore::new(
+                cfg_max_inbound.saturating_mul(2).max(1),
+            ));
+            tokio::spawn(manager::accept_loop(l, shared.clone(), events_tx, slots));
         }
         Ok(Network { local_addr, shared })
     }

@@ -10,9 +10,11 @@ use std::sync::Arc;
 use ferrite_core::{Block, Hash};
 use tokio::sync::mpsc;
 
+use super::addrbook::BanKey;
 use super::PeerId;
 use crate::chain::{ChainError, Submitted};
 use crate::node::Node;
+use crate::store::BlockStatus;
 
 /// Blocks verified ahead of the one being connected.
 pub const VERIFY_AHEAD: usize = 4;
@@ -21,6 +23,8 @@ pub const VERIFY_AHEAD: usize = 4;
 pub struct Job {
     /// The peer that sent it.
     pub peer: PeerId,
+    /// Its ban key (the verdict may come after it disconnected).
+    pub ban_key: BanKey,
     /// The block.
     pub block: Block,
 }
@@ -30,13 +34,16 @@ pub struct Job {
 pub struct Processed {
     /// The peer that sent it.
     pub peer: PeerId,
+    /// Its ban key.
+    pub ban_key: BanKey,
     /// Block id.
     pub hash: Hash,
     /// What the chain did.
     pub result: Result<Submitted, ChainError>,
-    /// The block was stored but failed full validation when the chain tried to connect it (the
-    /// chain marks it invalid and settles on the best valid tip, so `result` is `Ok`).
-    pub failed_validation: bool,
+    /// The block's status afterwards. `Invalid` means the block itself failed full validation
+    /// when the chain tried to connect it (the chain marks it and settles on the best valid
+    /// tip, so `result` is `Ok`); `InvalidAncestor` would blame an earlier block, not this one.
+    pub status: Option<BlockStatus>,
 }
 
 /// Starts the threads; blocks sent on the returned channel are processed in order.
@@ -84,17 +91,14 @@ pub fn spawn(
                     tracing::error!(error = %e, "store failed; stopping the node");
                     node.request_shutdown();
                 }
-                let failed_validation = result.is_ok()
-                    && node
-                        .chain()
-                        .block_meta(&hash)
-                        .is_some_and(|m| m.status.is_invalid());
+                let status = node.chain().block_meta(&hash).map(|m| m.status);
                 if results
                     .send(Processed {
                         peer: job.peer,
+                        ban_key: job.ban_key,
                         hash,
                         result,
-                        failed_validation,
+                        status,
                     })
                     .is_err()
                 {
