@@ -838,3 +838,56 @@ fn nodes_learn_addresses_from_their_peers_and_dial_them() {
         n.terminate(20);
     }
 }
+
+#[test]
+fn the_testnet_command_runs_a_local_network_and_stops_it_cleanly() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    // A free block of ports: bind three ephemeral listeners, then free them.
+    let base = loop {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        if p < 60_000 && (1..3).all(|i| TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
+            break p;
+        }
+    };
+    let net = Running::node(&[
+        "testnet",
+        "--nodes",
+        "3",
+        "--miners",
+        "1",
+        "--base-port",
+        &base.to_string(),
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    // The two nodes that do not mine follow the one that does.
+    for i in [1, 2] {
+        let needle = format!("[node {i}]");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !net
+            .lines()
+            .iter()
+            .any(|l| l.starts_with(&needle) && l.contains("new tip from peers"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "node {i} never followed: {:#?}",
+                net.lines()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let (status, lines) = net.terminate(30);
+    assert!(status.is_some_and(|s| s.success()), "{lines:#?}");
+    let stopped = lines
+        .iter()
+        .filter(|l| l.contains("stopped at height"))
+        .count();
+    assert_eq!(stopped, 3, "every node stops cleanly: {lines:#?}");
+    // Each data dir is consistent afterwards.
+    for i in 0..3 {
+        check_data_dir(&dir.path().join(format!("node-{i}")));
+    }
+}
