@@ -192,15 +192,19 @@ impl Manager {
         self.schedule();
     }
 
-    /// Hands downloaded blocks to the processor in chain order.
-    fn feed(&mut self) {
-        let missing = self
-            .shared
+    /// The download window: the first [`DOWNLOAD_WINDOW`] missing bodies of the best header
+    /// chain, lowest first.
+    fn window(&self) -> Vec<(Hash, u64)> {
+        self.shared
             .node
             .chain()
             .missing_bodies(DOWNLOAD_WINDOW)
-            .unwrap_or_default();
-        for (h, _) in missing {
+            .unwrap_or_default()
+    }
+
+    /// Hands downloaded blocks to the processor in chain order.
+    fn feed(&mut self) {
+        for (h, _) in self.window() {
             if self.fed.contains(&h) {
                 continue;
             }
@@ -222,12 +226,7 @@ impl Manager {
 
     /// Requests missing bodies of the best header chain from peers with free slots.
     pub(super) fn schedule(&mut self) {
-        let missing = self
-            .shared
-            .node
-            .chain()
-            .missing_bodies(DOWNLOAD_WINDOW)
-            .unwrap_or_default();
+        let missing = self.window();
         let mut batches: HashMap<PeerId, Vec<Hash>> = HashMap::new();
         let now = Instant::now();
         for (h, height) in missing {
@@ -304,15 +303,8 @@ impl Manager {
     /// header chain, and ask peers that claim more than we have for headers.
     pub(super) fn sync_housekeeping(&mut self) {
         if !self.downloaded.is_empty() {
-            let window: std::collections::HashSet<Hash> = self
-                .shared
-                .node
-                .chain()
-                .missing_bodies(DOWNLOAD_WINDOW)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(h, _)| h)
-                .collect();
+            let window: std::collections::HashSet<Hash> =
+                self.window().into_iter().map(|(h, _)| h).collect();
             self.downloaded.retain(|h, _| window.contains(h));
         }
         let (best_height, best_work) = self
