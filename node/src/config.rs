@@ -17,6 +17,8 @@ pub const DEV_SPACING_SECS: u64 = 5;
 pub const DEV_ACCOUNTS: u32 = 10;
 /// P2P port of a node that is not told otherwise.
 pub const DEFAULT_P2P_PORT: u16 = 9733;
+/// HTTP explorer port of a node that is not told otherwise (on 127.0.0.1 only).
+pub const DEFAULT_HTTP_PORT: u16 = 9734;
 /// Most mining threads accepted: more than any machine this runs on has cores.
 pub const MAX_MINE_THREADS: usize = 256;
 
@@ -155,6 +157,10 @@ pub struct NodeArgs {
     /// Most inbound connections.
     #[arg(long, env = "FERRITE_MAX_INBOUND", global = true)]
     pub max_inbound: Option<usize>,
+    /// HTTP explorer address, host:port, or "off" (default 127.0.0.1:9734; with --dev
+    /// 127.0.0.1 on a free port).
+    #[arg(long, env = "FERRITE_HTTP", global = true)]
+    pub http: Option<String>,
 }
 
 /// The config file's shape: the same options as the flags, snake_case.
@@ -175,6 +181,7 @@ pub struct FileConfig {
     discover: Option<bool>,
     max_outbound: Option<usize>,
     max_inbound: Option<usize>,
+    http: Option<String>,
 }
 
 /// Why the configuration is unusable.
@@ -222,6 +229,8 @@ pub struct Settings {
     pub mempool: MempoolConfig,
     /// Network settings.
     pub net: NetConfig,
+    /// HTTP explorer address (`None`: off).
+    pub http: Option<SocketAddr>,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -267,6 +276,14 @@ impl Settings {
             None if dev => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             None => Some(SocketAddr::from(([0, 0, 0, 0], DEFAULT_P2P_PORT))),
         };
+        let http = match args.http.clone().or(file.http) {
+            Some(s) if s == "off" => None,
+            Some(s) => Some(s.parse().map_err(|_| {
+                ConfigError::Invalid(format!("http must be host:port or \"off\", got {s:?}"))
+            })?),
+            None if dev => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_HTTP_PORT))),
+        };
         let mut peers = args.peers.clone();
         peers.extend(file.peers.unwrap_or_default());
         peers.extend(file.bootnodes.unwrap_or_default());
@@ -295,6 +312,7 @@ impl Settings {
         };
         Ok(Settings {
             net,
+            http,
             data_dir: args.data_dir.clone().or(file.data_dir),
             genesis: args.genesis.clone().or(file.genesis),
             dev,

@@ -8,6 +8,7 @@ pub mod chain;
 pub mod chainfile;
 pub mod config;
 pub mod generate;
+pub mod http;
 pub mod mempool;
 pub mod miner;
 pub mod node;

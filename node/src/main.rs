@@ -193,7 +193,6 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    println!("the HTTP explorer is not available yet (see the README)");
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(RUNTIME_THREADS)
@@ -220,6 +219,22 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     }
     for p in &settings.net.peers {
         println!("p2p peer: {p}");
+    }
+    if let Some(addr) = settings.http {
+        let api = Arc::new(ferrite_node::http::Api {
+            node: node.clone(),
+            peers: network.peer_count(),
+        });
+        match rt.block_on(ferrite_node::http::start(api, addr)) {
+            Ok(a) => println!("explorer: http://{a}/api/node/info"),
+            Err(e) => {
+                node.request_shutdown();
+                for m in miners {
+                    let _ = m.join();
+                }
+                bail!("cannot serve HTTP on {addr}: {e}");
+            }
+        }
     }
     rt.block_on(async {
         let mut expiry = tokio::time::interval(MEMPOOL_EXPIRY_INTERVAL);

@@ -4,6 +4,7 @@
 //! The helpers here find the built binaries (scripts/test builds them before the tests run),
 //! start them with captured output, and read what they report.
 
+pub mod http;
 pub mod peer;
 
 use std::io::{BufRead, BufReader};

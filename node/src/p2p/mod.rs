@@ -112,6 +112,8 @@ pub struct Shared {
     pub listen_port: u16,
     /// Addresses and bans.
     pub book: Mutex<AddrBook>,
+    /// Peers connected after the handshake (read by the HTTP API).
+    pub peer_count: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Network settings.
@@ -162,6 +164,7 @@ impl Network {
             nonce: rand::random(),
             listen_port: local_addr.map(|a| a.port()).unwrap_or(0),
             book: Mutex::new(book),
+            peer_count: Arc::default(),
         });
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let cfg_max_inbound = cfg.max_inbound;
@@ -175,6 +178,11 @@ impl Network {
             tokio::spawn(manager::accept_loop(l, shared.clone(), events_tx, slots));
         }
         Ok(Network { local_addr, shared })
+    }
+
+    /// The number of connected peers, kept current by the network.
+    pub fn peer_count(&self) -> Arc<std::sync::atomic::AtomicUsize> {
+        self.shared.peer_count.clone()
     }
 
     /// Persists the address book (call at shutdown).

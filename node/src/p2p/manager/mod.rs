@@ -323,6 +323,9 @@ impl Manager {
     /// reports `Closed`, which updates the address book.
     fn drop_peer(&mut self, id: PeerId, reason: &str) {
         if let Some(p) = self.peers.remove(&id) {
+            self.shared
+                .peer_count
+                .store(self.peers.len(), Ordering::Relaxed);
             tracing::info!(peer = %p.remote, reason, "disconnecting peer");
             p.kill.notify_one();
             self.requested.retain(|_, owner| *owner != id);
@@ -527,6 +530,9 @@ impl Manager {
                 next_ping: Instant::now() + PING_INTERVAL,
             },
         );
+        self.shared
+            .peer_count
+            .store(self.peers.len(), Ordering::Relaxed);
         self.ask_headers(id);
         if self.cfg.discover {
             self.send(id, &Message::GetAddr);

@@ -1,0 +1,75 @@
+//! API errors: every failure is a status code and a JSON body naming the problem, and the
+//! path parameter or body field at fault when there is one.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `invalid_hash`, `not_found`, `rejected`.
+    pub code: &'static str,
+    /// The path parameter or field at fault.
+    pub field: Option<&'static str>,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 400 for a parameter that does not parse.
+    pub fn bad_param(field: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    /// 404 for an object the node does not know.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            field: None,
+            message: what.into(),
+        }
+    }
+
+    /// 500 for a failure of the node itself (the store).
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "HTTP request failed inside the node");
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            field: None,
+            message: "the node failed to answer; see its log".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": self.code,
+            "field": self.field,
+            "message": self.message,
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::chain::ChainError> for ApiError {
+    fn from(e: crate::chain::ChainError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
