@@ -77,7 +77,9 @@ fn run_in(args: &TestnetArgs, dir: &Path) -> anyhow::Result<()> {
             .arg("--data-dir")
             .arg(&data)
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", port(i)));
+            .arg(format!("127.0.0.1:{}", port(i)))
+            .arg("--http")
+            .arg("127.0.0.1:0");
         if args.nodes > 1 {
             let prev = (i + args.nodes - 1) % args.nodes;
             let next = (i + 1) % args.nodes;

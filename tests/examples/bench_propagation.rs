@@ -45,6 +45,8 @@ fn main() {
             data.display().to_string(),
             "--listen".into(),
             "127.0.0.1:0".into(),
+            "--http".into(),
+            "off".into(),
             "--discover".into(),
             "false".into(),
         ];

@@ -62,6 +62,8 @@ fn main() {
         seed_data.to_str().expect("path"),
         "--listen",
         "127.0.0.1:0",
+        "--http",
+        "off",
     ]);
     let seed_addr = seed.p2p_addr();
     let tip = WirePeer::observe(seed_addr, gh)
@@ -79,6 +81,8 @@ fn main() {
         fresh_data.to_str().expect("path"),
         "--listen",
         "127.0.0.1:0",
+        "--http",
+        "off",
         "--peer",
         &seed_addr.to_string(),
     ]);

@@ -41,6 +41,8 @@ fn start(
         data.display().to_string(),
         "--listen".into(),
         "127.0.0.1:0".into(),
+        "--http".into(),
+        "127.0.0.1:0".into(),
     ];
     for p in peers {
         args.push("--peer".into());
