@@ -216,3 +216,40 @@ pub fn check_data_dir(data: &Path) -> (u64, String, String) {
         v["state_root"].as_str().expect("state_root").to_string(),
     )
 }
+
+/// `ferrite-node generate`: a dev chain of `blocks` x `txs_per_block` transfers between
+/// `accounts` funded dev keys, written to `out`; panics with the node's message on failure.
+pub fn generate_chain(out: &Path, blocks: u64, txs_per_block: u32, accounts: u32) {
+    let result = node_output(&[
+        "generate",
+        "--blocks",
+        &blocks.to_string(),
+        "--txs-per-block",
+        &txs_per_block.to_string(),
+        "--accounts",
+        &accounts.to_string(),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        result.status.success(),
+        "generate failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// `ferrite-node import` of a chain file into `data`; panics with the node's message on failure.
+pub fn import_chain(file: &Path, data: &Path) {
+    let result = node_output(&[
+        "import",
+        "--file",
+        file.to_str().expect("utf-8 path"),
+        "--data-dir",
+        data.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        result.status.success(),
+        "import failed: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}

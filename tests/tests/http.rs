@@ -9,7 +9,7 @@ use ferrite_core::validation::{connect_block, ParentInfo};
 use ferrite_core::{Address, AddressPrefix, Block, Genesis, GenesisConfig, State, Transaction};
 use ferrite_tests::http::{get, request};
 use ferrite_tests::peer::WirePeer;
-use ferrite_tests::{node_output, Running};
+use ferrite_tests::{generate_chain, import_chain, Running};
 
 struct Fixture {
     node: Running,
@@ -26,34 +26,8 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("chain.bin");
     let data = dir.path().join("data");
-    let out = node_output(&[
-        "generate",
-        "--blocks",
-        "30",
-        "--txs-per-block",
-        "10",
-        "--accounts",
-        "20",
-        "--out",
-        file.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = node_output(&[
-        "import",
-        "--file",
-        file.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    generate_chain(&file, 30, 10, 20);
+    import_chain(&file, &data);
     let gpath = data.join("genesis.json");
     let genesis = GenesisConfig::from_json(&std::fs::read_to_string(&gpath).unwrap())
         .unwrap()

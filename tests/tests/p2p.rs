@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use ferrite_core::{Address, AddressPrefix, Block, BlockHeader, Hash, Transaction};
 use ferrite_node::p2p::wire::{self, Message};
 use ferrite_tests::peer::{version, TipView, WirePeer};
-use ferrite_tests::{check_data_dir, genesis_hash, node_output, write_dev_genesis, Running};
+use ferrite_tests::{
+    check_data_dir, generate_chain, genesis_hash, import_chain, node_output, write_dev_genesis,
+    Running,
+};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -200,22 +203,7 @@ fn generated_chain() -> &'static PathBuf {
         let dir = std::env::temp_dir().join(format!("ferrite-p2p-chain-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("chain.bin");
-        let out = node_output(&[
-            "generate",
-            "--blocks",
-            "1100",
-            "--txs-per-block",
-            "50",
-            "--accounts",
-            "200",
-            "--out",
-            file.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        generate_chain(&file, 1100, 50, 200);
         file
     })
 }
@@ -223,18 +211,7 @@ fn generated_chain() -> &'static PathBuf {
 /// A node holding the generated chain, serving it.
 fn seed_node(dir: &Path) -> (Running, SocketAddr, PathBuf) {
     let data = dir.join("seed");
-    let out = node_output(&[
-        "import",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--file",
-        generated_chain().to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    import_chain(generated_chain(), &data);
     let genesis = data.join("genesis.json");
     let n = start(&genesis, &data, &[], None, &[]);
     let addr = n.p2p_addr();
