@@ -61,6 +61,23 @@ pub enum TxError {
     NonceOverflow,
 }
 
+impl TxError {
+    /// A short, stable name of the rule (for metrics labels and logs).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            TxError::ZeroAmount => "zero_amount",
+            TxError::SelfTransfer => "self_transfer",
+            TxError::WeakSenderKey => "weak_sender_key",
+            TxError::BadSignature => "bad_signature",
+            TxError::BadNonce { .. } => "bad_nonce",
+            TxError::AmountOverflow => "amount_overflow",
+            TxError::InsufficientBalance { .. } => "insufficient_balance",
+            TxError::RecipientOverflow => "recipient_overflow",
+            TxError::NonceOverflow => "nonce_overflow",
+        }
+    }
+}
+
 /// Why a block's transfers and reward cannot be applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ApplyError {

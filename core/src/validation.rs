@@ -154,6 +154,37 @@ pub enum BlockError {
     },
 }
 
+impl HeaderError {
+    /// A short, stable name of the rule (for metrics labels and logs).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            HeaderError::UnsupportedVersion(_) => "unsupported_version",
+            HeaderError::WrongParent { .. } => "wrong_parent",
+            HeaderError::WrongHeight { .. } => "wrong_height",
+            HeaderError::WrongBits { .. } => "wrong_bits",
+            HeaderError::InsufficientWork => "insufficient_work",
+            HeaderError::TimestampTooOld { .. } => "timestamp_too_old",
+            HeaderError::TimestampTooNew { .. } => "timestamp_too_new",
+        }
+    }
+}
+
+impl BlockError {
+    /// A short, stable name of the rule (for metrics labels and logs): a header or transfer
+    /// rule's own name, or the block rule's.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            BlockError::Header(e) => e.rule(),
+            BlockError::TooLarge { .. } => "too_large",
+            BlockError::BadMerkleRoot => "bad_merkle_root",
+            BlockError::Tx { error, .. } => error.rule(),
+            BlockError::FeeOverflow => "fee_overflow",
+            BlockError::MinerOverflow => "miner_overflow",
+            BlockError::BadStateRoot { .. } => "bad_state_root",
+        }
+    }
+}
+
 impl From<ApplyError> for BlockError {
     fn from(e: ApplyError) -> Self {
         match e {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod generate;
 pub mod http;
 pub mod mempool;
+pub mod metrics;
 pub mod miner;
 pub mod node;
 pub mod orphans;

@@ -221,10 +221,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         println!("p2p peer: {p}");
     }
     if let Some(addr) = settings.http {
-        let api = Arc::new(ferrite_node::http::Api {
-            node: node.clone(),
-            peers: network.peer_count(),
-        });
+        let api = ferrite_node::http::Api::new(node.clone(), network.peer_table());
         match rt.block_on(ferrite_node::http::start(api, addr)) {
             Ok(a) => println!("explorer: http://{a}/api/node/info"),
             Err(e) => {

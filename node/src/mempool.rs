@@ -117,6 +117,24 @@ pub enum MempoolError {
     Full,
 }
 
+impl MempoolError {
+    /// A short, stable name of the rule (for metrics labels).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            MempoolError::Rule(e) => e.rule(),
+            MempoolError::BadSignature => "bad_signature",
+            MempoolError::Duplicate => "duplicate",
+            MempoolError::NonceTooLow { .. } => "nonce_too_low",
+            MempoolError::NonceTooFar { .. } => "nonce_too_far",
+            MempoolError::FeeTooLow { .. } => "fee_too_low",
+            MempoolError::InsufficientBalance { .. } => "insufficient_balance",
+            MempoolError::ReplacementUnderpriced { .. } => "replacement_underpriced",
+            MempoolError::SenderFull(_) => "sender_full",
+            MempoolError::Full => "mempool_full",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Entry {
     tx: SignedTransaction,
@@ -133,6 +151,10 @@ pub struct Mempool {
     senders: HashMap<Address, BTreeMap<u64, Entry>>,
     /// (fee, newest first, id): the first element is the next to evict.
     by_fee: BTreeSet<(u64, Reverse<u64>, Hash)>,
+    /// Arrival order: sequence number to id (the newest last).
+    by_seq: BTreeMap<u64, Hash>,
+    /// Pending transfers by recipient, so an account's incoming view needs no scan.
+    incoming: HashMap<Address, HashSet<Hash>>,
     seq: u64,
 }
 
@@ -156,6 +178,8 @@ impl Mempool {
             by_id: HashMap::new(),
             senders: HashMap::new(),
             by_fee: BTreeSet::new(),
+            by_seq: BTreeMap::new(),
+            incoming: HashMap::new(),
             seq: 0,
         }
     }
@@ -197,6 +221,57 @@ impl Mempool {
             .get(sender)
             .map(|m| m.values().map(|e| e.tx).collect())
             .unwrap_or_default()
+    }
+
+    /// Pending transfers paying `recipient`, in no particular order.
+    pub fn incoming_of(&self, recipient: &Address) -> Vec<SignedTransaction> {
+        self.incoming
+            .get(recipient)
+            .map(|ids| ids.iter().filter_map(|id| self.get(id)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The `n` most recently admitted transfers, newest first.
+    pub fn recent(&self, n: usize) -> Vec<SignedTransaction> {
+        self.by_seq
+            .values()
+            .rev()
+            .take(n)
+            .filter_map(|id| self.get(id))
+            .collect()
+    }
+
+    /// The fee of the transfer ranked `rank` (0-based) from the highest fee, if the pool holds
+    /// that many.
+    pub fn fee_at_rank(&self, rank: usize) -> Option<u64> {
+        self.by_fee.iter().rev().nth(rank).map(|&(fee, _, _)| fee)
+    }
+
+    /// The smallest fee the pool admits.
+    pub fn min_fee(&self) -> u64 {
+        self.cfg.min_fee
+    }
+
+    /// Pending transfers grouped by fee, highest first: `(lowest fee in the group, count)`,
+    /// at most about `groups` groups of similar size (transfers of one fee stay together).
+    pub fn fee_histogram(&self, groups: usize) -> Vec<(u64, usize)> {
+        let per_group = self.len().div_ceil(groups.max(1)).max(1);
+        let mut out: Vec<(u64, usize)> = Vec::new();
+        let mut fees = self.by_fee.iter().rev().map(|&(fee, _, _)| fee).peekable();
+        while let Some(fee) = fees.next() {
+            let (mut lowest, mut count) = (fee, 1);
+            // Fill the group, then finish the run of the fee it ended on.
+            while let Some(&next) = fees.peek() {
+                if count >= per_group && next != lowest {
+                    break;
+                }
+                lowest = next;
+                count += 1;
+                fees.next();
+            }
+            out.push((lowest, count));
+        }
+        out
     }
 
     /// Admits `tx` given the sender's account at the tip and the time `now` (Unix seconds).
@@ -283,6 +358,8 @@ impl Mempool {
             seq: self.seq,
         };
         self.by_fee.insert((t.fee, Reverse(entry.seq), id));
+        self.by_seq.insert(entry.seq, id);
+        self.incoming.entry(t.recipient).or_default().insert(id);
         self.by_id.insert(id, (sender, t.nonce));
         self.senders
             .entry(sender)
@@ -300,6 +377,14 @@ impl Mempool {
         }
         self.by_id.remove(&e.id);
         self.by_fee.remove(&(e.tx.tx.fee, Reverse(e.seq), e.id));
+        self.by_seq.remove(&e.seq);
+        let recipient = e.tx.tx.recipient;
+        if let Some(ids) = self.incoming.get_mut(&recipient) {
+            ids.remove(&e.id);
+            if ids.is_empty() {
+                self.incoming.remove(&recipient);
+            }
+        }
         Some(e)
     }
 

@@ -55,6 +55,7 @@ pub struct Node {
     tip_generation: AtomicU64,
     pool_generation: AtomicU64,
     shutdown: AtomicBool,
+    metrics: crate::metrics::Metrics,
 }
 
 /// Unix seconds now.
@@ -81,6 +82,7 @@ impl Node {
             tip_generation: AtomicU64::new(0),
             pool_generation: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
+            metrics: crate::metrics::Metrics::new(),
         }
     }
 
@@ -92,6 +94,11 @@ impl Node {
     /// Exclusive access to the mempool.
     pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
         lock(&self.mempool)
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// Subscribes to tip and mempool events.
@@ -145,11 +152,14 @@ impl Node {
         preverified: bool,
     ) -> Result<Submitted, ChainError> {
         let mut chain = self.chain();
+        let started = std::time::Instant::now();
         let result = if preverified {
-            chain.submit_block_preverified(block)?
+            chain.submit_block_preverified(block)
         } else {
-            chain.submit_block(block)?
+            chain.submit_block(block)
         };
+        self.metrics.block(&result, started.elapsed());
+        let result = result?;
         if let Submitted::TipChanged(change) = &result {
             // Announce first: relaying the block does not wait for the mempool's clean-up.
             // No subscriber is not an error.
@@ -196,6 +206,12 @@ impl Node {
 
     /// Submits a transfer to the mempool.
     pub fn submit_tx(&self, tx: SignedTransaction) -> Result<Hash, SubmitTxError> {
+        let result = self.admit_tx(tx);
+        self.metrics.tx(&result);
+        result
+    }
+
+    fn admit_tx(&self, tx: SignedTransaction) -> Result<Hash, SubmitTxError> {
         let chain = self.chain();
         let acct = chain.account(&tx.tx.sender_address())?;
         let id = self.mempool().add(tx, acct, now_secs())?;

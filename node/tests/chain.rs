@@ -109,15 +109,99 @@ fn reorg_deeper_than_ten_blocks() {
     let mut chain = open(dir.path(), &g);
     submit_all(&mut chain, &a.blocks);
     assert_state_matches(&chain, &a);
+    assert_history(&chain, &[(Address([1; 32]), 12), (Address([2; 32]), 0)]);
     submit_all(&mut chain, &b.blocks);
     assert_state_matches(&chain, &b);
     assert_eq!(chain.account(&dev::dev_key(0).address()).unwrap().nonce, 0);
+    assert_history(
+        &chain,
+        &[
+            (Address([1; 32]), 0),
+            (dev::dev_key(0).address(), 0),
+            (Address([2; 32]), 13),
+            (dev::dev_key(1).address(), 13),
+        ],
+    );
     // And back again when A grows heavier.
     for n in 12..14 {
         a.extend(vec![transfer(&g, 0, Address([1; 32]), 1, n)], 1);
     }
     submit_all(&mut chain, &a.blocks[12..]);
     assert_state_matches(&chain, &a);
+    assert_history(&chain, &[(Address([1; 32]), 14), (Address([2; 32]), 0)]);
+}
+
+/// Each address's transfer count and its history in the address index agree with `expected`.
+fn assert_history(chain: &Chain, expected: &[(Address, u64)]) {
+    for (a, n) in expected {
+        assert_eq!(
+            chain.store().address_tx_count(a).unwrap(),
+            *n,
+            "count of {a:?}"
+        );
+        let history = chain.store().address_txs(a, None, 1_000).unwrap();
+        assert_eq!(history.len() as u64, *n, "history of {a:?}");
+    }
+}
+
+#[test]
+fn schema_1_store_gets_its_address_counts_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    for n in 0..4 {
+        a.extend(vec![transfer(&g, 0, Address([1; 32]), 1, n)], 1);
+    }
+    a.extend(vec![transfer(&g, 1, Address([1; 32]), 1, 0)], 1);
+    {
+        let mut chain = open(dir.path(), &g);
+        submit_all(&mut chain, &a.blocks);
+    }
+    // Turn the data dir into what version 1 wrote: no count column entries, schema 1.
+    {
+        use ferrite_node::store::keys::{add_counts, ALL_CFS, CF_ADDR_COUNT};
+        let cfs = ALL_CFS.iter().map(|name| {
+            let mut opts = rocksdb::Options::default();
+            if *name == CF_ADDR_COUNT {
+                opts.set_merge_operator_associative("ferrite_add_i64", add_counts);
+            }
+            rocksdb::ColumnFamilyDescriptor::new(*name, opts)
+        });
+        let db = rocksdb::DB::open_cf_descriptors(&rocksdb::Options::default(), dir.path(), cfs)
+            .unwrap();
+        let counts = db
+            .cf_handle(ferrite_node::store::keys::CF_ADDR_COUNT)
+            .unwrap();
+        let keys: Vec<Box<[u8]>> = db
+            .iterator_cf(counts, rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap().0)
+            .collect();
+        assert!(!keys.is_empty());
+        for k in keys {
+            db.delete_cf(counts, k).unwrap();
+        }
+        let meta = db.cf_handle(ferrite_node::store::keys::CF_META).unwrap();
+        db.put_cf(
+            meta,
+            ferrite_node::store::keys::META_SCHEMA,
+            1u32.to_le_bytes(),
+        )
+        .unwrap();
+    }
+    let chain = open(dir.path(), &g);
+    assert_history(
+        &chain,
+        &[
+            (Address([1; 32]), 5),
+            (dev::dev_key(0).address(), 4),
+            (dev::dev_key(1).address(), 1),
+            (Address([2; 32]), 0),
+        ],
+    );
+    drop(chain);
+    // The upgrade is recorded: a second open does not redo it, and counts stay.
+    let chain = open(dir.path(), &g);
+    assert_history(&chain, &[(Address([1; 32]), 5)]);
 }
 
 #[test]

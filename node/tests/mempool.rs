@@ -282,3 +282,57 @@ fn template_orders_by_fee_within_nonce_order() {
     assert_eq!(sel, vec![b0, a0, a1]);
     assert_eq!(p.select(2, &|_: &Address| rich()), vec![b0, a0]);
 }
+
+#[test]
+fn explorer_views_follow_admission_and_removal() {
+    let mut p = pool();
+    let fees = [1_000, 5_000, 3_000, 5_000, 2_000];
+    let txs: Vec<SignedTransaction> = fees
+        .iter()
+        .enumerate()
+        .map(|(i, &fee)| tx(i as u32, 0, 10, fee))
+        .collect();
+    for t in &txs {
+        p.add(*t, rich(), NOW).unwrap();
+    }
+    // Newest first.
+    let recent: Vec<Hash> = p.recent(3).iter().map(|t| t.id()).collect();
+    assert_eq!(recent, vec![txs[4].id(), txs[3].id(), txs[2].id()]);
+    // All five pay the same recipient.
+    let mut incoming: Vec<Hash> = p
+        .incoming_of(&Address([200; 32]))
+        .iter()
+        .map(|t| t.id())
+        .collect();
+    incoming.sort();
+    let mut all: Vec<Hash> = txs.iter().map(|t| t.id()).collect();
+    all.sort();
+    assert_eq!(incoming, all);
+    assert!(p.incoming_of(&dev_key(0).address()).is_empty());
+    // Ranks from the highest fee: 5000, 5000, 3000, 2000, 1000.
+    assert_eq!(p.fee_at_rank(0), Some(5_000));
+    assert_eq!(p.fee_at_rank(2), Some(3_000));
+    assert_eq!(p.fee_at_rank(4), Some(1_000));
+    assert_eq!(p.fee_at_rank(5), None);
+    // Groups of about two, a fee never split across groups.
+    assert_eq!(p.fee_histogram(3), vec![(5_000, 2), (2_000, 2), (1_000, 1)]);
+    assert_eq!(p.fee_histogram(1), vec![(1_000, 5)]);
+    // Mined transfers leave every view.
+    let mined = [txs[3].id(), txs[4].id()];
+    p.on_tip_change(&mined, Vec::new(), &HashSet::new(), &|_| rich(), NOW);
+    assert_eq!(p.recent(1)[0].id(), txs[2].id());
+    assert_eq!(p.incoming_of(&Address([200; 32])).len(), 3);
+    assert_eq!(p.fee_at_rank(0), Some(5_000));
+    assert_eq!(p.fee_at_rank(1), Some(3_000));
+    assert_eq!(p.fee_histogram(3), vec![(5_000, 1), (3_000, 1), (1_000, 1)]);
+    p.on_tip_change(
+        &txs.iter().map(|t| t.id()).collect::<Vec<_>>(),
+        Vec::new(),
+        &HashSet::new(),
+        &|_| rich(),
+        NOW,
+    );
+    assert!(p.recent(10).is_empty());
+    assert!(p.incoming_of(&Address([200; 32])).is_empty());
+    assert!(p.fee_histogram(4).is_empty());
+}

@@ -104,3 +104,96 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[(start + size + 2).min(b.len())..];
     }
 }
+
+/// A server-sent event stream read from a real socket (chunked transfer encoding).
+pub struct EventStream {
+    reader: std::io::BufReader<TcpStream>,
+    /// The response's status.
+    pub status: u16,
+    /// Decoded text not yet split into events.
+    pending: String,
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The `event:` name.
+    pub name: String,
+    /// The `data:` text.
+    pub data: String,
+}
+
+impl EventStream {
+    /// Sends `GET path` and reads the response head.
+    pub fn open(addr: SocketAddr, path: &str) -> EventStream {
+        use std::io::BufRead;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        let head =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+        s.write_all(head.as_bytes()).expect("write");
+        let mut reader = std::io::BufReader::new(s);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("status line");
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).expect("header");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        EventStream {
+            reader,
+            status,
+            pending: String::new(),
+        }
+    }
+
+    /// The next event (comments such as keep-alives skipped), or `None` if none arrives within
+    /// `secs` or the stream ends.
+    pub fn next(&mut self, secs: u64) -> Option<Event> {
+        use std::io::BufRead;
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let mut ev = Event {
+                    name: String::new(),
+                    data: String::new(),
+                };
+                for l in block.lines() {
+                    if let Some(v) = l.strip_prefix("event:") {
+                        ev.name = v.trim().to_string();
+                    } else if let Some(v) = l.strip_prefix("data:") {
+                        ev.data.push_str(v.trim_start());
+                    }
+                }
+                if !ev.name.is_empty() || !ev.data.is_empty() {
+                    return Some(ev);
+                }
+                continue;
+            }
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            // One chunk: its size line, its bytes, and the CRLF after them.
+            let mut size = String::new();
+            if self.reader.read_line(&mut size).ok()? == 0 {
+                return None;
+            }
+            let n = usize::from_str_radix(size.trim(), 16).ok()?;
+            if n == 0 {
+                return None;
+            }
+            let mut chunk = vec![0u8; n + 2];
+            self.reader.read_exact(&mut chunk).ok()?;
+            self.pending.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    }
+}

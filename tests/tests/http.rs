@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use ferrite_core::encoding::Encode;
 use ferrite_core::validation::{connect_block, ParentInfo};
 use ferrite_core::{Address, AddressPrefix, Block, Genesis, GenesisConfig, State, Transaction};
-use ferrite_tests::http::{get, request};
+use ferrite_tests::http::{get, request, EventStream};
 use ferrite_tests::peer::WirePeer;
 use ferrite_tests::{generate_chain, import_chain, Running};
 
@@ -170,7 +170,193 @@ fn blocks_transactions_and_accounts_match_the_chain() {
     assert_eq!(info["tip"]["height"], 30);
     assert_eq!(info["genesis"], f.genesis.params.genesis_hash.to_string());
     assert_eq!(get(a, "/healthy").status, 200);
+    lists_pages_and_proofs(&f);
+    address_histories(&f);
+    node_endpoints(&f);
     f.node.terminate(20);
+}
+
+/// Block lists, transaction pages, merkle proofs.
+fn lists_pages_and_proofs(f: &Fixture) {
+    let a = f.http;
+    let heights = |v: &serde_json::Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["height"].as_u64().unwrap())
+            .collect()
+    };
+    let newest = get(a, "/api/blocks").json();
+    assert_eq!(heights(&newest), (21..=30).rev().collect::<Vec<_>>());
+    assert_eq!(newest[0]["id"], f.blocks[29].hash().to_string());
+    assert_eq!(newest[9]["id"], f.blocks[20].hash().to_string());
+    assert_eq!(
+        newest[3],
+        get(a, &format!("/api/block/{}", f.blocks[26].hash())).json()
+    );
+    let low = get(a, "/api/blocks/4").json();
+    assert_eq!(heights(&low), vec![4, 3, 2, 1, 0]);
+    assert_eq!(low[4]["id"], f.genesis.params.genesis_hash.to_string());
+    assert_eq!(low[4]["tx_count"], 0);
+    assert_error(a, "GET", "/api/blocks/31", &[], 404, "not_found");
+
+    // Pages of a block's transactions, in block order, with their position.
+    let b = &f.blocks[7];
+    let page = get(a, &format!("/api/block/{}/txs", b.hash())).json();
+    let page = page.as_array().unwrap();
+    assert_eq!(page.len(), 10);
+    for (i, t) in page.iter().enumerate() {
+        assert_eq!(t["txid"], b.txs[i].id().to_string());
+        assert_eq!(t["status"]["position"], i);
+        assert_eq!(t["status"]["block_height"], 8);
+    }
+    let tail = get(a, &format!("/api/block/{}/txs/7", b.hash())).json();
+    let ids: Vec<&str> = tail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["txid"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = b.txs[7..].iter().map(|t| t.id().to_string()).collect();
+    assert_eq!(ids, want);
+    assert_error(
+        a,
+        "GET",
+        &format!("/api/block/{}/txs/10", b.hash()),
+        &[],
+        404,
+        "not_found",
+    );
+
+    // A merkle proof the test verifies against the header it got over P2P.
+    for (i, t) in b.txs.iter().enumerate() {
+        let v = get(a, &format!("/api/tx/{}/merkle-proof", t.id())).json();
+        assert_eq!(v["block_hash"], b.hash().to_string());
+        assert_eq!(v["merkle_root"], b.header.merkle_root.to_string());
+        let proof = ferrite_core::merkle::MerkleProof {
+            index: v["pos"].as_u64().unwrap(),
+            leaf_count: v["leaf_count"].as_u64().unwrap(),
+            path: v["merkle"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap().parse().unwrap())
+                .collect(),
+        };
+        assert_eq!(proof.index, i as u64);
+        assert!(proof.verify(&t.id(), &b.header.merkle_root));
+        assert!(!proof.verify(&b.txs[(i + 1) % 10].id(), &b.header.merkle_root));
+    }
+}
+
+/// Every address's transfer count and its whole history, walked page by page with the
+/// cursor, against the blocks.
+fn address_histories(f: &Fixture) {
+    let a = f.http;
+    let p = prefix();
+    let mut history: std::collections::HashMap<Address, Vec<String>> = Default::default();
+    for b in &f.blocks {
+        for t in &b.txs {
+            for who in [t.tx.sender_address(), t.tx.recipient] {
+                history.entry(who).or_default().push(t.id().to_string());
+            }
+        }
+    }
+    let mut walked_long = false;
+    for (who, ids) in &history {
+        let want: Vec<String> = ids.iter().rev().cloned().collect();
+        let who = who.to_bech32(&p);
+        let v = get(a, &format!("/api/address/{who}")).json();
+        assert_eq!(v["tx_count"], want.len(), "{who}");
+        let mut got: Vec<String> = Vec::new();
+        let mut page = get(a, &format!("/api/address/{who}/txs")).json();
+        loop {
+            let entries = page.as_array().unwrap().clone();
+            assert!(entries.len() <= 25);
+            for e in &entries {
+                assert_eq!(e["status"]["confirmed"], true);
+                assert!(e["from"] == who.as_str() || e["to"] == who.as_str());
+            }
+            got.extend(
+                entries
+                    .iter()
+                    .map(|e| e["txid"].as_str().unwrap().to_string()),
+            );
+            if entries.len() < 25 {
+                break;
+            }
+            walked_long = true;
+            let last = got.last().unwrap();
+            page = get(a, &format!("/api/address/{who}/txs/chain/{last}")).json();
+        }
+        assert_eq!(got, want, "history of {who}");
+    }
+    assert!(walked_long, "no address needed a second page");
+    // A cursor that is not this address's transfer.
+    let (someone, ids) = history.iter().next().unwrap();
+    let other = history
+        .values()
+        .flatten()
+        .find(|id| !ids.contains(id))
+        .unwrap();
+    assert_error(
+        a,
+        "GET",
+        &format!("/api/address/{}/txs/chain/{other}", someone.to_bech32(&p)),
+        &[],
+        404,
+        "not_found",
+    );
+}
+
+/// Peers, readiness, fee estimates, metrics, the OpenAPI document.
+fn node_endpoints(f: &Fixture) {
+    let a = f.http;
+    assert_eq!(get(a, "/api/peers").json(), serde_json::json!([]));
+    let _peer = WirePeer::observe(f.node.p2p_addr(), f.genesis.params.genesis_hash).unwrap();
+    let mut peers = serde_json::Value::Null;
+    for _ in 0..50 {
+        peers = get(a, "/api/peers").json();
+        if peers.as_array().is_some_and(|p| !p.is_empty()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(peers[0]["inbound"], true, "{peers}");
+    assert!(peers[0]["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(peers[0]["user_agent"].as_str().is_some());
+    assert_eq!(get(a, "/api/node/info").json()["peers"], 1);
+
+    let r = get(a, "/ready");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["tip_height"], 30);
+    let fees = get(a, "/api/fee-estimates").json();
+    for target in ["1", "2", "3", "6", "12", "24", "144"] {
+        // Nothing pending: the mempool's minimum.
+        assert_eq!(fees[target], 1_000, "{fees}");
+    }
+    let doc = get(a, "/api/openapi.json").json();
+    assert!(doc["paths"]["/api/block/{hash}"]["get"].is_object());
+
+    let metrics = get(a, "/metrics");
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    assert!(has("ferrite_chain_height 30"), "{text}");
+    assert!(has("ferrite_peers 1"), "{text}");
+    assert!(has("ferrite_mempool_txs 0"), "{text}");
+    // Thirty blocks connected by the import (another process) do not count here; the
+    // requests above do, by route pattern.
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            r#"ferrite_http_requests_total{route="/api/block-height/{height}",status="200"}"#
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/blocks/{start_height}",status="404""#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -300,6 +486,216 @@ fn bad_inputs_get_precise_errors_and_posted_transfers_enter_the_mempool() {
     );
     // Too large a body.
     let big = vec![b'a'; 100_000];
-    assert_eq!(request(a, "POST", "/api/tx", &big).status, 413);
+    assert_error(a, "POST", "/api/tx", &big, 413, "too_large");
+
+    // The pending transfer in every view.
+    let recent = get(a, "/api/mempool/recent").json();
+    assert_eq!(recent[0]["txid"], good.id().to_string());
+    assert_eq!(recent[0]["fee"], 10_000);
+    assert_eq!(
+        get(a, "/api/mempool").json()["fee_histogram"],
+        serde_json::json!([[10_000, 1]])
+    );
+    let mine = get(
+        a,
+        &format!("/api/address/{}/txs", key.address().to_bech32(&p)),
+    )
+    .json();
+    assert_eq!(mine[0]["txid"], good.id().to_string());
+    assert_eq!(mine[0]["status"]["in_mempool"], true);
+    assert_eq!(mine[1]["status"]["confirmed"], true);
+    let payee = Address([77; 32]).to_bech32(&p);
+    let theirs = get(a, &format!("/api/address/{payee}")).json();
+    assert_eq!(theirs["mempool"]["tx_count"], 1);
+    assert_eq!(theirs["mempool"]["pending_delta"], "1000");
+    assert_eq!(theirs["tx_count"], 0);
+    let theirs = get(a, &format!("/api/address/{payee}/txs")).json();
+    assert_eq!(theirs[0]["txid"], good.id().to_string());
+    assert_error(
+        a,
+        "GET",
+        &format!("/api/tx/{}/merkle-proof", good.id()),
+        &[],
+        404,
+        "not_found",
+    );
+    let text = get(a, "/metrics").text();
+    for line in [
+        r#"ferrite_txs_total{result="accepted",reason=""} 1"#,
+        r#"ferrite_txs_total{result="rejected",reason="duplicate"} 1"#,
+        r#"ferrite_txs_total{result="rejected",reason="bad_signature"} 2"#,
+        r#"ferrite_txs_total{result="rejected",reason="fee_too_low"} 1"#,
+        "ferrite_mempool_txs 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+    }
+    every_path_parameter_is_checked(&f);
     f.node.terminate(20);
+}
+
+/// Malformed values of every path parameter, and other malformed requests.
+fn every_path_parameter_is_checked(f: &Fixture) {
+    let a = f.http;
+    let p = prefix();
+    let hash = f.blocks[0].hash();
+    let txid = f.blocks[0].txs[0].id();
+    let who = f.blocks[0].txs[0].tx.recipient.to_bech32(&p);
+    let other_chain = f.blocks[0].txs[0]
+        .tx
+        .recipient
+        .to_bech32(&AddressPrefix::new("xyz").unwrap());
+    let cases: Vec<(String, &str, &str)> = vec![
+        ("/api/blocks/x".into(), "start_height", "invalid_height"),
+        ("/api/blocks/+5".into(), "start_height", "invalid_height"),
+        (
+            "/api/blocks/99999999999999999999999".into(),
+            "start_height",
+            "invalid_height",
+        ),
+        ("/api/block-height/-1".into(), "height", "invalid_height"),
+        ("/api/block-height/1.5".into(), "height", "invalid_height"),
+        (
+            format!("/api/block/{}", &hash.to_string()[1..]),
+            "hash",
+            "invalid_hash",
+        ),
+        ("/api/block/zz/status".into(), "hash", "invalid_hash"),
+        ("/api/block/zz/txs".into(), "hash", "invalid_hash"),
+        ("/api/block/zz/txs/0".into(), "hash", "invalid_hash"),
+        (
+            format!("/api/block/{hash}/txs/-1"),
+            "start",
+            "invalid_index",
+        ),
+        (
+            format!("/api/block/{hash}/txs/abc"),
+            "start",
+            "invalid_index",
+        ),
+        ("/api/block/zz/txids".into(), "hash", "invalid_hash"),
+        ("/api/block/zz/raw".into(), "hash", "invalid_hash"),
+        ("/api/tx/zz/status".into(), "txid", "invalid_hash"),
+        ("/api/tx/zz/raw".into(), "txid", "invalid_hash"),
+        ("/api/tx/zz/merkle-proof".into(), "txid", "invalid_hash"),
+        (
+            format!("/api/address/{other_chain}"),
+            "address",
+            "invalid_address",
+        ),
+        ("/api/address/nope/txs".into(), "address", "invalid_address"),
+        (
+            format!("/api/address/{who}/txs/chain/zz"),
+            "last_seen_txid",
+            "invalid_hash",
+        ),
+        (
+            format!("/api/address/nope/txs/chain/{txid}"),
+            "address",
+            "invalid_address",
+        ),
+        ("/api/block/%FF".into(), "path", "invalid_path"),
+    ];
+    for (path, field, code) in cases {
+        let v = assert_error(a, "GET", &path, &[], 400, code);
+        assert_eq!(v["field"], field, "{path}: {v}");
+    }
+    let zero = "0".repeat(64);
+    for path in [
+        format!("/api/block/{zero}/status"),
+        format!("/api/block/{zero}/txs"),
+        format!("/api/block/{zero}/txids"),
+        format!("/api/block/{zero}/raw"),
+        format!("/api/tx/{zero}/status"),
+        format!("/api/tx/{zero}/raw"),
+        format!("/api/tx/{zero}/merkle-proof"),
+        format!("/api/address/{who}/txs/chain/{zero}"),
+    ] {
+        assert_error(a, "GET", &path, &[], 404, "not_found");
+    }
+    assert_error(a, "DELETE", "/api/tx", &[], 405, "method_not_allowed");
+    assert_error(a, "POST", "/api/blocks", &[], 405, "method_not_allowed");
+    assert_error(a, "POST", "/api/tx", &[0xff, 0xfe], 400, "invalid_hex");
+}
+
+#[test]
+fn event_stream_reports_new_tips_and_transfers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let node = Running::node(&["--dev", "--data-dir", data.to_str().unwrap()]);
+    let line = node
+        .wait_for_line("explorer: http://", 30)
+        .unwrap_or_else(|| panic!("no explorer line: {:#?}", node.lines()));
+    let a: SocketAddr = line
+        .trim_start_matches("explorer: http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut events = EventStream::open(a, "/api/events");
+    assert_eq!(events.status, 200);
+    // Tips as the dev node mines: each one block higher, its hash the block at that height.
+    let mut last: Option<u64> = None;
+    let mut tips = 0;
+    while tips < 3 {
+        let e = events.next(60).expect("a tip within a minute");
+        if e.name != "tip" {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+        let height = v["height"].as_u64().unwrap();
+        assert_eq!(v["reorg_depth"], 0, "{v}");
+        assert_eq!(
+            v["connected"].as_array().unwrap().last().unwrap(),
+            &v["hash"]
+        );
+        if let Some(prev) = last {
+            assert_eq!(height, prev + 1, "{v}");
+        }
+        let at = get(a, &format!("/api/block-height/{height}"));
+        assert_eq!(at.text(), v["hash"].as_str().unwrap(), "{v}");
+        last = Some(height);
+        tips += 1;
+    }
+    // A transfer posted over HTTP comes back as a `tx` event.
+    let info = get(a, "/api/node/info").json();
+    let chain_id: ferrite_core::Hash = info["genesis"].as_str().unwrap().parse().unwrap();
+    let key = ferrite_core::dev::dev_key(1);
+    let p = prefix();
+    let me = get(a, &format!("/api/address/{}", key.address().to_bech32(&p))).json();
+    let tx = Transaction {
+        sender: key.public_key(),
+        recipient: Address([5; 32]),
+        amount: 1_000,
+        fee: 5_000,
+        nonce: me["mempool"]["next_nonce"].as_u64().unwrap(),
+    }
+    .sign(&key, &chain_id);
+    let r = request(a, "POST", "/api/tx", hex::encode(tx.encode()).as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let want = serde_json::json!({"txid": tx.id().to_string()});
+    let mut seen = false;
+    while let Some(e) = events.next(30) {
+        if e.name == "tx" {
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&e.data).unwrap(),
+                want
+            );
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "no tx event");
+    assert_eq!(get(a, "/ready").status, 200);
+    let text = get(a, "/metrics").text();
+    let connected = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"ferrite_blocks_total{result="connected",reason=""} "#))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(connected.parse::<u64>().unwrap() >= 3, "{text}");
+    assert!(
+        text.contains("ferrite_block_validation_seconds_count"),
+        "{text}"
+    );
+    node.terminate(20);
 }

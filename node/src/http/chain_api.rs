@@ -1,144 +1,165 @@
-//! Block and transaction endpoints: the tip, blocks by height and id, their status and
-//! transaction ids, transactions by id, raw encodings.
+//! Block endpoints: the tip, lists of recent blocks, blocks by height and id, their status,
+//! transactions (paged), transaction ids and raw encodings.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use ferrite_core::encoding::Encode;
-use ferrite_core::{Block, Hash, Target};
+use ferrite_core::{Block, BlockHeader, Hash, Target};
 use serde_json::{json, Value};
 
-use super::{Api, ApiError};
+use super::extract::{self, ApiPath};
+use super::{cache_control, tx_api, Api, ApiError, NO_CACHE};
 use crate::chain::Chain;
 use crate::store::BlockStatus;
 
-/// Responses about blocks this deep are final enough to cache for a day.
-const CACHEABLE_DEPTH: u64 = 100;
+/// Block summaries per `blocks` page.
+pub const BLOCKS_PER_PAGE: u64 = 10;
+/// Transactions per `block/{hash}/txs` page.
+pub const TXS_PER_PAGE: usize = 25;
 
-/// A hash path parameter.
-pub(super) fn parse_hash(field: &'static str, s: &str) -> Result<Hash, ApiError> {
-    s.parse().map_err(|_| {
-        ApiError::bad_param(
-            field,
-            "invalid_hash",
-            format!("{field} must be 64 hex digits"),
-        )
-    })
-}
-
-fn cache_headers(depth: u64) -> [(header::HeaderName, &'static str); 1] {
-    if depth >= CACHEABLE_DEPTH {
-        [(header::CACHE_CONTROL, "public, max-age=86400")]
-    } else {
-        [(header::CACHE_CONTROL, "no-cache")]
-    }
-}
-
-/// The block, its height and depth below the tip, if it is on the best chain.
-fn best_chain_block(chain: &Chain, hash: &Hash) -> Result<(Block, u64, Option<u64>), ApiError> {
+/// A block on the best chain or a side branch: its header, height and depth below the tip
+/// (`None` off the best chain). 404 unless its body is stored.
+fn stored_block(chain: &Chain, hash: &Hash) -> Result<(BlockHeader, u64, Option<u64>), ApiError> {
+    let unknown = || ApiError::not_found(format!("block {hash} is unknown"));
     let meta = chain
         .block_meta(hash)
         .filter(|m| m.status.has_body())
-        .ok_or_else(|| ApiError::not_found(format!("block {hash} is unknown")))?;
+        .ok_or_else(unknown)?;
+    let header = chain.store().header(hash)?.ok_or_else(unknown)?;
+    let tip = chain.tip_info()?;
+    let on_best = chain.store().hash_at(meta.height)? == Some(*hash);
+    let depth = on_best.then(|| tip.height.saturating_sub(meta.height));
+    Ok((header, meta.height, depth))
+}
+
+/// The whole stored block, with its height and depth.
+fn full_block(chain: &Chain, hash: &Hash) -> Result<(Block, u64, Option<u64>), ApiError> {
+    let (_, height, depth) = stored_block(chain, hash)?;
     let block = chain
         .store()
         .block(hash)?
         .ok_or_else(|| ApiError::not_found(format!("block {hash} is unknown")))?;
-    let tip = chain.tip_info()?;
-    let on_best = chain.store().hash_at(meta.height)? == Some(*hash);
-    let depth = on_best.then(|| tip.height.saturating_sub(meta.height));
-    Ok((block, meta.height, depth))
+    Ok((block, height, depth))
+}
+
+/// The JSON summary of a stored block.
+pub(super) fn block_json(chain: &Chain, hash: &Hash) -> Result<(Value, Option<u64>), ApiError> {
+    let (header, height, depth) = stored_block(chain, hash)?;
+    let stats = chain
+        .store()
+        .body_stats(hash)?
+        .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
+    let params = chain.params();
+    let difficulty = Target::from_compact(header.bits)
+        .map(|t| (params.pow_limit.as_u256() / t.as_u256().max(1.into())).low_u64())
+        .unwrap_or(0);
+    let body = json!({
+        "id": hash.to_string(),
+        "height": height,
+        "version": header.version,
+        "previousblockhash": header.prev.to_string(),
+        "merkle_root": header.merkle_root.to_string(),
+        "state_root": header.state_root.to_string(),
+        "timestamp": header.timestamp,
+        "bits": format!("{:#010x}", header.bits),
+        "nonce": header.nonce,
+        "difficulty": difficulty,
+        "chainwork": chain.block_meta(hash).map(|m| m.work.to_hex()),
+        "tx_count": stats.tx_count,
+        "size": Block::size_with(stats.tx_count),
+        "miner": header.miner.to_bech32(&params.prefix),
+        "reward": params.reward_at(height),
+        "fees": stats.fees,
+        "in_best_chain": depth.is_some(),
+        "confirmations": depth.map(|d| d + 1),
+    });
+    Ok((body, depth))
 }
 
 pub(super) async fn tip_height(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let tip = api.with_chain(|c, _| Ok(c.tip_info()?)).await?;
-    Ok((
-        [(header::CACHE_CONTROL, "no-cache")],
-        tip.height.to_string(),
-    ))
+    Ok((NO_CACHE, tip.height.to_string()))
 }
 
 pub(super) async fn tip_hash(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let tip = api.with_chain(|c, _| Ok(c.tip_info()?)).await?;
-    Ok(([(header::CACHE_CONTROL, "no-cache")], tip.hash.to_string()))
+    Ok((NO_CACHE, tip.hash.to_string()))
+}
+
+/// `blocks`: the newest summaries.
+pub(super) async fn blocks_from_tip(
+    State(api): State<Arc<Api>>,
+) -> Result<impl IntoResponse, ApiError> {
+    block_list(api, None).await
+}
+
+/// `blocks/{start_height}`: summaries from that height down.
+pub(super) async fn blocks(
+    State(api): State<Arc<Api>>,
+    ApiPath(start): ApiPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let start = extract::number("start_height", "invalid_height", &start)?;
+    block_list(api, Some(start)).await
+}
+
+async fn block_list(api: Arc<Api>, start: Option<u64>) -> Result<impl IntoResponse, ApiError> {
+    let list = api
+        .with_chain(move |c, _| {
+            let tip = c.tip_info()?.height;
+            let start = start.unwrap_or(tip);
+            if start > tip {
+                return Err(ApiError::not_found(format!(
+                    "height {start} is above the tip {tip}"
+                )));
+            }
+            let lowest = start.saturating_sub(BLOCKS_PER_PAGE - 1);
+            let mut out = Vec::new();
+            for h in (lowest..=start).rev() {
+                let hash = c
+                    .store()
+                    .hash_at(h)?
+                    .ok_or_else(|| ApiError::internal(format!("height {h} missing")))?;
+                out.push(block_json(c, &hash)?.0);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok((NO_CACHE, Json(list)))
 }
 
 pub(super) async fn block_at_height(
     State(api): State<Arc<Api>>,
-    Path(height): Path<String>,
+    ApiPath(height): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let height: u64 = height.parse().map_err(|_| {
-        ApiError::bad_param(
-            "height",
-            "invalid_height",
-            "height must be a non-negative integer",
-        )
-    })?;
+    let height = extract::number("height", "invalid_height", &height)?;
     let (hash, tip) = api
         .with_chain(move |c, _| Ok((c.store().hash_at(height)?, c.tip_info()?.height)))
         .await?;
     let hash = hash.ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
-    Ok((cache_headers(tip.saturating_sub(height)), hash.to_string()))
-}
-
-/// The JSON summary of a block.
-pub(super) fn block_json(chain: &Chain, block: &Block, height: u64, depth: Option<u64>) -> Value {
-    let params = chain.params();
-    let hash = block.hash();
-    let meta = chain.block_meta(&hash);
-    let target = Target::from_compact(block.header.bits).ok();
-    let difficulty = target
-        .map(|t| (params.pow_limit.as_u256() / t.as_u256().max(1.into())).low_u64())
-        .unwrap_or(0);
-    let fees: u64 = block
-        .txs
-        .iter()
-        .map(|t| t.tx.fee)
-        .fold(0, u64::saturating_add);
-    json!({
-        "id": hash.to_string(),
-        "height": height,
-        "version": block.header.version,
-        "previousblockhash": block.header.prev.to_string(),
-        "merkle_root": block.header.merkle_root.to_string(),
-        "state_root": block.header.state_root.to_string(),
-        "timestamp": block.header.timestamp,
-        "bits": format!("{:#010x}", block.header.bits),
-        "nonce": block.header.nonce,
-        "difficulty": difficulty,
-        "chainwork": meta.map(|m| m.work.to_hex()),
-        "tx_count": block.txs.len(),
-        "size": block.encoded_len(),
-        "miner": block.header.miner.to_bech32(&params.prefix),
-        "reward": params.reward_at(height),
-        "fees": fees,
-        "in_best_chain": depth.is_some(),
-        "confirmations": depth.map(|d| d + 1),
-    })
+    Ok((
+        cache_control(Some(tip.saturating_sub(height))),
+        hash.to_string(),
+    ))
 }
 
 pub(super) async fn block(
     State(api): State<Arc<Api>>,
-    Path(hash): Path<String>,
+    ApiPath(hash): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let hash = parse_hash("hash", &hash)?;
-    let (body, depth) = api
-        .with_chain(move |c, _| {
-            let (block, height, depth) = best_chain_block(c, &hash)?;
-            Ok((block_json(c, &block, height, depth), depth))
-        })
-        .await?;
-    Ok((cache_headers(depth.unwrap_or(0)), Json(body)))
+    let hash = extract::hash("hash", &hash)?;
+    let (body, depth) = api.with_chain(move |c, _| block_json(c, &hash)).await?;
+    Ok((cache_control(depth), Json(body)))
 }
 
 pub(super) async fn block_status(
     State(api): State<Arc<Api>>,
-    Path(hash): Path<String>,
+    ApiPath(hash): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let hash = parse_hash("hash", &hash)?;
+    let hash = extract::hash("hash", &hash)?;
     let body = api
         .with_chain(move |c, _| {
             let meta = c
@@ -159,127 +180,101 @@ pub(super) async fn block_status(
             }))
         })
         .await?;
-    Ok(([(header::CACHE_CONTROL, "no-cache")], Json(body)))
+    Ok((NO_CACHE, Json(body)))
+}
+
+/// `block/{hash}/txs`: the first page.
+pub(super) async fn block_txs_first(
+    State(api): State<Arc<Api>>,
+    ApiPath(hash): ApiPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    block_tx_page(api, hash, 0).await
+}
+
+/// `block/{hash}/txs/{start}`: the page from index `start`.
+pub(super) async fn block_txs(
+    State(api): State<Arc<Api>>,
+    ApiPath((hash, start)): ApiPath<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let start = extract::number("start", "invalid_index", &start)?;
+    block_tx_page(api, hash, start).await
+}
+
+async fn block_tx_page(
+    api: Arc<Api>,
+    hash: String,
+    start: u64,
+) -> Result<impl IntoResponse, ApiError> {
+    let hash = extract::hash("hash", &hash)?;
+    let (page, depth) = api
+        .with_chain(move |c, _| {
+            let (block, height, depth) = full_block(c, &hash)?;
+            let count = block.txs.len();
+            let start = usize::try_from(start).unwrap_or(usize::MAX);
+            if start > 0 && start >= count {
+                return Err(ApiError::not_found(format!(
+                    "block {hash} has {count} transactions"
+                )));
+            }
+            let confirmations = depth.map(|d| d + 1);
+            let prefix = &c.params().prefix;
+            let page: Vec<Value> = block
+                .txs
+                .iter()
+                .enumerate()
+                .skip(start)
+                .take(TXS_PER_PAGE)
+                .map(|(pos, tx)| {
+                    // A side branch's transfers are not confirmed (they may be pending again).
+                    let status = match confirmations {
+                        Some(confirmations) => json!({
+                            "confirmed": true,
+                            "block_height": height,
+                            "block_hash": hash.to_string(),
+                            "block_time": block.header.timestamp,
+                            "position": pos,
+                            "confirmations": confirmations,
+                        }),
+                        None => json!({"confirmed": false, "in_mempool": false}),
+                    };
+                    tx_api::tx_json(prefix, tx, status)
+                })
+                .collect();
+            Ok((page, depth))
+        })
+        .await?;
+    Ok((cache_control(depth), Json(page)))
 }
 
 pub(super) async fn block_txids(
     State(api): State<Arc<Api>>,
-    Path(hash): Path<String>,
+    ApiPath(hash): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let hash = parse_hash("hash", &hash)?;
+    let hash = extract::hash("hash", &hash)?;
     let (ids, depth) = api
         .with_chain(move |c, _| {
-            let (block, _, depth) = best_chain_block(c, &hash)?;
+            let (block, _, depth) = full_block(c, &hash)?;
             let ids: Vec<String> = block.txs.iter().map(|t| t.id().to_string()).collect();
             Ok((ids, depth))
         })
         .await?;
-    Ok((cache_headers(depth.unwrap_or(0)), Json(ids)))
+    Ok((cache_control(depth), Json(ids)))
 }
 
 pub(super) async fn block_raw(
     State(api): State<Arc<Api>>,
-    Path(hash): Path<String>,
+    ApiPath(hash): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let hash = parse_hash("hash", &hash)?;
+    let hash = extract::hash("hash", &hash)?;
     let (bytes, depth) = api
         .with_chain(move |c, _| {
-            let (block, _, depth) = best_chain_block(c, &hash)?;
+            let (block, _, depth) = full_block(c, &hash)?;
             Ok((block.encode(), depth))
         })
         .await?;
-    let [cache] = cache_headers(depth.unwrap_or(0));
+    let [cache] = cache_control(depth);
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream"), cache],
         bytes,
-    ))
-}
-
-/// Where a transaction is: in a best-chain block (with its height and confirmations), or in
-/// the mempool.
-fn tx_lookup(
-    c: &Chain,
-    node: &crate::node::Node,
-    txid: &Hash,
-) -> Result<(ferrite_core::SignedTransaction, Value, u64), ApiError> {
-    if let Some(loc) = c.store().tx_location(txid)? {
-        let block = c
-            .store()
-            .block(&loc.block)?
-            .ok_or_else(|| ApiError::internal("indexed block missing"))?;
-        let tx = *block
-            .txs
-            .get(loc.position as usize)
-            .ok_or_else(|| ApiError::internal("indexed position missing"))?;
-        let tip = c.tip_info()?.height;
-        let height = block.header.height;
-        let confirmations = tip.saturating_sub(height) + 1;
-        let status = json!({
-            "confirmed": true,
-            "block_height": height,
-            "block_hash": loc.block.to_string(),
-            "block_time": block.header.timestamp,
-            "position": loc.position,
-            "confirmations": confirmations,
-        });
-        return Ok((tx, status, confirmations));
-    }
-    if let Some(tx) = node.mempool().get(txid) {
-        return Ok((tx, json!({"confirmed": false, "in_mempool": true}), 0));
-    }
-    Err(ApiError::not_found(format!(
-        "transaction {txid} is unknown"
-    )))
-}
-
-pub(super) async fn tx(
-    State(api): State<Arc<Api>>,
-    Path(txid): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    let txid = parse_hash("txid", &txid)?;
-    let (body, confirmations) = api
-        .with_chain(move |c, node| {
-            let (tx, status, confirmations) = tx_lookup(c, node, &txid)?;
-            let prefix = &c.params().prefix;
-            Ok((
-                json!({
-                    "txid": txid.to_string(),
-                    "from": tx.tx.sender_address().to_bech32(prefix),
-                    "to": tx.tx.recipient.to_bech32(prefix),
-                    "amount": tx.tx.amount,
-                    "fee": tx.tx.fee,
-                    "nonce": tx.tx.nonce,
-                    "size": tx.encoded_len(),
-                    "status": status,
-                }),
-                confirmations,
-            ))
-        })
-        .await?;
-    Ok((cache_headers(confirmations.saturating_sub(1)), Json(body)))
-}
-
-pub(super) async fn tx_status(
-    State(api): State<Arc<Api>>,
-    Path(txid): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    let txid = parse_hash("txid", &txid)?;
-    let status = api
-        .with_chain(move |c, node| Ok(tx_lookup(c, node, &txid)?.1))
-        .await?;
-    Ok(([(header::CACHE_CONTROL, "no-cache")], Json(status)))
-}
-
-pub(super) async fn tx_raw(
-    State(api): State<Arc<Api>>,
-    Path(txid): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
-    let txid = parse_hash("txid", &txid)?;
-    let tx = api
-        .with_chain(move |c, node| Ok(tx_lookup(c, node, &txid)?.0))
-        .await?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        tx.encode(),
     ))
 }

@@ -29,6 +29,16 @@ impl ApiError {
         }
     }
 
+    /// Any other status, with no field at fault.
+    pub fn status(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            field: None,
+            message: message.into(),
+        }
+    }
+
     /// 404 for an object the node does not know.
     pub fn not_found(what: impl Into<String>) -> Self {
         ApiError {

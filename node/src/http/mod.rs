@@ -1,21 +1,29 @@
 //! The HTTP explorer API (docs/http.md): a read-mostly JSON API over the node, shaped like
-//! Esplora's, served by axum on the node's tokio runtime.
+//! Esplora's, served by axum on the node's tokio runtime, with its OpenAPI document, server-sent
+//! events, Prometheus metrics and health checks.
 //!
 //! Every handler reads the chain on tokio's blocking pool under the chain lock for the few
 //! store reads it needs, so an answer always describes one tip and never waits on, or holds up,
 //! a block connect for longer than those reads.
 
+mod address_api;
 mod chain_api;
 mod error;
-mod state_api;
+mod events;
+mod extract;
+mod node_api;
+mod tx_api;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::handler::Handler;
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -24,22 +32,43 @@ pub use error::ApiError;
 
 use crate::chain::Chain;
 use crate::node::Node;
+use crate::p2p::PeerTable;
 
 /// Largest request body: a hex transfer is 304 characters; anything far larger is a mistake
 /// or an attack and gets 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// A request that takes longer than this gets 408 instead of holding a connection.
+/// A request that takes longer than this gets 408 instead of holding a connection. (An event
+/// stream is not held to it once its headers are sent.)
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most event streams open at once: each holds a connection and an event buffer; beyond this
+/// a client gets 503.
+pub const MAX_EVENT_STREAMS: usize = 256;
+/// Responses about blocks this deep are final enough to cache for a day.
+pub const CACHEABLE_DEPTH: u64 = 100;
+
+/// The OpenAPI 3 document of every route below (checked against them by a test).
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// What handlers share.
 pub struct Api {
     /// The node.
     pub node: Arc<Node>,
-    /// Connected peers, kept by the network.
-    pub peers: Arc<AtomicUsize>,
+    /// Connected peers, kept by the network (empty without one).
+    pub peers: Arc<PeerTable>,
+    /// Slots for event streams.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Api {
+    /// The API over `node` and its network's peer table.
+    pub fn new(node: Arc<Node>, peers: Arc<PeerTable>) -> Arc<Api> {
+        Arc::new(Api {
+            node,
+            peers,
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
+        })
+    }
+
     /// Runs `f` on the chain on the blocking pool.
     async fn with_chain<T: Send + 'static>(
         self: &Arc<Self>,
@@ -55,36 +84,131 @@ impl Api {
     }
 }
 
-/// The API's routes.
+/// `Cache-Control` for an answer about something `depth` blocks below the tip.
+fn cache_control(depth: Option<u64>) -> [(header::HeaderName, &'static str); 1] {
+    if depth.is_some_and(|d| d >= CACHEABLE_DEPTH) {
+        [(header::CACHE_CONTROL, "public, max-age=86400")]
+    } else {
+        NO_CACHE
+    }
+}
+
+/// `Cache-Control` for answers about the tip, the mempool and the node.
+const NO_CACHE: [(header::HeaderName, &str); 1] = [(header::CACHE_CONTROL, "no-cache")];
+
+/// One route: its method and path (as the OpenAPI document names them) and its handler.
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern, e.g. `/api/block/{hash}`.
+    pub path: &'static str,
+    handler: MethodRouter<Arc<Api>>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, Arc<Api>>,
+    T: 'static,
+{
+    let filter = if method == Method::POST {
+        MethodFilter::POST
+    } else {
+        MethodFilter::GET
+    };
+    Route {
+        method,
+        path,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route of the API.
+pub fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        route(M::GET, "/api/blocks/tip/height", chain_api::tip_height),
+        route(M::GET, "/api/blocks/tip/hash", chain_api::tip_hash),
+        route(M::GET, "/api/blocks", chain_api::blocks_from_tip),
+        route(M::GET, "/api/blocks/{start_height}", chain_api::blocks),
+        route(
+            M::GET,
+            "/api/block-height/{height}",
+            chain_api::block_at_height,
+        ),
+        route(M::GET, "/api/block/{hash}", chain_api::block),
+        route(M::GET, "/api/block/{hash}/status", chain_api::block_status),
+        route(M::GET, "/api/block/{hash}/txs", chain_api::block_txs_first),
+        route(
+            M::GET,
+            "/api/block/{hash}/txs/{start}",
+            chain_api::block_txs,
+        ),
+        route(M::GET, "/api/block/{hash}/txids", chain_api::block_txids),
+        route(M::GET, "/api/block/{hash}/raw", chain_api::block_raw),
+        route(M::GET, "/api/tx/{txid}", tx_api::tx),
+        route(M::GET, "/api/tx/{txid}/status", tx_api::tx_status),
+        route(M::GET, "/api/tx/{txid}/raw", tx_api::tx_raw),
+        route(M::GET, "/api/tx/{txid}/merkle-proof", tx_api::merkle_proof),
+        route(M::POST, "/api/tx", tx_api::post_tx),
+        route(M::GET, "/api/address/{address}", address_api::address),
+        route(M::GET, "/api/address/{address}/txs", address_api::txs),
+        route(
+            M::GET,
+            "/api/address/{address}/txs/chain/{last_seen_txid}",
+            address_api::txs_chain,
+        ),
+        route(M::GET, "/api/mempool", address_api::mempool),
+        route(M::GET, "/api/mempool/txids", address_api::mempool_txids),
+        route(M::GET, "/api/mempool/recent", address_api::mempool_recent),
+        route(M::GET, "/api/fee-estimates", address_api::fee_estimates),
+        route(M::GET, "/api/node/info", node_api::node_info),
+        route(M::GET, "/api/peers", node_api::peers),
+        route(M::GET, "/api/events", events::events),
+        route(M::GET, "/api/openapi.json", node_api::openapi),
+        route(M::GET, "/metrics", node_api::metrics),
+        route(M::GET, "/healthy", node_api::healthy),
+        route(M::GET, "/ready", node_api::ready),
+    ]
+}
+
+/// Counts every answer by route pattern and status.
+async fn count_requests(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(req).await;
+    api.node.metrics().http(&route, response.status().as_u16());
+    response
+}
+
+/// The API's router.
 pub fn router(api: Arc<Api>) -> Router {
     let cors = CorsLayer::new()
-        .allow_methods([axum::http::Method::GET])
+        .allow_methods([Method::GET])
         .allow_origin(Any);
-    Router::new()
-        .route("/api/blocks/tip/height", get(chain_api::tip_height))
-        .route("/api/blocks/tip/hash", get(chain_api::tip_hash))
-        .route(
-            "/api/block-height/{height}",
-            get(chain_api::block_at_height),
-        )
-        .route("/api/block/{hash}", get(chain_api::block))
-        .route("/api/block/{hash}/status", get(chain_api::block_status))
-        .route("/api/block/{hash}/txids", get(chain_api::block_txids))
-        .route("/api/block/{hash}/raw", get(chain_api::block_raw))
-        .route("/api/tx/{txid}", get(chain_api::tx))
-        .route("/api/tx/{txid}/status", get(chain_api::tx_status))
-        .route("/api/tx/{txid}/raw", get(chain_api::tx_raw))
-        .route("/api/tx", post(state_api::post_tx))
-        .route("/api/address/{address}", get(state_api::address))
-        .route("/api/mempool", get(state_api::mempool))
-        .route("/api/mempool/txids", get(state_api::mempool_txids))
-        .route("/api/node/info", get(state_api::node_info))
-        .route("/healthy", get(state_api::healthy))
+    let mut router = Router::new();
+    for r in routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+            StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            count_requests,
         ))
         .layer(cors)
         .with_state(api)

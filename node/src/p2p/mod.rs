@@ -112,8 +112,58 @@ pub struct Shared {
     pub listen_port: u16,
     /// Addresses and bans.
     pub book: Mutex<AddrBook>,
-    /// Peers connected after the handshake (read by the HTTP API).
-    pub peer_count: Arc<std::sync::atomic::AtomicUsize>,
+    /// Peers connected after the handshake, as the HTTP API shows them.
+    pub peer_table: Arc<PeerTable>,
+}
+
+/// What the HTTP API shows of one connected peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The connection's id in this process.
+    pub id: PeerId,
+    /// The remote socket address.
+    pub addr: SocketAddr,
+    /// True if the peer dialled us.
+    pub inbound: bool,
+    /// The peer's software, from its handshake.
+    pub user_agent: String,
+    /// The best height the peer has shown (handshake, headers, announcements).
+    pub height: u64,
+    /// When the handshake completed, Unix seconds.
+    pub connected_since: u64,
+    /// The last ping round trip, in microseconds.
+    pub ping_micros: Option<u64>,
+}
+
+/// The connected peers, published by the network's manager whenever they change (and every
+/// housekeeping tick, for heights and pings) and read by the HTTP API without touching the
+/// manager.
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    peers: std::sync::RwLock<Vec<PeerInfo>>,
+}
+
+impl PeerTable {
+    /// Replaces the published list.
+    pub fn publish(&self, peers: Vec<PeerInfo>) {
+        *self.peers.write().unwrap_or_else(|e| e.into_inner()) = peers;
+    }
+
+    /// The connected peers, by id.
+    pub fn snapshot(&self) -> Vec<PeerInfo> {
+        self.peers.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// How many peers are connected.
+    pub fn count(&self) -> usize {
+        self.peers.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// The best height any connected peer has shown.
+    pub fn best_height(&self) -> Option<u64> {
+        let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
+        peers.iter().map(|p| p.height).max()
+    }
 }
 
 /// Network settings.
@@ -164,7 +214,7 @@ impl Network {
             nonce: rand::random(),
             listen_port: local_addr.map(|a| a.port()).unwrap_or(0),
             book: Mutex::new(book),
-            peer_count: Arc::default(),
+            peer_table: Arc::default(),
         });
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let cfg_max_inbound = cfg.max_inbound;
@@ -180,9 +230,9 @@ impl Network {
         Ok(Network { local_addr, shared })
     }
 
-    /// The number of connected peers, kept current by the network.
-    pub fn peer_count(&self) -> Arc<std::sync::atomic::AtomicUsize> {
-        self.shared.peer_count.clone()
+    /// The connected peers, kept current by the network.
+    pub fn peer_table(&self) -> Arc<PeerTable> {
+        self.shared.peer_table.clone()
     }
 
     /// Persists the address book (call at shutdown).

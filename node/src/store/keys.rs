@@ -22,13 +22,16 @@ pub const CF_UNDO: &str = "undo";
 pub const CF_TX_INDEX: &str = "tx_index";
 /// Address ‖ height u64 BE ‖ position u32 BE -> transaction id, best chain only.
 pub const CF_ADDR_INDEX: &str = "addr_index";
+/// Address -> number of best-chain transfers it sent or received (i64 LE), kept by a merge
+/// operator that adds the deltas each connect (+) and disconnect (-) writes.
+pub const CF_ADDR_COUNT: &str = "addr_count";
 /// Peer address -> peer record (used by the P2P layer).
 pub const CF_PEERS: &str = "peers";
 /// Named singletons: schema version, genesis, tip, state digest.
 pub const CF_META: &str = "meta";
 
 /// Every column family, in creation order.
-pub const ALL_CFS: [&str; 10] = [
+pub const ALL_CFS: [&str; 11] = [
     CF_HEADERS,
     CF_BODIES,
     CF_BLOCK_META,
@@ -37,6 +40,7 @@ pub const ALL_CFS: [&str; 10] = [
     CF_UNDO,
     CF_TX_INDEX,
     CF_ADDR_INDEX,
+    CF_ADDR_COUNT,
     CF_PEERS,
     CF_META,
 ];
@@ -52,8 +56,10 @@ pub const META_DIGEST: &[u8] = b"state_digest";
 /// Meta key: next arrival sequence number (u64 LE).
 pub const META_NEXT_SEQ: &[u8] = b"next_seq";
 
-/// Version of this layout. Bump on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of this layout. Bump on any incompatible change. Version 1 lacked
+/// [`CF_ADDR_COUNT`]; opening such a store fills it from the address index (see
+/// docs/storage.md).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Validation status of a stored block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,6 +196,21 @@ pub fn addr_index_key(address: &Address, height: u64, position: u32) -> [u8; 44]
     k[32..40].copy_from_slice(&height.to_be_bytes());
     k[40..].copy_from_slice(&position.to_be_bytes());
     k
+}
+
+/// The merge operator of [`CF_ADDR_COUNT`]: adds every operand (i64 LE) to the stored value.
+/// A malformed operand counts as zero rather than failing every later read.
+pub fn add_counts(
+    _key: &[u8],
+    existing: Option<&[u8]>,
+    operands: &rocksdb::MergeOperands,
+) -> Option<Vec<u8>> {
+    let read = |b: &[u8]| b.try_into().map(i64::from_le_bytes).unwrap_or(0);
+    let mut total = existing.map(read).unwrap_or(0);
+    for op in operands {
+        total = total.saturating_add(read(op));
+    }
+    Some(total.to_le_bytes().to_vec())
 }
 
 /// Decodes a stored account.

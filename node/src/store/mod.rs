@@ -4,6 +4,7 @@
 //! A data dir belongs to one genesis (checked at open) and one process (RocksDB's lock file).
 //! The layout is documented in docs/storage.md.
 
+mod history;
 pub mod keys;
 
 use std::path::{Path, PathBuf};
@@ -13,10 +14,11 @@ use ferrite_core::ledger::BlockUndo;
 use ferrite_core::lthash::LtHash;
 use ferrite_core::{Account, Address, Block, BlockHeader, Genesis, Hash, SignedTransaction};
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
-    Options, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options,
+    WriteBatch, WriteOptions, DB,
 };
 
+pub use history::BodyStats;
 use keys::*;
 pub use keys::{BlockMeta, BlockStatus, TxLocation};
 
@@ -140,9 +142,13 @@ impl Store {
         db_opts.set_max_open_files(MAX_OPEN_FILES);
         db_opts.set_keep_log_file_num(2);
         db_opts.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES);
-        let cfs = ALL_CFS
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, cf_opts.clone()));
+        let cfs = ALL_CFS.iter().map(|name| {
+            let mut opts = cf_opts.clone();
+            if *name == CF_ADDR_COUNT {
+                opts.set_merge_operator_associative("ferrite_add_i64", add_counts);
+            }
+            ColumnFamilyDescriptor::new(*name, opts)
+        });
         let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(|e| {
             let msg = e.to_string();
             if msg.contains("lock") || msg.contains("Resource temporarily unavailable") {
@@ -192,6 +198,9 @@ impl Store {
                     .and_then(|v| v.try_into().ok())
                     .map(u32::from_le_bytes)
                     .ok_or_else(|| corrupt("schema version record"))?;
+                if schema == 1 {
+                    return self.upgrade_from_v1();
+                }
                 if schema != SCHEMA_VERSION {
                     return Err(StoreError::Schema {
                         found: schema,
@@ -359,45 +368,6 @@ impl Store {
         BlockUndo::decode(&v).map_err(corrupt)
     }
 
-    /// Where a transaction sits in the best chain.
-    pub fn tx_location(&self, txid: &Hash) -> Result<Option<TxLocation>, StoreError> {
-        self.get(CF_TX_INDEX, &txid.0)?
-            .map(|v| TxLocation::decode(&v).map_err(corrupt))
-            .transpose()
-    }
-
-    /// Up to `limit` transaction ids touching `address`, newest first, strictly before the
-    /// `(height, position)` cursor if one is given.
-    pub fn address_txs(
-        &self,
-        address: &Address,
-        before: Option<(u64, u32)>,
-        limit: usize,
-    ) -> Result<Vec<(u64, u32, Hash)>, StoreError> {
-        let start = match before {
-            Some((h, p)) if p > 0 => addr_index_key(address, h, p - 1),
-            Some((h, _)) if h > 0 => addr_index_key(address, h - 1, u32::MAX),
-            Some(_) => return Ok(Vec::new()),
-            None => addr_index_key(address, u64::MAX, u32::MAX),
-        };
-        let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_ADDR_INDEX)?,
-            IteratorMode::From(&start, Direction::Reverse),
-        );
-        for item in iter {
-            let (k, v) = item?;
-            if k.len() != 44 || k[..32] != address.0 || out.len() >= limit {
-                break;
-            }
-            let height = u64::from_be_bytes(k[32..40].try_into().map_err(|_| corrupt("key"))?);
-            let pos = u32::from_be_bytes(k[40..44].try_into().map_err(|_| corrupt("key"))?);
-            let txid = Hash(v.as_ref().try_into().map_err(|_| corrupt("addr index"))?);
-            out.push((height, pos, txid));
-        }
-        Ok(out)
-    }
-
     /// Stores a block that passed the stateless checks, with its metadata, and advances the
     /// arrival sequence, in one batch.
     pub fn put_block(
@@ -526,6 +496,7 @@ impl Store {
                 id.0,
             );
         }
+        self.merge_counts(&mut b, w.block, 1)?;
         b.put_cf(self.cf(CF_HEIGHTS)?, height_key(height), w.hash.0);
         b.put_cf(self.cf(CF_BLOCK_META)?, w.hash.0, w.meta.encode());
         let meta = self.cf(CF_META)?;
@@ -552,6 +523,7 @@ impl Store {
             );
             b.delete_cf(addr_index, addr_index_key(&tx.tx.recipient, height, pos));
         }
+        self.merge_counts(&mut b, w.block, -1)?;
         b.delete_cf(self.cf(CF_HEIGHTS)?, height_key(height));
         let meta = self.cf(CF_META)?;
         b.put_cf(meta, META_TIP, w.new_tip.0);

@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 use super::addrbook::BanKey;
 use super::processor::{self, Job, Processed};
 use super::wire::{Message, Version};
-use super::{conn, Close, Event, Frame, NetConfig, PeerId, Shared, PING_INTERVAL};
+use super::{conn, Close, Event, Frame, NetConfig, PeerId, PeerInfo, Shared, PING_INTERVAL};
 use crate::node::now_secs;
 
 /// Time a peer has to answer `GetHeaders`.
@@ -100,6 +100,10 @@ struct Peer {
     unconnecting: u32,
     ping: Option<(u64, Instant)>,
     next_ping: Instant,
+    user_agent: String,
+    /// Unix seconds at the handshake.
+    since: u64,
+    last_rtt: Option<Duration>,
 }
 
 /// A block downloaded ahead of the ones before it.
@@ -323,13 +327,11 @@ impl Manager {
     /// reports `Closed`, which updates the address book.
     fn drop_peer(&mut self, id: PeerId, reason: &str) {
         if let Some(p) = self.peers.remove(&id) {
-            self.shared
-                .peer_count
-                .store(self.peers.len(), Ordering::Relaxed);
             tracing::info!(peer = %p.remote, reason, "disconnecting peer");
             p.kill.notify_one();
             self.requested.retain(|_, owner| *owner != id);
             self.forget_tx_requests_of(id);
+            self.publish_peers();
         }
         self.schedule();
     }
@@ -528,11 +530,12 @@ impl Manager {
                 unconnecting: 0,
                 ping: None,
                 next_ping: Instant::now() + PING_INTERVAL,
+                user_agent: version.user_agent.clone(),
+                since: now,
+                last_rtt: None,
             },
         );
-        self.shared
-            .peer_count
-            .store(self.peers.len(), Ordering::Relaxed);
+        self.publish_peers();
         self.ask_headers(id);
         if self.cfg.discover {
             self.send(id, &Message::GetAddr);
@@ -549,8 +552,11 @@ impl Manager {
         match msg {
             Message::Pong(n) => {
                 if let Some(p) = self.peers.get_mut(&id) {
-                    if p.ping.is_some_and(|(sent, _)| sent == n) {
-                        p.ping = None;
+                    if let Some((sent, at)) = p.ping {
+                        if sent == n {
+                            p.ping = None;
+                            p.last_rtt = Some(at.elapsed());
+                        }
                     }
                 }
             }
@@ -577,6 +583,27 @@ impl Manager {
             // Requests are answered by the connection itself; handshake messages never get here.
             other => tracing::debug!(message = other.name(), "unexpected message"),
         }
+    }
+
+    /// Publishes the connected peers for the HTTP API.
+    fn publish_peers(&self) {
+        let mut list: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(id, p)| PeerInfo {
+                id: *id,
+                addr: p.remote,
+                inbound: p.dialed.is_none(),
+                user_agent: p.user_agent.clone(),
+                height: p.height,
+                connected_since: p.since,
+                ping_micros: p
+                    .last_rtt
+                    .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            })
+            .collect();
+        list.sort_by_key(|p| p.id);
+        self.shared.peer_table.publish(list);
     }
 
     fn housekeeping(&mut self) {
@@ -612,6 +639,7 @@ impl Manager {
             self.drop_peer(pid, reason);
         }
         self.expire_tx_requests(now);
+        self.publish_peers();
         self.sync_housekeeping();
         self.dial();
         if now.duration_since(self.last_save) >= SAVE_INTERVAL {

@@ -1,0 +1,76 @@
+//! `GET /api/events`: server-sent events for new tips (with the reorg depth) and new mempool
+//! transfers, fed by the node's event broadcast.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use futures_util::stream::{self, Stream};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::{Api, ApiError, NO_CACHE};
+use crate::node::NodeEvent;
+
+/// A comment line this often keeps idle streams (and proxies in between) from timing out.
+pub const KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// The SSE event for one node event.
+fn to_sse(event: &NodeEvent) -> Event {
+    match event {
+        NodeEvent::Tip {
+            connected,
+            disconnected,
+            height,
+        } => Event::default().event("tip").data(
+            json!({
+                "height": height,
+                "hash": connected.last().map(|h| h.to_string()),
+                "connected": connected.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+                "reorg_depth": disconnected,
+            })
+            .to_string(),
+        ),
+        NodeEvent::Tx(id) => Event::default()
+            .event("tx")
+            .data(json!({"txid": id.to_string()}).to_string()),
+    }
+}
+
+pub(super) async fn events(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
+    let permit = api.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "too many event streams are open; try again later",
+        )
+    })?;
+    let rx = api.node.subscribe();
+    Ok((
+        NO_CACHE,
+        Sse::new(event_stream(rx, permit)).keep_alive(KeepAlive::new().interval(KEEPALIVE)),
+    ))
+}
+
+/// Node events as SSE events until the node stops; the permit is held as long as the stream.
+fn event_stream(
+    rx: tokio::sync::broadcast::Receiver<NodeEvent>,
+    permit: OwnedSemaphorePermit,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold((rx, permit), |(mut rx, permit)| async move {
+        let event = match rx.recv().await {
+            Ok(e) => to_sse(&e),
+            // A slow reader missed events: say how many, so it can re-read what it needs.
+            Err(RecvError::Lagged(missed)) => Event::default()
+                .event("lagged")
+                .data(json!({"missed": missed}).to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), (rx, permit)))
+    })
+}

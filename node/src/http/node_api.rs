@@ -1,0 +1,124 @@
+//! Node endpoints: information about this node, its peers, its OpenAPI document, Prometheus
+//! metrics, and the health and readiness checks.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{Api, ApiError, NO_CACHE, OPENAPI};
+use crate::metrics::Snapshot;
+
+/// A node is ready while its tip is at most this many blocks behind the best chain it knows
+/// of (its best header, and every peer's height): a block or two in flight is normal.
+pub const READY_LAG: u64 = 2;
+
+pub(super) async fn node_info(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
+    let peers = api.peers.count();
+    let body = api
+        .with_chain(move |c, _| {
+            let tip = c.tip_info()?;
+            let (best_header, best) = c.best_header()?;
+            Ok(json!({
+                "version": crate::VERSION,
+                "chain": c.params().chain_name,
+                "genesis": c.params().genesis_hash.to_string(),
+                "tip": {"height": tip.height, "hash": tip.hash.to_string(), "chainwork": tip.work.to_hex()},
+                "best_header": {"height": best.height, "hash": best_header.to_string()},
+                "syncing": best.height > tip.height,
+                "peers": peers,
+            }))
+        })
+        .await?;
+    Ok((NO_CACHE, Json(body)))
+}
+
+pub(super) async fn peers(State(api): State<Arc<Api>>) -> impl IntoResponse {
+    let list: Vec<Value> = api
+        .peers
+        .snapshot()
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "addr": p.addr.to_string(),
+                "inbound": p.inbound,
+                "user_agent": p.user_agent,
+                "height": p.height,
+                "connected_since": p.connected_since,
+                "ping_ms": p.ping_micros.map(|us| us as f64 / 1000.0),
+            })
+        })
+        .collect();
+    (NO_CACHE, Json(list))
+}
+
+pub(super) async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+pub(super) async fn metrics(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
+    let peers = api.peers.count();
+    let mut now = api
+        .with_chain(|c, _| {
+            let tip = c.tip_info()?;
+            let (_, best) = c.best_header()?;
+            Ok(Snapshot {
+                height: tip.height,
+                header_height: best.height,
+                work: u256_to_f64(tip.work.as_u256()),
+                ..Snapshot::default()
+            })
+        })
+        .await?;
+    let stats = api.node.mempool().stats();
+    now.peers = peers;
+    now.mempool_txs = stats.count;
+    now.mempool_bytes = stats.bytes;
+    let text = api.node.metrics().render(now);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            NO_CACHE[0].clone(),
+        ],
+        text,
+    ))
+}
+
+/// A 256-bit number as the nearest double (cumulative work for a gauge).
+fn u256_to_f64(v: primitive_types::U256) -> f64 {
+    v.0.iter().rev().fold(0.0, |acc, limb| {
+        acc * 18_446_744_073_709_551_616.0 + *limb as f64
+    })
+}
+
+pub(super) async fn healthy() -> impl IntoResponse {
+    (NO_CACHE, "ok")
+}
+
+/// `/ready`: 200 when the tip is within [`READY_LAG`] blocks of the best chain the node knows
+/// of, else 503; the body says how far it is.
+pub(super) async fn ready(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
+    let best_peer = api.peers.best_height().unwrap_or(0);
+    let (tip, header) = api
+        .with_chain(|c, _| Ok((c.tip_info()?.height, c.best_header()?.1.height)))
+        .await?;
+    let best = header.max(best_peer).max(tip);
+    let ready = tip + READY_LAG >= best;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((
+        status,
+        NO_CACHE,
+        Json(json!({"ready": ready, "tip_height": tip, "best_height": best})),
+    ))
+}
