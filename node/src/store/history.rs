@@ -19,6 +19,35 @@ pub struct BodyStats {
     pub fees: u64,
 }
 
+/// Bodies whose figures are remembered: the explorer's block lists and summaries keep asking
+/// about the same recent blocks, and summarising a full block means decoding thousands of
+/// transfers. 4,096 entries of ~50 bytes.
+pub const STATS_CACHE_ENTRIES: usize = 4096;
+
+/// A bounded map of body figures, oldest entry evicted first.
+#[derive(Default)]
+pub(super) struct StatsCache {
+    map: std::collections::HashMap<Hash, BodyStats>,
+    order: std::collections::VecDeque<Hash>,
+}
+
+impl StatsCache {
+    fn get(&self, h: &Hash) -> Option<BodyStats> {
+        self.map.get(h).copied()
+    }
+
+    fn insert(&mut self, h: Hash, stats: BodyStats) {
+        if self.map.insert(h, stats).is_none() {
+            self.order.push_back(h);
+            while self.order.len() > STATS_CACHE_ENTRIES {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+}
+
 impl Store {
     /// The transfer at `position` of a stored block, read from the body without decoding the
     /// rest of it.
@@ -37,8 +66,20 @@ impl Store {
         SignedTransaction::decode(bytes).map(Some).map_err(corrupt)
     }
 
-    /// Transfer count and fees of a stored body.
+    /// Transfer count and fees of a stored body (remembered for recent bodies).
     pub fn body_stats(&self, block: &Hash) -> Result<Option<BodyStats>, StoreError> {
+        let cache = || self.stats_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = cache().get(block) {
+            return Ok(Some(s));
+        }
+        let stats = self.read_body_stats(block)?;
+        if let Some(s) = stats {
+            cache().insert(*block, s);
+        }
+        Ok(stats)
+    }
+
+    fn read_body_stats(&self, block: &Hash) -> Result<Option<BodyStats>, StoreError> {
         let Some(body) = self.db.get_pinned_cf(self.cf(CF_BODIES)?, block.0)? else {
             return Ok(None);
         };

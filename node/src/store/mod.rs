@@ -116,6 +116,8 @@ pub struct DisconnectWrite<'a> {
 pub struct Store {
     db: DB,
     path: PathBuf,
+    /// Figures of recently summarised bodies (a body never changes for its hash).
+    stats_cache: std::sync::Mutex<history::StatsCache>,
 }
 
 impl Store {
@@ -165,6 +167,7 @@ impl Store {
         let store = Store {
             db,
             path: path.to_path_buf(),
+            stats_cache: Default::default(),
         };
         store.init_or_check(genesis)?;
         Ok(store)
