@@ -1,0 +1,174 @@
+//! Connections: accepting inbound ones (bounded handshake slots, bans), resolving the
+//! configured peers off the manager's task, dialling address-book candidates up to the
+//! outbound target, and persisting the address book.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::{Manager, CONNECT_TIMEOUT};
+use crate::node::now_secs;
+use crate::p2p::addrbook::BanKey;
+use crate::p2p::{conn, Event, PeerId, Shared};
+
+/// First retry delay for a peer name that does not resolve; doubles up to a minute.
+const RESOLVE_RETRY: Duration = Duration::from_secs(2);
+
+/// Allocates connection ids.
+static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> PeerId {
+    NEXT_PEER_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Accepts inbound connections until the node stops. `slots` bounds the connections still in
+/// their handshake: beyond it new sockets are closed at once, so a flood of half-open
+/// connections cannot exhaust file descriptors (which RocksDB needs too).
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<Event>,
+    slots: Arc<Semaphore>,
+) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        if shared.node.shutting_down() {
+            return;
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%remote, "too many connections in their handshake; closing");
+            continue;
+        };
+        let banned = {
+            let book = shared.book.lock().unwrap_or_else(|p| p.into_inner());
+            !remote.ip().is_loopback()
+                && book.is_banned(&BanKey::new(remote.ip(), remote.port()), now_secs())
+        };
+        if banned {
+            tracing::debug!(%remote, "refusing a banned address");
+            continue;
+        }
+        tokio::spawn(conn::run(
+            next_id(),
+            stream,
+            remote,
+            None,
+            shared.clone(),
+            events.clone(),
+            Some(permit),
+        ));
+    }
+}
+
+/// Resolves the configured peers (retrying names that do not resolve yet, with backoff) and
+/// reports the addresses to the manager. Runs on its own task so a slow resolver never holds up
+/// the manager.
+pub async fn resolve_peers(names: Vec<String>, events: mpsc::Sender<Event>) {
+    let mut pending = names;
+    let mut delay = RESOLVE_RETRY;
+    while !pending.is_empty() {
+        let mut failed = Vec::new();
+        for name in pending {
+            let resolved: std::io::Result<Vec<SocketAddr>> = tokio::net::lookup_host(name.as_str())
+                .await
+                .map(|a| a.collect());
+            match resolved {
+                Ok(addrs) => {
+                    if events.send(Event::Resolved(addrs)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %name, error = %e, "cannot resolve peer address; will retry");
+                    failed.push(name);
+                }
+            }
+        }
+        pending = failed;
+        if !pending.is_empty() {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(60));
+        }
+    }
+}
+
+/// Writes the address book and bans to the store if they changed.
+pub fn save_book(shared: &Shared) {
+    let chain = shared.node.chain();
+    let old: Vec<Vec<u8>> = chain
+        .store()
+        .peers()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let records = shared
+        .book
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take_records(&old);
+    if let Some(r) = records {
+        if let Err(e) = chain.store().update_peers(&r) {
+            tracing::warn!(error = %e, "cannot save the address book");
+        }
+    }
+}
+
+impl Manager {
+    /// Dials address-book candidates up to the outbound target.
+    pub(super) fn dial(&mut self) {
+        let outbound =
+            self.peers.values().filter(|p| p.dialed.is_some()).count() + self.dialing.len();
+        if outbound >= self.cfg.max_outbound {
+            return;
+        }
+        let connected: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .flat_map(|p| [p.dialed, p.listen])
+            .flatten()
+            .collect();
+        let own = self.shared.listen_port;
+        let candidates = {
+            let book = self.book();
+            let configured = book.configured();
+            book.candidates(Instant::now(), |a| {
+                connected.contains(a)
+                    || self.dialing.contains(a)
+                    || (a.ip().is_loopback() && a.port() == own)
+                    || (!self.cfg.discover && !configured.contains(a))
+            })
+        };
+        for addr in candidates
+            .into_iter()
+            .take(self.cfg.max_outbound - outbound)
+        {
+            self.dialing.insert(addr);
+            let shared = self.shared.clone();
+            let events = self.events_tx.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                    Ok(Ok(stream)) => {
+                        conn::run(next_id(), stream, addr, Some(addr), shared, events, None).await
+                    }
+                    _ => {
+                        let _ = events.send(Event::DialFailed(addr)).await;
+                    }
+                }
+            });
+        }
+    }
+}
