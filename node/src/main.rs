@@ -220,8 +220,10 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     for p in &settings.net.peers {
         println!("p2p peer: {p}");
     }
+    let mut http_api = None;
     if let Some(addr) = settings.http {
         let api = ferrite_node::http::Api::new(node.clone(), network.peer_table());
+        http_api = Some(api.clone());
         match rt.block_on(ferrite_node::http::start(api, addr)) {
             Ok(a) => println!("explorer: http://{a}/api/node/info"),
             Err(e) => {
@@ -263,12 +265,16 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         }
     });
     node.request_shutdown();
+    if let Some(api) = &http_api {
+        api.stop();
+    }
     for m in miners {
         let _ = m.join();
     }
     network.save();
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     let tip = node.tip()?;
+    drop(http_api);
     drop(node);
     println!("stopped at height {} {}", tip.height, tip.hash);
     Ok(())

@@ -153,8 +153,9 @@ pub struct Mempool {
     by_fee: BTreeSet<(u64, Reverse<u64>, Hash)>,
     /// Arrival order: sequence number to id (the newest last).
     by_seq: BTreeMap<u64, Hash>,
-    /// Pending transfers by recipient, so an account's incoming view needs no scan.
-    incoming: HashMap<Address, HashSet<Hash>>,
+    /// Pending transfers by recipient, in arrival order (sequence number to id), so an
+    /// account's incoming view needs no scan.
+    incoming: HashMap<Address, BTreeMap<u64, Hash>>,
     seq: u64,
 }
 
@@ -223,12 +224,36 @@ impl Mempool {
             .unwrap_or_default()
     }
 
-    /// Pending transfers paying `recipient`, in no particular order.
+    /// Pending transfers paying `recipient`, newest first.
     pub fn incoming_of(&self, recipient: &Address) -> Vec<SignedTransaction> {
         self.incoming
             .get(recipient)
-            .map(|ids| ids.iter().filter_map(|id| self.get(id)).collect())
+            .map(|ids| ids.values().rev().filter_map(|id| self.get(id)).collect())
             .unwrap_or_default()
+    }
+
+    /// The nonce `sender`'s next transfer should carry: the first nonce from its account's
+    /// `account_nonce` that no pending transfer holds (a gap is filled before anything after it).
+    pub fn next_nonce(&self, sender: &Address, account_nonce: u64) -> u64 {
+        let mut next = account_nonce;
+        if let Some(m) = self.senders.get(sender) {
+            while m.contains_key(&next) {
+                next += 1;
+            }
+        }
+        next
+    }
+
+    /// The fee a new transfer should pay to be mined within `blocks` blocks of `per_block`
+    /// transfers: one unit more than the fee of the last pending transfer that fits in them, if
+    /// that many are pending, else the minimum fee. Every pending transfer is counted, also
+    /// those waiting behind a nonce gap or a cheaper earlier nonce, so the estimate errs high.
+    pub fn fee_estimate(&self, per_block: usize, blocks: usize) -> u64 {
+        let rank = per_block.saturating_mul(blocks).max(1);
+        match self.fee_at_rank(rank - 1) {
+            Some(last_in) => last_in.saturating_add(1).max(self.cfg.min_fee),
+            None => self.cfg.min_fee,
+        }
     }
 
     /// The `n` most recently admitted transfers, newest first.
@@ -359,7 +384,10 @@ impl Mempool {
         };
         self.by_fee.insert((t.fee, Reverse(entry.seq), id));
         self.by_seq.insert(entry.seq, id);
-        self.incoming.entry(t.recipient).or_default().insert(id);
+        self.incoming
+            .entry(t.recipient)
+            .or_default()
+            .insert(entry.seq, id);
         self.by_id.insert(id, (sender, t.nonce));
         self.senders
             .entry(sender)
@@ -380,7 +408,7 @@ impl Mempool {
         self.by_seq.remove(&e.seq);
         let recipient = e.tx.tx.recipient;
         if let Some(ids) = self.incoming.get_mut(&recipient) {
-            ids.remove(&e.id);
+            ids.remove(&e.seq);
             if ids.is_empty() {
                 self.incoming.remove(&recipient);
             }

@@ -199,7 +199,23 @@ fn schema_1_store_gets_its_address_counts_on_open() {
         ],
     );
     drop(chain);
-    // The upgrade is recorded: a second open does not redo it, and counts stay.
+    // The upgrade is recorded with the counts.
+    {
+        let db = rocksdb::DB::open_cf_for_read_only(
+            &rocksdb::Options::default(),
+            dir.path(),
+            ferrite_node::store::keys::ALL_CFS,
+            false,
+        )
+        .unwrap();
+        let meta = db.cf_handle(ferrite_node::store::keys::CF_META).unwrap();
+        let v = db
+            .get_cf(meta, ferrite_node::store::keys::META_SCHEMA)
+            .unwrap()
+            .unwrap();
+        assert_eq!(v, ferrite_node::store::keys::SCHEMA_VERSION.to_le_bytes());
+        assert_eq!(ferrite_node::store::keys::SCHEMA_VERSION, 2);
+    }
     let chain = open(dir.path(), &g);
     assert_history(&chain, &[(Address([1; 32]), 5)]);
 }

@@ -336,3 +336,38 @@ fn explorer_views_follow_admission_and_removal() {
     assert!(p.incoming_of(&Address([200; 32])).is_empty());
     assert!(p.fee_histogram(4).is_empty());
 }
+
+#[test]
+fn next_nonce_fills_gaps_first() {
+    let mut p = pool();
+    let me = dev_key(0).address();
+    assert_eq!(p.next_nonce(&me, 5), 5);
+    p.add(tx(0, 7, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
+        .unwrap();
+    // Nonce 7 waits for 5 and 6: the next transfer must be 5.
+    assert_eq!(p.next_nonce(&me, 5), 5);
+    p.add(tx(0, 5, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
+        .unwrap();
+    assert_eq!(p.next_nonce(&me, 5), 6);
+    p.add(tx(0, 6, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
+        .unwrap();
+    assert_eq!(p.next_nonce(&me, 5), 8);
+}
+
+#[test]
+fn fee_estimates_outbid_the_last_transfer_that_fits() {
+    let mut p = pool();
+    assert_eq!(p.fee_estimate(2, 1), 1_000);
+    // Fees 9000, 8000, ... 1000 from nine senders.
+    for i in 0..9u32 {
+        p.add(tx(i, 0, 10, 1_000 * (9 - u64::from(i))), rich(), NOW)
+            .unwrap();
+    }
+    // Blocks of 2: within one block beat the second best (8000), within two the fourth (6000).
+    assert_eq!(p.fee_estimate(2, 1), 8_001);
+    assert_eq!(p.fee_estimate(2, 2), 6_001);
+    assert_eq!(p.fee_estimate(2, 4), 2_001);
+    // Five blocks hold more than is pending: the minimum will do.
+    assert_eq!(p.fee_estimate(2, 5), 1_000);
+    assert_eq!(p.fee_estimate(3, 3), 1_001);
+}

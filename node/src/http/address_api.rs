@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use ferrite_core::transaction::SIGNED_TX_LEN;
-use ferrite_core::{Address, Block, SignedTransaction};
+use ferrite_core::{Address, SignedTransaction};
 use serde_json::{json, Map, Value};
 
 use super::extract::{self, ApiPath};
@@ -18,23 +18,24 @@ use crate::store::TxLocation;
 
 /// Confirmed transfers per page of an address's history.
 pub const HISTORY_PAGE: usize = 25;
-/// Pending transfers listed ahead of the first history page: a sender has at most 64 pending
-/// (the mempool's per-sender cap), and the page stays small.
+/// Pending transfers listed ahead of the first history page (an address can be paid by any
+/// number of pending transfers; `address/{address}` counts them all). Keeps the page small.
 pub const HISTORY_PENDING: usize = 50;
 /// Entries of `mempool/recent`.
 pub const RECENT_TXS: usize = 10;
 /// Groups of the mempool's fee histogram.
 pub const FEE_HISTOGRAM_GROUPS: usize = 20;
 /// Confirmation targets of `fee-estimates`, in blocks.
-pub const FEE_TARGETS: [u64; 7] = [1, 2, 3, 6, 12, 24, 144];
+pub const FEE_TARGETS: [usize; 7] = [1, 2, 3, 6, 12, 24, 144];
 
-/// Pending transfers sent by `a` (newest nonce first), then those paying it.
-fn pending_touching(pool: &Mempool, a: &Address) -> Vec<SignedTransaction> {
+/// Up to `limit` pending transfers sent by `a` (newest nonce first), then those paying it
+/// (newest first).
+fn pending_touching(pool: &Mempool, a: &Address, limit: usize) -> Vec<SignedTransaction> {
     let mut out = pool.pending_of(a);
     out.reverse();
-    let mut incoming = pool.incoming_of(a);
-    incoming.sort_by_key(|t| std::cmp::Reverse(t.tx.nonce));
-    out.extend(incoming);
+    out.truncate(limit);
+    let room = limit - out.len();
+    out.extend(pool.incoming_of(a).into_iter().take(room));
     out
 }
 
@@ -42,27 +43,23 @@ pub(super) async fn address(
     State(api): State<Arc<Api>>,
     ApiPath(address): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let prefix = api.prefix;
     let body = api
         .with_chain(move |c, node| {
-            let prefix = &c.params().prefix;
+            let prefix = &prefix;
             let a = extract::address(&address, prefix)?;
             let acct = c.account(&a)?;
             let tx_count = c.store().address_tx_count(&a)?;
             let pool = node.mempool();
             let outgoing = pool.pending_of(&a);
             let incoming = pool.incoming_of(&a);
+            let next_nonce = pool.next_nonce(&a, acct.nonce);
             drop(pool);
             let spent: i128 = outgoing
                 .iter()
                 .map(|t| i128::from(t.tx.amount) + i128::from(t.tx.fee))
                 .sum();
             let received: i128 = incoming.iter().map(|t| i128::from(t.tx.amount)).sum();
-            let next_nonce = outgoing
-                .iter()
-                .map(|t| t.tx.nonce + 1)
-                .max()
-                .unwrap_or(acct.nonce)
-                .max(acct.nonce);
             Ok(json!({
                 "address": a.to_bech32(prefix),
                 "balance": acct.balance,
@@ -104,16 +101,15 @@ pub(super) async fn txs(
     State(api): State<Arc<Api>>,
     ApiPath(address): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let prefix = api.prefix;
     let list = api
         .with_chain(move |c, node| {
-            let prefix = &c.params().prefix;
-            let a = extract::address(&address, prefix)?;
-            let pending = pending_touching(&node.mempool(), &a);
+            let a = extract::address(&address, &prefix)?;
+            let pending = pending_touching(&node.mempool(), &a, HISTORY_PENDING);
             let status = json!({"confirmed": false, "in_mempool": true});
             let mut out: Vec<Value> = pending
                 .iter()
-                .take(HISTORY_PENDING)
-                .map(|t| tx_api::tx_json(prefix, t, status.clone()))
+                .map(|t| tx_api::tx_json(&prefix, t, status.clone()))
                 .collect();
             out.extend(history_page(c, &a, None)?);
             Ok(out)
@@ -130,9 +126,10 @@ pub(super) async fn txs_chain(
     ApiPath((address, last_seen)): ApiPath<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let last_seen = extract::hash("last_seen_txid", &last_seen)?;
+    let prefix = api.prefix;
     let list = api
         .with_chain(move |c, _| {
-            let a = extract::address(&address, &c.params().prefix)?;
+            let a = extract::address(&address, &prefix)?;
             let not_in_history = || {
                 ApiError::not_found(format!(
                     "transaction {last_seen} is not a confirmed transfer of this address"
@@ -161,39 +158,40 @@ pub(super) async fn txs_chain(
 }
 
 pub(super) async fn mempool(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
-    let pool = api.node.mempool();
-    let s = pool.stats();
-    let histogram = pool.fee_histogram(FEE_HISTOGRAM_GROUPS);
-    drop(pool);
-    Ok((
-        NO_CACHE,
-        Json(json!({
-            "count": s.count,
-            "bytes": s.bytes,
-            "total_fee": s.total_fee.to_string(),
-            "fee_histogram": histogram,
-        })),
-    ))
+    let body = api
+        .with_chain(|_, node| {
+            let pool = node.mempool();
+            let s = pool.stats();
+            Ok(json!({
+                "count": s.count,
+                "bytes": s.bytes,
+                "total_fee": s.total_fee.to_string(),
+                "fee_histogram": pool.fee_histogram(FEE_HISTOGRAM_GROUPS),
+            }))
+        })
+        .await?;
+    Ok((NO_CACHE, Json(body)))
 }
 
 pub(super) async fn mempool_txids(
     State(api): State<Arc<Api>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ids: Vec<String> = api
-        .node
-        .mempool()
-        .ids()
-        .iter()
-        .map(|h| h.to_string())
-        .collect();
+    let ids = api
+        .with_chain(|_, node| {
+            let ids: Vec<String> = node.mempool().ids().iter().map(|h| h.to_string()).collect();
+            Ok(ids)
+        })
+        .await?;
     Ok((NO_CACHE, Json(ids)))
 }
 
 pub(super) async fn mempool_recent(
     State(api): State<Arc<Api>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let prefix = api.node.chain().params().prefix;
-    let recent = api.node.mempool().recent(RECENT_TXS);
+    let prefix = api.prefix;
+    let recent = api
+        .with_chain(|_, node| Ok(node.mempool().recent(RECENT_TXS)))
+        .await?;
     let list: Vec<Value> = recent
         .iter()
         .map(|t| {
@@ -210,25 +208,20 @@ pub(super) async fn mempool_recent(
     Ok((NO_CACHE, Json(list)))
 }
 
-/// `fee-estimates`: for each target of n blocks, one unit more than the fee of the last
-/// transfer that fits in n full blocks when at least that many are pending (a new transfer
-/// paying it is mined within n blocks if nothing better arrives), else the mempool's minimum.
+/// `fee-estimates`: for each target of n blocks, [`Mempool::fee_estimate`] with full blocks.
 pub(super) async fn fee_estimates(
     State(api): State<Arc<Api>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let max_block = api.node.chain().params().max_block_size as usize;
-    let per_block = (max_block.saturating_sub(Block::size_with(0)) / SIGNED_TX_LEN).max(1);
-    let pool = api.node.mempool();
-    let mut out = Map::new();
-    for n in FEE_TARGETS {
-        let rank = per_block.saturating_mul(n as usize);
-        // The last transfer that fits in n blocks, if that many are pending: beat it.
-        let fee = match pool.fee_at_rank(rank.saturating_sub(1)) {
-            Some(last_in) => last_in.saturating_add(1),
-            None => pool.min_fee(),
-        };
-        out.insert(n.to_string(), json!(fee.max(pool.min_fee())));
-    }
-    drop(pool);
+    let per_block = api.per_block;
+    let out = api
+        .with_chain(move |_, node| {
+            let pool = node.mempool();
+            let mut out = Map::new();
+            for n in FEE_TARGETS {
+                out.insert(n.to_string(), json!(pool.fee_estimate(per_block, n)));
+            }
+            Ok(out)
+        })
+        .await?;
     Ok((NO_CACHE, Json(Value::Object(out))))
 }

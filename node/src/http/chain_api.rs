@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
-use ferrite_core::encoding::Encode;
 use ferrite_core::{Block, BlockHeader, Hash, Target};
 use serde_json::{json, Value};
 
@@ -75,7 +74,6 @@ pub(super) fn block_json(chain: &Chain, hash: &Hash) -> Result<(Value, Option<u6
         "reward": params.reward_at(height),
         "fees": stats.fees,
         "in_best_chain": depth.is_some(),
-        "confirmations": depth.map(|d| d + 1),
     });
     Ok((body, depth))
 }
@@ -206,38 +204,36 @@ async fn block_tx_page(
     start: u64,
 ) -> Result<impl IntoResponse, ApiError> {
     let hash = extract::hash("hash", &hash)?;
+    let prefix = api.prefix;
     let (page, depth) = api
         .with_chain(move |c, _| {
-            let (block, height, depth) = full_block(c, &hash)?;
-            let count = block.txs.len();
+            let (header, height, depth) = stored_block(c, &hash)?;
             let start = usize::try_from(start).unwrap_or(usize::MAX);
+            let (count, txs) = c
+                .store()
+                .txs_at(&hash, start, TXS_PER_PAGE)?
+                .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
             if start > 0 && start >= count {
                 return Err(ApiError::not_found(format!(
                     "block {hash} has {count} transactions"
                 )));
             }
-            let confirmations = depth.map(|d| d + 1);
-            let prefix = &c.params().prefix;
-            let page: Vec<Value> = block
-                .txs
+            let page: Vec<Value> = txs
                 .iter()
                 .enumerate()
-                .skip(start)
-                .take(TXS_PER_PAGE)
-                .map(|(pos, tx)| {
+                .map(|(i, tx)| {
                     // A side branch's transfers are not confirmed (they may be pending again).
-                    let status = match confirmations {
-                        Some(confirmations) => json!({
+                    let status = match depth {
+                        Some(_) => json!({
                             "confirmed": true,
                             "block_height": height,
                             "block_hash": hash.to_string(),
-                            "block_time": block.header.timestamp,
-                            "position": pos,
-                            "confirmations": confirmations,
+                            "block_time": header.timestamp,
+                            "position": start + i,
                         }),
                         None => json!({"confirmed": false, "in_mempool": false}),
                     };
-                    tx_api::tx_json(prefix, tx, status)
+                    tx_api::tx_json(&prefix, tx, status)
                 })
                 .collect();
             Ok((page, depth))
@@ -268,8 +264,12 @@ pub(super) async fn block_raw(
     let hash = extract::hash("hash", &hash)?;
     let (bytes, depth) = api
         .with_chain(move |c, _| {
-            let (block, _, depth) = full_block(c, &hash)?;
-            Ok((block.encode(), depth))
+            let (_, _, depth) = stored_block(c, &hash)?;
+            let raw = c
+                .store()
+                .raw_block(&hash)?
+                .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
+            Ok((raw, depth))
         })
         .await?;
     let [cache] = cache_control(depth);

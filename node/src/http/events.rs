@@ -51,26 +51,36 @@ pub(super) async fn events(State(api): State<Arc<Api>>) -> Result<impl IntoRespo
         )
     })?;
     let rx = api.node.subscribe();
+    let stop = api.stop.subscribe();
     Ok((
         NO_CACHE,
-        Sse::new(event_stream(rx, permit)).keep_alive(KeepAlive::new().interval(KEEPALIVE)),
+        Sse::new(event_stream(rx, stop, permit)).keep_alive(KeepAlive::new().interval(KEEPALIVE)),
     ))
 }
 
-/// Node events as SSE events until the node stops; the permit is held as long as the stream.
+/// Node events as SSE events until the node stops (`stop` turns true); the permit is held as
+/// long as the stream.
 fn event_stream(
     rx: tokio::sync::broadcast::Receiver<NodeEvent>,
+    stop: tokio::sync::watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold((rx, permit), |(mut rx, permit)| async move {
-        let event = match rx.recv().await {
-            Ok(e) => to_sse(&e),
-            // A slow reader missed events: say how many, so it can re-read what it needs.
-            Err(RecvError::Lagged(missed)) => Event::default()
-                .event("lagged")
-                .data(json!({"missed": missed}).to_string()),
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok(event), (rx, permit)))
-    })
+    stream::unfold(
+        (rx, stop, permit),
+        |(mut rx, mut stop, permit)| async move {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = stop.wait_for(|s| *s) => return None,
+            };
+            let event = match received {
+                Ok(e) => to_sse(&e),
+                // A slow reader missed events: say how many, so it can re-read what it needs.
+                Err(RecvError::Lagged(missed)) => Event::default()
+                    .event("lagged")
+                    .data(json!({"missed": missed}).to_string()),
+                Err(RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (rx, stop, permit)))
+        },
+    )
 }

@@ -45,6 +45,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_EVENT_STREAMS: usize = 256;
 /// Responses about blocks this deep are final enough to cache for a day.
 pub const CACHEABLE_DEPTH: u64 = 100;
+/// Requests reading the chain at once: they take the chain lock in turn anyway, so more would
+/// only fill tokio's blocking pool (which the network shares); the rest wait their turn
+/// without holding a thread, up to the request timeout.
+pub const MAX_CHAIN_READERS: usize = 4;
 
 /// The OpenAPI 3 document of every route below (checked against them by a test).
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -57,27 +61,63 @@ pub struct Api {
     pub peers: Arc<PeerTable>,
     /// Slots for event streams.
     streams: Arc<tokio::sync::Semaphore>,
+    /// Slots for chain reads.
+    readers: Arc<tokio::sync::Semaphore>,
+    /// The chain's address prefix (fixed for the node's life).
+    prefix: ferrite_core::AddressPrefix,
+    /// Most transfers in a block (fixed for the node's life).
+    per_block: usize,
+    /// Set to true when the node stops: event streams end and the server closes.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Api {
     /// The API over `node` and its network's peer table.
     pub fn new(node: Arc<Node>, peers: Arc<PeerTable>) -> Arc<Api> {
+        let (prefix, max_block) = {
+            let chain = node.chain();
+            (
+                chain.params().prefix,
+                chain.params().max_block_size as usize,
+            )
+        };
+        let per_block = (max_block.saturating_sub(ferrite_core::Block::size_with(0))
+            / ferrite_core::transaction::SIGNED_TX_LEN)
+            .max(1);
         Arc::new(Api {
             node,
             peers,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
+            readers: Arc::new(tokio::sync::Semaphore::new(MAX_CHAIN_READERS)),
+            prefix,
+            per_block,
+            stop: tokio::sync::watch::channel(false).0,
         })
     }
 
-    /// Runs `f` on the chain on the blocking pool.
+    /// Ends the event streams and stops accepting requests (call when the node stops).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Runs `f` on the blocking pool under the chain lock (the mempool, when `f` needs it, is
+    /// locked after the chain, so what it reads belongs to the same tip).
     async fn with_chain<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Chain, &Node) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        let permit = self
+            .readers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
         let api = self.clone();
         tokio::task::spawn_blocking(move || {
             let chain = api.node.chain();
-            f(&chain, &api.node)
+            let out = f(&chain, &api.node);
+            drop(permit);
+            out
         })
         .await
         .map_err(ApiError::internal)?
@@ -218,9 +258,16 @@ pub fn router(api: Arc<Api>) -> Router {
 pub async fn start(api: Arc<Api>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    let mut stop = api.stop.subscribe();
     let app = router(api);
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
             tracing::error!(error = %e, "HTTP server stopped");
         }
     });

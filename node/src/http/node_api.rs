@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use super::{Api, ApiError, NO_CACHE, OPENAPI};
 use crate::metrics::Snapshot;
 
-/// A node is ready while its tip is at most this many blocks behind the best chain it knows
-/// of (its best header, and every peer's height): a block or two in flight is normal.
+/// A node is ready while its tip is at most this many blocks behind its best header chain: a
+/// block or two in flight is normal.
 pub const READY_LAG: u64 = 2;
 
 pub(super) async fn node_info(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
@@ -62,22 +62,21 @@ pub(super) async fn openapi() -> impl IntoResponse {
 
 pub(super) async fn metrics(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let peers = api.peers.count();
-    let mut now = api
-        .with_chain(|c, _| {
+    let now = api
+        .with_chain(move |c, node| {
             let tip = c.tip_info()?;
             let (_, best) = c.best_header()?;
+            let pool = node.mempool().stats();
             Ok(Snapshot {
                 height: tip.height,
                 header_height: best.height,
                 work: u256_to_f64(tip.work.as_u256()),
-                ..Snapshot::default()
+                peers,
+                mempool_txs: pool.count,
+                mempool_bytes: pool.bytes,
             })
         })
         .await?;
-    let stats = api.node.mempool().stats();
-    now.peers = peers;
-    now.mempool_txs = stats.count;
-    now.mempool_bytes = stats.bytes;
     let text = api.node.metrics().render(now);
     Ok((
         [
@@ -102,14 +101,15 @@ pub(super) async fn healthy() -> impl IntoResponse {
     (NO_CACHE, "ok")
 }
 
-/// `/ready`: 200 when the tip is within [`READY_LAG`] blocks of the best chain the node knows
-/// of, else 503; the body says how far it is.
+/// `/ready`: 200 when the tip is within [`READY_LAG`] blocks of the best header chain, else
+/// 503; the body says how far it is. Only headers count, not the heights peers claim: headers
+/// carry proof of work, a claimed height does not (any peer could claim 2^64 and keep the node
+/// out of a load balancer), and sync fetches every better chain's headers first.
 pub(super) async fn ready(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
-    let best_peer = api.peers.best_height().unwrap_or(0);
     let (tip, header) = api
         .with_chain(|c, _| Ok((c.tip_info()?.height, c.best_header()?.1.height)))
         .await?;
-    let best = header.max(best_peer).max(tip);
+    let best = header.max(tip);
     let ready = tip + READY_LAG >= best;
     let status = if ready {
         StatusCode::OK

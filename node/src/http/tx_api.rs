@@ -47,13 +47,14 @@ pub(super) fn confirmed(
         .tx_at(&loc.block, loc.position)?
         .ok_or_else(|| ApiError::internal("indexed position missing"))?;
     let depth = c.tip_info()?.height.saturating_sub(header.height);
+    // No confirmation count here: answers about deep transfers are cached, and the count
+    // would go stale; `tx/{txid}/status` (never cached) adds it.
     let status = json!({
         "confirmed": true,
         "block_height": header.height,
         "block_hash": loc.block.to_string(),
         "block_time": header.timestamp,
         "position": loc.position,
-        "confirmations": depth + 1,
     });
     Ok((tx, status, depth))
 }
@@ -81,10 +82,11 @@ pub(super) async fn tx(
     ApiPath(txid): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let txid = extract::hash("txid", &txid)?;
+    let prefix = api.prefix;
     let (body, depth) = api
         .with_chain(move |c, node| {
             let (tx, status, depth) = lookup(c, node, &txid)?;
-            Ok((tx_json(&c.params().prefix, &tx, status), depth))
+            Ok((tx_json(&prefix, &tx, status), depth))
         })
         .await?;
     Ok((cache_control(depth), Json(body)))
@@ -96,7 +98,13 @@ pub(super) async fn tx_status(
 ) -> Result<impl IntoResponse, ApiError> {
     let txid = extract::hash("txid", &txid)?;
     let status = api
-        .with_chain(move |c, node| Ok(lookup(c, node, &txid)?.1))
+        .with_chain(move |c, node| {
+            let (_, mut status, depth) = lookup(c, node, &txid)?;
+            if let (Some(depth), Some(fields)) = (depth, status.as_object_mut()) {
+                fields.insert("confirmations".into(), json!(depth + 1));
+            }
+            Ok(status)
+        })
         .await?;
     Ok((NO_CACHE, Json(status)))
 }

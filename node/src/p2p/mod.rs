@@ -158,12 +158,6 @@ impl PeerTable {
     pub fn count(&self) -> usize {
         self.peers.read().unwrap_or_else(|e| e.into_inner()).len()
     }
-
-    /// The best height any connected peer has shown.
-    pub fn best_height(&self) -> Option<u64> {
-        let peers = self.peers.read().unwrap_or_else(|e| e.into_inner());
-        peers.iter().map(|p| p.height).max()
-    }
 }
 
 /// Network settings.

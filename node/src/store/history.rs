@@ -24,6 +24,9 @@ pub struct BodyStats {
 /// transfers. 4,096 entries of ~50 bytes.
 pub const STATS_CACHE_ENTRIES: usize = 4096;
 
+/// Addresses counted per batch when upgrading a schema-1 store: bounds the batch's memory.
+const UPGRADE_BATCH: u64 = 100_000;
+
 /// A bounded map of body figures, oldest entry evicted first.
 #[derive(Default)]
 pub(super) struct StatsCache {
@@ -49,21 +52,55 @@ impl StatsCache {
 }
 
 impl Store {
-    /// The transfer at `position` of a stored block, read from the body without decoding the
-    /// rest of it.
+    /// The transfer at `position` of a stored block, decoded alone from the body bytes.
     pub fn tx_at(
         &self,
         block: &Hash,
         position: u32,
     ) -> Result<Option<SignedTransaction>, StoreError> {
+        Ok(self
+            .txs_at(block, position as usize, 1)?
+            .and_then(|(_, mut txs)| txs.pop()))
+    }
+
+    /// Up to `count` transfers of a stored block from index `start`, decoded alone from the
+    /// body bytes, with the block's transfer count; `None` if the body is not stored.
+    pub fn txs_at(
+        &self,
+        block: &Hash,
+        start: usize,
+        count: usize,
+    ) -> Result<Option<(usize, Vec<SignedTransaction>)>, StoreError> {
         let Some(body) = self.db.get_pinned_cf(self.cf(CF_BODIES)?, block.0)? else {
             return Ok(None);
         };
-        let start = 4 + position as usize * SIGNED_TX_LEN;
-        let Some(bytes) = body.get(start..start + SIGNED_TX_LEN) else {
+        let txs = body.get(4..).ok_or_else(|| corrupt("body too short"))?;
+        if txs.len() % SIGNED_TX_LEN != 0 {
+            return Err(corrupt("body length"));
+        }
+        let total = txs.len() / SIGNED_TX_LEN;
+        let out = txs
+            .chunks_exact(SIGNED_TX_LEN)
+            .skip(start)
+            .take(count)
+            .map(|c| SignedTransaction::decode(c).map_err(corrupt))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((total, out)))
+    }
+
+    /// A stored block's canonical encoding (header bytes, then the stored body as it is),
+    /// without decoding it.
+    pub fn raw_block(&self, hash: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(header) = self.db.get_pinned_cf(self.cf(CF_HEADERS)?, hash.0)? else {
             return Ok(None);
         };
-        SignedTransaction::decode(bytes).map(Some).map_err(corrupt)
+        let Some(body) = self.db.get_pinned_cf(self.cf(CF_BODIES)?, hash.0)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(header.len() + body.len());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&body);
+        Ok(Some(out))
     }
 
     /// Transfer count and fees of a stored body (remembered for recent bodies).
@@ -177,6 +214,7 @@ impl Store {
         let mut b = WriteBatch::default();
         let counts = self.cf(CF_ADDR_COUNT)?;
         let mut current: Option<([u8; 32], i64)> = None;
+        let mut written: u64 = 0;
         for item in self
             .db
             .iterator_cf(self.cf(CF_ADDR_INDEX)?, IteratorMode::Start)
@@ -191,6 +229,13 @@ impl Store {
                 _ => {
                     if let Some((a, n)) = current.replace((addr, 1)) {
                         b.put_cf(counts, a, n.to_le_bytes());
+                        written += 1;
+                        // Bounded batches; the version is written last, so a crash midway
+                        // leaves a version-1 store that is counted again from the start.
+                        if written % UPGRADE_BATCH == 0 {
+                            self.write(std::mem::take(&mut b))?;
+                            tracing::info!(addresses = written, "counting address histories");
+                        }
                     }
                 }
             }
