@@ -169,6 +169,18 @@ impl Running {
             .expect("listen address")
     }
 
+    /// The explorer address the node printed (`explorer: http://ADDR/api/node/info`).
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        let line = self
+            .wait_for_line("explorer: http://", 60)
+            .unwrap_or_else(|| panic!("no explorer line: {:#?}", self.lines()));
+        line.trim_start_matches("explorer: http://")
+            .split('/')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("explorer address in {line:?}"))
+    }
+
     /// True while the process runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

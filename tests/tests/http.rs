@@ -42,16 +42,7 @@ fn fixture() -> Fixture {
         "127.0.0.1:0",
     ]);
     let p2p = node.p2p_addr();
-    let line = node
-        .wait_for_line("explorer: http://", 30)
-        .unwrap_or_else(|| panic!("no explorer line: {:#?}", node.lines()));
-    let http: SocketAddr = line
-        .trim_start_matches("explorer: http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let http = node.http_addr();
     let mut peer = WirePeer::observe(p2p, genesis.params.genesis_hash).unwrap();
     let view = peer.tip().unwrap();
     let ids: Vec<_> = view.headers.iter().map(|h| h.hash()).collect();
@@ -646,16 +637,7 @@ fn event_stream_reports_new_tips_and_transfers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let node = Running::node(&["--dev", "--data-dir", data.to_str().unwrap()]);
-    let line = node
-        .wait_for_line("explorer: http://", 30)
-        .unwrap_or_else(|| panic!("no explorer line: {:#?}", node.lines()));
-    let a: SocketAddr = line
-        .trim_start_matches("explorer: http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let a = node.http_addr();
     let mut events = EventStream::open(a, "/api/events");
     assert_eq!(events.status, 200);
     // Tips as the dev node mines: each one block higher, its hash the block at that height.
