@@ -68,6 +68,7 @@ pub(super) async fn address(
                 "mempool": {
                     "tx_count": outgoing.len() + incoming.len(),
                     "pending_delta": (received - spent).to_string(),
+                    "pending_spend": spent.to_string(),
                     "next_nonce": next_nonce,
                 },
             }))

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub field: Option<&'static str>,
     /// Human-readable detail.
     pub message: String,
+    /// For a refused transfer, the short name of the rule that refused it.
+    pub rule: Option<&'static str>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             code,
             field: Some(field),
             message: message.into(),
+            rule: None,
         }
     }
 
@@ -36,6 +39,7 @@ impl ApiError {
             code,
             field: None,
             message: message.into(),
+            rule: None,
         }
     }
 
@@ -46,6 +50,7 @@ impl ApiError {
             code: "not_found",
             field: None,
             message: what.into(),
+            rule: None,
         }
     }
 
@@ -57,17 +62,21 @@ impl ApiError {
             code: "internal",
             field: None,
             message: "the node failed to answer; see its log".into(),
+            rule: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.code,
             "field": self.field,
             "message": self.message,
         });
+        if let (Some(rule), Some(fields)) = (self.rule, body.as_object_mut()) {
+            fields.insert("rule".into(), rule.into());
+        }
         (self.status, Json(body)).into_response()
     }
 }

@@ -25,6 +25,8 @@ pub(super) async fn node_info(State(api): State<Arc<Api>>) -> Result<impl IntoRe
             Ok(json!({
                 "version": crate::VERSION,
                 "chain": c.params().chain_name,
+                "address_prefix": c.params().prefix.as_str(),
+                "decimals": c.params().decimals,
                 "genesis": c.params().genesis_hash.to_string(),
                 "tip": {"height": tip.height, "hash": tip.hash.to_string(), "chainwork": tip.work.to_hex()},
                 "best_header": {"height": best.height, "hash": best_header.to_string()},

@@ -189,9 +189,10 @@ pub(super) async fn post_tx(
         .map_err(ApiError::internal)?;
     match result {
         Ok(id) => Ok((StatusCode::OK, NO_CACHE, id.to_string())),
-        Err(SubmitTxError::Rejected(e)) => {
-            Err(ApiError::bad_param("body", "rejected", e.to_string()))
-        }
+        Err(SubmitTxError::Rejected(e)) => Err(ApiError {
+            rule: Some(e.rule()),
+            ..ApiError::bad_param("body", "rejected", e.to_string())
+        }),
         Err(SubmitTxError::Chain(e)) => Err(ApiError::internal(e)),
     }
 }
