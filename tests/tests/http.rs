@@ -161,6 +161,8 @@ fn blocks_transactions_and_accounts_match_the_chain() {
     let info = get(a, "/api/node/info").json();
     assert_eq!(info["tip"]["height"], 30);
     assert_eq!(info["genesis"], f.genesis.params.genesis_hash.to_string());
+    assert_eq!(info["address_prefix"], f.genesis.params.prefix.as_str());
+    assert_eq!(info["decimals"], f.genesis.params.decimals);
     assert_eq!(get(a, "/healthy").status, 200);
     lists_pages_and_proofs(&f);
     address_histories(&f);
@@ -445,22 +447,34 @@ fn bad_inputs_get_precise_errors_and_posted_transfers_enter_the_mempool() {
     assert_eq!(me["mempool"]["next_nonce"], acct.nonce + 1);
     assert_eq!(me["mempool"]["pending_delta"], "-11000");
 
+    assert_eq!(me["mempool"]["pending_spend"], "11000");
+
+    // Refused by a consensus or mempool rule: the message, and the rule by its stable name.
+    let refused = |body: &[u8], rule: &str, needle: &str| {
+        let v = assert_error(a, "POST", "/api/tx", body, 400, "rejected");
+        assert_eq!(v["field"], "body");
+        assert_eq!(v["rule"], rule, "{v}");
+        let msg = v["message"].as_str().unwrap_or("").to_string();
+        assert!(msg.contains(needle), "expected {needle:?} in {msg:?}");
+    };
+    // Refused before any rule (not hex, not a transfer): no rule named.
     let rejected = |body: &[u8], code: &str, needle: &str| {
         let v = assert_error(a, "POST", "/api/tx", body, 400, code);
         assert_eq!(v["field"], "body");
+        assert!(v.get("rule").is_none(), "{v}");
         let msg = v["message"].as_str().unwrap_or("").to_string();
         assert!(msg.contains(needle), "expected {needle:?} in {msg:?}");
     };
     rejected(b"zz-not-hex", "invalid_hex", "hex");
     rejected(b"abcd", "invalid_tx", "signed transfer");
-    rejected(
+    refused(
         hexed(&good).as_bytes(),
-        "rejected",
+        "duplicate",
         "already in the mempool",
     );
     let mut bad_sig = make(acct.nonce + 1, 1_000, 10_000);
     bad_sig.signature.0[0] ^= 1;
-    rejected(hexed(&bad_sig).as_bytes(), "rejected", "signature");
+    refused(hexed(&bad_sig).as_bytes(), "bad_signature", "signature");
     let other_chain = Transaction {
         sender: key.public_key(),
         recipient: Address([77; 32]),
@@ -469,27 +483,27 @@ fn bad_inputs_get_precise_errors_and_posted_transfers_enter_the_mempool() {
         nonce: acct.nonce + 1,
     }
     .sign(&key, &ferrite_core::Hash([9; 32]));
-    rejected(hexed(&other_chain).as_bytes(), "rejected", "signature");
+    refused(hexed(&other_chain).as_bytes(), "bad_signature", "signature");
     if acct.nonce > 0 {
-        rejected(
+        refused(
             hexed(&make(acct.nonce - 1, 1, 10_000)).as_bytes(),
-            "rejected",
+            "nonce_too_low",
             "already used",
         );
     }
-    rejected(
+    refused(
         hexed(&make(acct.nonce + 1_000, 1, 10_000)).as_bytes(),
-        "rejected",
+        "nonce_too_far",
         "ahead of the next nonce",
     );
-    rejected(
+    refused(
         hexed(&make(acct.nonce + 1, acct.balance, 10_000)).as_bytes(),
-        "rejected",
+        "insufficient_balance",
         "cannot cover",
     );
-    rejected(
+    refused(
         hexed(&make(acct.nonce + 1, 1, 1)).as_bytes(),
-        "rejected",
+        "fee_too_low",
         "below the minimum",
     );
     // Too large a body.
@@ -516,6 +530,7 @@ fn bad_inputs_get_precise_errors_and_posted_transfers_enter_the_mempool() {
     let theirs = get(a, &format!("/api/address/{payee}")).json();
     assert_eq!(theirs["mempool"]["tx_count"], 1);
     assert_eq!(theirs["mempool"]["pending_delta"], "1000");
+    assert_eq!(theirs["mempool"]["pending_spend"], "0");
     assert_eq!(theirs["tx_count"], 0);
     let theirs = get(a, &format!("/api/address/{payee}/txs")).json();
     assert_eq!(theirs[0]["txid"], good.id().to_string());
