@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod amount;
 pub mod asert;
 pub mod block;
 pub mod dev;
