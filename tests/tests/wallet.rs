@@ -1,0 +1,385 @@
+//! The wallet CLI end to end: a real dev node, real `ferrite-wallet` processes, keys imported
+//! and created, coins sent and mined, balances and histories read back, and every refusal
+//! with its exit code.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use ferrite_tests::{binary, Running};
+use serde_json::Value;
+
+/// Runs `ferrite-wallet` with `args` against `node`, feeding `stdin`.
+fn wallet(dir: &Path, node: &str, args: &[&str], stdin: &str) -> Output {
+    let pass = dir.join("pass.txt");
+    let mut child = Command::new(binary("ferrite-wallet"))
+        .arg("--wallet-dir")
+        .arg(dir.join("wallets"))
+        .arg("--node")
+        .arg(node)
+        .arg("--password-file")
+        .arg(&pass)
+        .args(args)
+        .env_remove("FERRITE_WALLET")
+        .env_remove("FERRITE_WALLET_DIR")
+        .env_remove("FERRITE_NODE")
+        .env_remove("FERRITE_WALLET_PASSPHRASE_UNSAFE")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ferrite-wallet");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `ferrite-wallet` with `args` at a terminal (a pseudo-terminal made by util-linux
+/// `script`, which Debian always has) and types `typed` into it.
+fn at_terminal(dir: &Path, node: &str, args: &[&str], typed: &str) -> Output {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let wallets = dir.join("wallets");
+    let pass = dir.join("pass.txt");
+    let mut line = vec![
+        quote(binary("ferrite-wallet").to_str().unwrap()),
+        "--wallet-dir".into(),
+        quote(wallets.to_str().unwrap()),
+        "--node".into(),
+        quote(node),
+        "--password-file".into(),
+        quote(pass.to_str().unwrap()),
+    ];
+    line.extend(args.iter().map(|a| quote(a)));
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+        .env_remove("FERRITE_WALLET")
+        .env_remove("FERRITE_WALLET_DIR")
+        .env_remove("FERRITE_NODE")
+        .env_remove("FERRITE_WALLET_PASSPHRASE_UNSAFE")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script(1)");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(typed.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn ok_json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Asserts exit `code` and a one-line message containing `needle` on stderr.
+fn fails(out: &Output, code: i32, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "expected {needle:?} in {err:?}");
+}
+
+#[test]
+fn send_between_two_wallets_and_read_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("pass.txt"), "correct horse battery\n").unwrap();
+    let node = Running::node(&["--dev", "--data-dir", d.join("data").to_str().unwrap()]);
+    let url = format!("http://{}", node.http_addr());
+    let url = url.as_str();
+    let w = |args: &[&str], stdin: &str| wallet(d, url, args, stdin);
+
+    // Alice is dev account 1, imported from the secret the node printed.
+    let alice_key = ferrite_core::dev::dev_key(1);
+    let secret = hex::encode(*alice_key.to_bytes());
+    let v = ok_json(&w(&["--json", "import", "--name", "alice"], &secret));
+    let alice = v["address"].as_str().unwrap().to_string();
+    assert!(alice.starts_with("dfe1"), "{v}");
+    let file = d.join("wallets").join("alice.json");
+    assert!(!std::fs::read_to_string(&file).unwrap().contains(&secret));
+    // Bob is new, with a recovery phrase that imports to the same address.
+    let v = ok_json(&w(&["--json", "new", "--name", "bob", "--phrase"], ""));
+    let bob = v["address"].as_str().unwrap().to_string();
+    let phrase = v["recovery_phrase"].as_str().unwrap().to_string();
+    assert_eq!(phrase.split(' ').count(), 24);
+    let v = ok_json(&w(&["--json", "import", "--name", "bob2"], &phrase));
+    assert_eq!(v["address"], bob.as_str());
+    let v = ok_json(&w(&["--json", "list"], ""));
+    let names: Vec<&str> = v["wallets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["wallet"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "bob2"]);
+    let v = ok_json(&w(&["--json", "--wallet", "alice", "address"], ""));
+    assert_eq!(v["address"], alice.as_str());
+
+    let before = ok_json(&w(&["--json", "--wallet", "alice", "balance"], ""));
+    let alice_before: u64 = before["balance_units"].as_u64().unwrap();
+    assert!(alice_before > 0, "{before}");
+    let v = ok_json(&w(&["--json", "balance", &bob], ""));
+    assert_eq!(v["balance_units"], 0);
+
+    // Send 12.5 coins with a fee of 0.0001 and wait for a block.
+    let sent = ok_json(&w(
+        &[
+            "--json", "--wallet", "alice", "send", "--to", &bob, "--amount", "12.5", "--fee",
+            "0.0001", "--yes",
+        ],
+        "",
+    ));
+    assert_eq!(sent["confirmed"], true, "{sent}");
+    assert!(sent["confirmations"].as_u64().unwrap() >= 1);
+    let txid = sent["txid"].as_str().unwrap().to_string();
+    let v = ok_json(&w(&["--json", "balance", &bob], ""));
+    assert_eq!(v["balance"], "12.5");
+    assert_eq!(v["balance_units"], 1_250_000_000u64);
+    // Alice paid amount and fee; she also mines nothing (dev rewards go to account 0).
+    let after = ok_json(&w(&["--json", "--wallet", "alice", "balance"], ""));
+    assert_eq!(
+        after["balance_units"].as_u64().unwrap(),
+        alice_before - 1_250_000_000 - 10_000
+    );
+    // Both histories show the transfer, from each side.
+    let h = ok_json(&w(&["--json", "--wallet", "bob", "history"], ""));
+    let t = &h["transactions"][0];
+    assert_eq!(t["txid"], txid.as_str());
+    assert_eq!(t["direction"], "in");
+    assert_eq!(t["counterparty"], alice.as_str());
+    assert_eq!(t["amount"], "12.5");
+    assert_eq!(t["confirmed"], true);
+    let h = ok_json(&w(&["--json", "--wallet", "alice", "history"], ""));
+    assert_eq!(h["transactions"][0]["txid"], txid.as_str());
+    assert_eq!(h["transactions"][0]["direction"], "out");
+    assert_eq!(h["transactions"][0]["fee"], "0.0001");
+    let v = ok_json(&w(&["--json", "tx", &txid], ""));
+    assert_eq!(v["from"], alice.as_str());
+    assert_eq!(v["to"], bob.as_str());
+    assert_eq!(v["confirmed"], true);
+    assert!(v["confirmations"].as_u64().unwrap() >= 1);
+    // Text output for people.
+    let out = w(&["--wallet", "bob", "balance"], "");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("balance: 12.5"));
+    // Export gives back the imported secret, with a warning.
+    let out = w(&["--json", "--wallet", "alice", "export"], "");
+    assert_eq!(ok_json(&out)["secret_key"], secret.as_str());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+
+    // A second send without waiting, then a nonce that follows it.
+    let v = ok_json(&w(
+        &[
+            "--json",
+            "--wallet",
+            "alice",
+            "send",
+            "--to",
+            &bob,
+            "--amount",
+            "1",
+            "--yes",
+            "--no-wait",
+        ],
+        "",
+    ));
+    assert_eq!(v["confirmed"], false);
+    let n1 = v["nonce"].as_u64().unwrap();
+    let v = ok_json(&w(
+        &[
+            "--json",
+            "--wallet",
+            "alice",
+            "send",
+            "--to",
+            &bob.to_uppercase(),
+            "--amount",
+            "1",
+            "--yes",
+            "--no-wait",
+        ],
+        "",
+    ));
+    assert_eq!(v["nonce"].as_u64().unwrap(), n1 + 1);
+    // An address typed in upper case is the same address, reported as the chain writes it.
+    assert_eq!(v["to"], bob.as_str());
+
+    // At a terminal, send asks; "n" sends nothing (the next nonce is unchanged), "y" sends.
+    let next = |w: &dyn Fn(&[&str], &str) -> Output| {
+        ok_json(&w(&["--json", "--wallet", "alice", "balance"], ""))["next_nonce"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = next(&w);
+    let ask = [
+        "--wallet",
+        "alice",
+        "send",
+        "--to",
+        &bob,
+        "--amount",
+        "1",
+        "--no-wait",
+    ];
+    let out = at_terminal(d, url, &ask, "n\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(10), "{text}");
+    assert!(
+        text.contains("Send? [y/N]") && text.contains("cancelled"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("nonce:          {before}")),
+        "{text}"
+    );
+    assert_eq!(next(&w), before);
+    let out = at_terminal(d, url, &ask, "y\n");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("not waiting for a block"), "{text}");
+    assert_eq!(next(&w), before + 1);
+
+    refusals(d, url, &bob);
+    node.terminate(20);
+}
+
+/// Every refusal, with its exit code, and nothing sent.
+fn refusals(d: &Path, url: &str, bob: &str) {
+    let w = |args: &[&str]| wallet(d, url, args, "");
+    let send = |extra: &[&str]| {
+        let mut args = vec!["--wallet", "alice", "send", "--yes"];
+        args.extend_from_slice(extra);
+        w(&args)
+    };
+    // Addresses: broken checksum, another chain's prefix, garbage.
+    let mut broken = bob.to_string();
+    let last = broken.pop().unwrap();
+    broken.push(if last == 'q' { 'p' } else { 'q' });
+    fails(
+        &send(&["--to", &broken, "--amount", "1"]),
+        2,
+        "not an address of chain",
+    );
+    let testnet = ferrite_core::dev::dev_key(5)
+        .address()
+        .to_bech32(&ferrite_core::AddressPrefix::new("tfe").unwrap());
+    fails(&send(&["--to", &testnet, "--amount", "1"]), 2, "prefix dfe");
+    fails(
+        &send(&["--to", "hello", "--amount", "1"]),
+        2,
+        "not an address",
+    );
+    // Amounts.
+    fails(&send(&["--to", bob, "--amount=-1"]), 2, "negative");
+    fails(
+        &send(&["--to", bob, "--amount", "0.000000001"]),
+        2,
+        "decimal places",
+    );
+    fails(
+        &send(&["--to", bob, "--amount", "184467440737.09551616"]),
+        2,
+        "larger",
+    );
+    fails(
+        &send(&["--to", bob, "--amount", "1e3"]),
+        2,
+        "not a decimal number",
+    );
+    fails(&send(&["--to", bob, "--amount", "0"]), 2, "more than zero");
+    // Flags.
+    fails(&w(&["--frobnicate", "list"]), 2, "unexpected argument");
+    fails(&w(&["send", "--to", bob]), 2, "--amount");
+    // No terminal and no --yes: refuses before signing.
+    fails(
+        &w(&["--wallet", "alice", "send", "--to", bob, "--amount", "1"]),
+        2,
+        "--yes",
+    );
+    // Funds and node rules.
+    // The wallet's own check, before signing (the node's refusal maps to the same code).
+    fails(
+        &send(&["--to", bob, "--amount", "100000000", "--no-wait"]),
+        8,
+        "can spend",
+    );
+    fails(
+        &send(&[
+            "--to",
+            bob,
+            "--amount",
+            "1",
+            "--fee",
+            "0.00000001",
+            "--no-wait",
+        ]),
+        7,
+        "below the minimum",
+    );
+    // Sent, but the confirmations asked for cannot come within the timeout.
+    fails(
+        &send(&[
+            "--to",
+            bob,
+            "--amount",
+            "1",
+            "--confirmations",
+            "1000",
+            "--timeout",
+            "1",
+        ]),
+        9,
+        "not confirmed after 1 s",
+    );
+    // Wallets and passphrases.
+    fails(&w(&["--wallet", "nobody", "address"]), 5, "no wallet named");
+    std::fs::write(d.join("pass.txt"), "wrong\n").unwrap();
+    fails(
+        &send(&["--to", bob, "--amount", "1", "--no-wait"]),
+        3,
+        "wrong passphrase",
+    );
+    std::fs::write(d.join("pass.txt"), "correct horse battery\n").unwrap();
+    let file = d.join("wallets").join("bob2.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let ct = v["ciphertext"].as_str().unwrap().to_string();
+    let flipped = format!("{}{}", if &ct[..1] == "0" { "1" } else { "0" }, &ct[1..]);
+    v["ciphertext"] = Value::String(flipped);
+    std::fs::write(&file, v.to_string()).unwrap();
+    fails(
+        &w(&["--wallet", "bob2", "export"]),
+        4,
+        "corrupt or was tampered",
+    );
+    // The node gone.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    fails(
+        &wallet(d, &gone, &["--wallet", "alice", "balance"], ""),
+        6,
+        "cannot reach the node",
+    );
+    // JSON errors for scripts.
+    let out = wallet(d, &gone, &["--json", "--wallet", "alice", "balance"], "");
+    let e: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(e["error"], "node_unreachable");
+    assert_eq!(e["exit_code"], 6);
+    let out = w(&["--json", "--frobnicate", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let e: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(e["error"], "usage");
+    assert!(
+        e["message"].as_str().unwrap().contains("--frobnicate"),
+        "{e}"
+    );
+}

@@ -1,0 +1,241 @@
+//! The node client: the few HTTP explorer calls the wallet makes (docs/http.md), with their
+//! answers checked for shape. The node is never given a key; it only sees signed transfers.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use ferrite_core::genesis::MAX_DECIMALS;
+
+use crate::error::WalletError;
+
+/// Time to connect to the node.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time for a whole request: the explorer answers in milliseconds, so this only cuts off a
+/// node that hangs.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest answer read: history pages are tens of KiB.
+const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What `GET /api/node/info` says about the chain.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeInfo {
+    /// Chain name.
+    pub chain: String,
+    /// Address prefix.
+    pub address_prefix: String,
+    /// Decimals of one coin.
+    pub decimals: u8,
+    /// Genesis id (the chain id transfers are signed for).
+    pub genesis: String,
+    /// The tip.
+    pub tip: Tip,
+}
+
+/// The node's tip.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tip {
+    /// Height.
+    pub height: u64,
+}
+
+/// `GET /api/address/{a}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountView {
+    /// Confirmed balance.
+    pub balance: u64,
+    /// Confirmed nonce.
+    pub nonce: u64,
+    /// Confirmed transfers.
+    pub tx_count: u64,
+    /// The mempool's view.
+    pub mempool: PendingView,
+}
+
+/// The pending part of an account.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PendingView {
+    /// Pending transfers sent or received.
+    pub tx_count: u64,
+    /// Received minus spent, as a decimal string.
+    pub pending_delta: String,
+    /// Amounts plus fees of pending outgoing transfers, as a decimal string.
+    pub pending_spend: String,
+    /// The nonce for the next transfer.
+    pub next_nonce: u64,
+}
+
+/// A node at a base URL.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client for the node at `url` (e.g. `http://127.0.0.1:9734`).
+    pub fn new(url: &str) -> Result<Client, WalletError> {
+        let base = url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(WalletError::Usage(format!(
+                "--node {url}: expected an http:// or https:// URL such as http://127.0.0.1:9734"
+            )));
+        }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build();
+        Ok(Client { base, agent })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn unreachable(&self, e: impl std::fmt::Display) -> WalletError {
+        WalletError::Unreachable {
+            url: self.base.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Turns a ureq result into the body text, or the wallet error for the failure.
+    fn finish(&self, r: Result<ureq::Response, ureq::Error>) -> Result<String, WalletError> {
+        match r {
+            Ok(resp) => self.read(resp),
+            Err(ureq::Error::Status(status, resp)) => {
+                let body = self.read(resp).unwrap_or_default();
+                Err(node_error(status, &body))
+            }
+            Err(ureq::Error::Transport(t)) => Err(self.unreachable(t)),
+        }
+    }
+
+    fn read(&self, resp: ureq::Response) -> Result<String, WalletError> {
+        use std::io::Read;
+        let mut body = String::new();
+        resp.into_reader()
+            .take(MAX_ANSWER_BYTES)
+            .read_to_string(&mut body)
+            .map_err(|e| self.unreachable(e))?;
+        Ok(body)
+    }
+
+    /// `GET path` as text; `None` on 404.
+    fn fetch(&self, path: &str) -> Result<Option<String>, WalletError> {
+        match self.agent.get(&format!("{}{path}", self.base)).call() {
+            Err(ureq::Error::Status(404, _)) => Ok(None),
+            r => self.finish(r).map(Some),
+        }
+    }
+
+    /// `GET path` as JSON of type `T`; `None` if the node answers 404 (it does not know it).
+    pub fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, WalletError> {
+        let Some(body) = self.fetch(path)? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&body)
+            .map(Some)
+            .map_err(|e| WalletError::Node(format!("unexpected answer to {path}: {e}")))
+    }
+
+    /// `GET path` as JSON of type `T`.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, WalletError> {
+        self.get_opt(path)?
+            .ok_or_else(|| WalletError::Node(format!("{path}: not found")))
+    }
+
+    /// `POST /api/tx` with the hex transfer; the node's txid.
+    pub fn post_tx(&self, hex_tx: &str) -> Result<String, WalletError> {
+        let r = self
+            .agent
+            .post(&format!("{}/api/tx", self.base))
+            .set("Content-Type", "text/plain")
+            .send_string(hex_tx);
+        Ok(self.finish(r)?.trim().to_string())
+    }
+
+    /// The chain this node follows, with its figures checked.
+    pub fn info(&self) -> Result<NodeInfo, WalletError> {
+        let info: NodeInfo = self.get("/api/node/info")?;
+        if info.decimals > MAX_DECIMALS {
+            return Err(WalletError::Node(format!(
+                "the node says coins have {} decimals; at most {MAX_DECIMALS} are possible",
+                info.decimals
+            )));
+        }
+        Ok(info)
+    }
+
+    /// An account's confirmed and pending view.
+    pub fn account(&self, address: &str) -> Result<AccountView, WalletError> {
+        self.get(&format!("/api/address/{address}"))
+    }
+
+    /// A transfer and its status (with confirmations), or `None` if the node does not know it.
+    pub fn tx(&self, txid: &str) -> Result<Option<(Value, Value)>, WalletError> {
+        let Some(tx) = self.get_opt(&format!("/api/tx/{txid}"))? else {
+            return Ok(None);
+        };
+        let Some(status) = self.get_opt(&format!("/api/tx/{txid}/status"))? else {
+            return Ok(None);
+        };
+        Ok(Some((tx, status)))
+    }
+}
+
+/// The wallet error for an error answer: a refused transfer names its rule.
+fn node_error(status: u16, body: &str) -> WalletError {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let message = v["message"].as_str().unwrap_or(body).to_string();
+    match (v["error"].as_str(), v["rule"].as_str()) {
+        (Some("rejected"), Some("insufficient_balance")) => WalletError::InsufficientFunds(message),
+        (Some("rejected"), Some(rule)) => WalletError::Rejected(format!("{message} (rule {rule})")),
+        (Some("rejected"), None) => WalletError::Rejected(message),
+        _ => WalletError::Node(format!("{status} {message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_answers_map_to_their_exit_codes() {
+        let rejected = r#"{"error":"rejected","field":"body","message":"fee 1 is below the minimum 1000","rule":"fee_too_low"}"#;
+        let e = node_error(400, rejected);
+        assert_eq!(e.exit_code(), 7);
+        assert!(e.to_string().contains("(rule fee_too_low)"), "{e}");
+        let poor = r#"{"error":"rejected","field":"body","message":"balance 5 cannot cover 9","rule":"insufficient_balance"}"#;
+        assert_eq!(node_error(400, poor).exit_code(), 8);
+        let broken = r#"{"error":"internal","field":null,"message":"the node failed"}"#;
+        let e = node_error(500, broken);
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("500 the node failed"));
+        assert_eq!(node_error(502, "<html>bad gateway</html>").exit_code(), 1);
+    }
+
+    #[test]
+    fn only_http_urls() {
+        assert!(Client::new("https://node.example").is_ok());
+        assert!(Client::new("ftp://node.example").is_err());
+        assert!(Client::new("127.0.0.1:9734").is_err());
+        assert_eq!(
+            Client::new("http://127.0.0.1:9734/").unwrap().url(),
+            "http://127.0.0.1:9734"
+        );
+    }
+
+    #[test]
+    fn a_closed_port_is_unreachable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        assert_eq!(c.info().unwrap_err().exit_code(), 6);
+    }
+}

@@ -1,0 +1,102 @@
+//! The wallet's failures, one variant per thing that can go wrong for a user, each with its own
+//! exit code (the table is in docs/wallet.md and `ferrite-wallet --help`).
+
+use std::path::PathBuf;
+
+/// Why a wallet command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    /// A flag, argument or typed value is unusable (malformed address, other chain's address,
+    /// bad amount, no terminal to confirm on, wallet name taken).
+    #[error("{0}")]
+    Usage(String),
+    /// The passphrase does not open the keystore.
+    #[error("wrong passphrase for wallet {0:?}")]
+    WrongPassphrase(String),
+    /// The keystore file is unreadable, malformed or was tampered with.
+    #[error("keystore {path} is corrupt or was tampered with: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No keystore of that name.
+    #[error("no wallet named {name:?} in {dir}; `ferrite-wallet list` shows the wallets")]
+    UnknownWallet {
+        /// The name asked for.
+        name: String,
+        /// The wallet directory.
+        dir: PathBuf,
+    },
+    /// The node does not answer.
+    #[error("cannot reach the node at {url}: {reason}")]
+    Unreachable {
+        /// The node's URL.
+        url: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// The node refused the transfer.
+    #[error("the node rejected the transaction: {0}")]
+    Rejected(String),
+    /// The account cannot pay.
+    #[error("insufficient funds: {0}")]
+    InsufficientFunds(String),
+    /// The transfer was sent but not confirmed in time.
+    #[error("transaction {txid} not confirmed after {secs} s (it may still be mined; check with `ferrite-wallet tx {txid}`)")]
+    NotConfirmed {
+        /// The transfer.
+        txid: String,
+        /// Seconds waited.
+        secs: u64,
+    },
+    /// The user said no.
+    #[error("cancelled; nothing was sent")]
+    Aborted,
+    /// The node answered something unexpected (an error status, or JSON of the wrong shape).
+    #[error("node error: {0}")]
+    Node(String),
+    /// A local file or terminal failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A cryptographic operation failed that should not (key generation, encryption).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl WalletError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            WalletError::Usage(_) => 2,
+            WalletError::WrongPassphrase(_) => 3,
+            WalletError::Corrupt { .. } => 4,
+            WalletError::UnknownWallet { .. } => 5,
+            WalletError::Unreachable { .. } => 6,
+            WalletError::Rejected(_) => 7,
+            WalletError::InsufficientFunds(_) => 8,
+            WalletError::NotConfirmed { .. } => 9,
+            WalletError::Aborted => 10,
+            WalletError::Node(_) | WalletError::Io(_) | WalletError::Internal(_) => 1,
+        }
+    }
+
+    /// A stable short name of the failure (the `error` key of `--json` output).
+    pub fn code(&self) -> &'static str {
+        match self {
+            WalletError::Usage(_) => "usage",
+            WalletError::WrongPassphrase(_) => "wrong_passphrase",
+            WalletError::Corrupt { .. } => "corrupt_keystore",
+            WalletError::UnknownWallet { .. } => "unknown_wallet",
+            WalletError::Unreachable { .. } => "node_unreachable",
+            WalletError::Rejected(_) => "rejected",
+            WalletError::InsufficientFunds(_) => "insufficient_funds",
+            WalletError::NotConfirmed { .. } => "not_confirmed",
+            WalletError::Aborted => "aborted",
+            WalletError::Node(_) => "node_error",
+            WalletError::Io(_) => "io",
+            WalletError::Internal(_) => "internal",
+        }
+    }
+}
