@@ -264,15 +264,15 @@ fn refusals(d: &Path, url: &str, bob: &str) {
     let mut broken = bob.to_string();
     let last = broken.pop().unwrap();
     broken.push(if last == 'q' { 'p' } else { 'q' });
-    fails(
-        &send(&["--to", &broken, "--amount", "1"]),
-        2,
-        "not an address of chain",
-    );
+    fails(&send(&["--to", &broken, "--amount", "1"]), 2, "checksum");
     let testnet = ferrite_core::dev::dev_key(5)
         .address()
         .to_bech32(&ferrite_core::AddressPrefix::new("tfe").unwrap());
-    fails(&send(&["--to", &testnet, "--amount", "1"]), 2, "prefix dfe");
+    fails(
+        &send(&["--to", &testnet, "--amount", "1"]),
+        2,
+        "is for prefix `tfe`, this chain uses `dfe`",
+    );
     fails(
         &send(&["--to", "hello", "--amount", "1"]),
         2,
@@ -280,6 +280,7 @@ fn refusals(d: &Path, url: &str, bob: &str) {
     );
     // Amounts.
     fails(&send(&["--to", bob, "--amount=-1"]), 2, "negative");
+    fails(&send(&["--to", bob, "--amount", "-1"]), 2, "negative");
     fails(
         &send(&["--to", bob, "--amount", "0.000000001"]),
         2,
@@ -299,11 +300,26 @@ fn refusals(d: &Path, url: &str, bob: &str) {
     // Flags.
     fails(&w(&["--frobnicate", "list"]), 2, "unexpected argument");
     fails(&w(&["send", "--to", bob]), 2, "--amount");
-    // No terminal and no --yes: refuses before signing.
+    // No terminal and no --yes: refuses before signing, and nothing is sent.
+    let next = || ok_json(&w(&["--json", "--wallet", "alice", "balance"]))["next_nonce"].clone();
+    let before = next();
     fails(
         &w(&["--wallet", "alice", "send", "--to", bob, "--amount", "1"]),
         2,
         "--yes",
+    );
+    assert_eq!(next(), before);
+    // Help on every command.
+    for cmd in [
+        "new", "import", "list", "address", "balance", "send", "history", "tx", "export",
+    ] {
+        let out = w(&[cmd, "--help"]);
+        assert!(out.status.success(), "{cmd}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: ferrite-wallet"));
+    }
+    let out = w(&["--help"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("10 cancelled at the confirmation prompt")
     );
     // Funds and node rules.
     // The wallet's own check, before signing (the node's refusal maps to the same code).
@@ -325,21 +341,25 @@ fn refusals(d: &Path, url: &str, bob: &str) {
         7,
         "below the minimum",
     );
-    // Sent, but the confirmations asked for cannot come within the timeout.
-    fails(
-        &send(&[
-            "--to",
-            bob,
-            "--amount",
-            "1",
-            "--confirmations",
-            "1000",
-            "--timeout",
-            "1",
-        ]),
-        9,
-        "not confirmed after 1 s",
-    );
+    // Sent, but the confirmations asked for cannot come within the timeout; scripts get
+    // the txid to follow up.
+    let out = send(&[
+        "--json",
+        "--to",
+        bob,
+        "--amount",
+        "1",
+        "--confirmations",
+        "1000",
+        "--timeout",
+        "1",
+    ]);
+    fails(&out, 9, "not confirmed after 1 s");
+    let last = String::from_utf8_lossy(&out.stderr);
+    let e: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    assert_eq!(e["error"], "not_confirmed");
+    let txid = e["txid"].as_str().unwrap();
+    assert_eq!(ok_json(&w(&["--json", "tx", txid]))["txid"], txid);
     // Wallets and passphrases.
     fails(&w(&["--wallet", "nobody", "address"]), 5, "no wallet named");
     std::fs::write(d.join("pass.txt"), "wrong\n").unwrap();
@@ -360,6 +380,15 @@ fn refusals(d: &Path, url: &str, bob: &str) {
         4,
         "corrupt or was tampered",
     );
+    // One damaged file does not hide the other wallets.
+    let v = ok_json(&w(&["--json", "list"]));
+    let rows = v["wallets"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{v}");
+    assert!(rows[0]["address"].is_string() && rows[1]["address"].is_string());
+    assert!(
+        rows[2]["address"].is_null() && rows[2]["error"].is_string(),
+        "{v}"
+    );
     // The node gone.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gone = format!("http://{}", closed.local_addr().unwrap());
@@ -374,6 +403,20 @@ fn refusals(d: &Path, url: &str, bob: &str) {
     let e: Value = serde_json::from_slice(&out.stderr).unwrap();
     assert_eq!(e["error"], "node_unreachable");
     assert_eq!(e["exit_code"], 6);
+    // A wallet can be made with no node running: it shows the public testnet's addresses.
+    let offline = tempfile::tempdir().unwrap();
+    std::fs::write(offline.path().join("pass.txt"), "pw\n").unwrap();
+    let out = wallet(
+        offline.path(),
+        &gone,
+        &["--json", "new", "--name", "carol"],
+        "",
+    );
+    assert!(ok_json(&out)["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("tfe1"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node answers"));
     let out = w(&["--json", "--frobnicate", "list"]);
     assert_eq!(out.status.code(), Some(2));
     let e: Value = serde_json::from_slice(&out.stderr).unwrap();

@@ -4,6 +4,17 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// Most confirmations `send` waits for: a thousand blocks is beyond any reorg worth guarding
+/// against, and a typo like 10000 is caught.
+pub const MAX_CONFIRMATIONS: u64 = 1000;
+/// Default seconds `send` waits for its confirmations: ten minutes covers many blocks at
+/// testnet spacing without leaving a script hanging for good.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
+/// Default history length: one screen.
+pub const DEFAULT_HISTORY: u64 = 25;
+/// Longest history: 10,000 entries are 400 requests of the node's pages, a few seconds.
+pub const MAX_HISTORY: u64 = 10_000;
+
 /// Exit codes, shown at the end of `--help`.
 pub const EXIT_CODES: &str = "\
 Exit codes:
@@ -82,10 +93,11 @@ pub enum Command {
         #[arg(long)]
         to: String,
         /// How much, in coins (e.g. 12.5).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
-        /// The fee, in coins [default: the node's estimate for the next block].
-        #[arg(long)]
+        /// The fee, in coins [default: the node's estimate for the next block, if at most
+        /// 0.01].
+        #[arg(long, allow_hyphen_values = true)]
         fee: Option<String>,
         /// Do not ask for confirmation.
         #[arg(long)]
@@ -94,16 +106,16 @@ pub enum Command {
         #[arg(long, conflicts_with = "confirmations")]
         no_wait: bool,
         /// Wait until the transfer has this many confirmations.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_CONFIRMATIONS))]
         confirmations: u64,
         /// Give up waiting after this many seconds.
-        #[arg(long, default_value_t = 600)]
+        #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS)]
         timeout: u64,
     },
     /// The wallet's transfers, newest first (pending ones first).
     History {
         /// At most this many.
-        #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        #[arg(long, default_value_t = DEFAULT_HISTORY, value_parser = clap::value_parser!(u64).range(1..=MAX_HISTORY))]
         limit: u64,
     },
     /// A transfer's status and confirmations.

@@ -18,6 +18,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest answer read: history pages are tens of KiB.
 const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
+/// Longest piece of a node's error text shown: one line on a terminal, whatever the node sent.
+const MAX_MESSAGE_CHARS: usize = 300;
 
 /// What `GET /api/node/info` says about the chain.
 #[derive(Debug, Clone, Deserialize)]
@@ -115,17 +117,22 @@ impl Client {
 
     fn read(&self, resp: ureq::Response) -> Result<String, WalletError> {
         use std::io::Read;
-        let mut body = String::new();
+        let mut body = Vec::new();
         resp.into_reader()
             .take(MAX_ANSWER_BYTES)
-            .read_to_string(&mut body)
+            .read_to_end(&mut body)
             .map_err(|e| self.unreachable(e))?;
-        Ok(body)
+        // The connection worked; what came over it is the node's fault, not the network's.
+        String::from_utf8(body).map_err(|_| WalletError::Node("the answer is not UTF-8".into()))
     }
 
-    /// `GET path` as text; `None` on 404.
-    fn fetch(&self, path: &str) -> Result<Option<String>, WalletError> {
-        match self.agent.get(&format!("{}{path}", self.base)).call() {
+    /// `GET path` as text, within `limit` if given; `None` on 404.
+    fn fetch(&self, path: &str, limit: Option<Duration>) -> Result<Option<String>, WalletError> {
+        let mut request = self.agent.get(&format!("{}{path}", self.base));
+        if let Some(limit) = limit {
+            request = request.timeout(limit.min(REQUEST_TIMEOUT));
+        }
+        match request.call() {
             Err(ureq::Error::Status(404, _)) => Ok(None),
             r => self.finish(r).map(Some),
         }
@@ -133,7 +140,16 @@ impl Client {
 
     /// `GET path` as JSON of type `T`; `None` if the node answers 404 (it does not know it).
     pub fn get_opt<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, WalletError> {
-        let Some(body) = self.fetch(path)? else {
+        self.get_within(path, None)
+    }
+
+    /// [`Client::get_opt`] within `limit`.
+    fn get_within<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        limit: Option<Duration>,
+    ) -> Result<Option<T>, WalletError> {
+        let Some(body) = self.fetch(path, limit)? else {
             return Ok(None);
         };
         serde_json::from_str(&body)
@@ -176,10 +192,20 @@ impl Client {
 
     /// A transfer and its status (with confirmations), or `None` if the node does not know it.
     pub fn tx(&self, txid: &str) -> Result<Option<(Value, Value)>, WalletError> {
-        let Some(tx) = self.get_opt(&format!("/api/tx/{txid}"))? else {
+        self.tx_within(txid, None)
+    }
+
+    /// [`Client::tx`], each request within `limit` if given (so a wait ends on time even
+    /// when the node hangs).
+    pub fn tx_within(
+        &self,
+        txid: &str,
+        limit: Option<Duration>,
+    ) -> Result<Option<(Value, Value)>, WalletError> {
+        let Some(tx) = self.get_within(&format!("/api/tx/{txid}"), limit)? else {
             return Ok(None);
         };
-        let Some(status) = self.get_opt(&format!("/api/tx/{txid}/status"))? else {
+        let Some(status) = self.get_within(&format!("/api/tx/{txid}/status"), limit)? else {
             return Ok(None);
         };
         Ok(Some((tx, status)))
@@ -189,13 +215,28 @@ impl Client {
 /// The wallet error for an error answer: a refused transfer names its rule.
 fn node_error(status: u16, body: &str) -> WalletError {
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let message = v["message"].as_str().unwrap_or(body).to_string();
+    let message = one_line(v["message"].as_str().unwrap_or(body));
     match (v["error"].as_str(), v["rule"].as_str()) {
         (Some("rejected"), Some("insufficient_balance")) => WalletError::InsufficientFunds(message),
         (Some("rejected"), Some(rule)) => WalletError::Rejected(format!("{message} (rule {rule})")),
         (Some("rejected"), None) => WalletError::Rejected(message),
         _ => WalletError::Node(format!("{status} {message}")),
     }
+}
+
+/// Text from the node made safe to print as part of one line: its first line, control
+/// characters (terminal escapes) replaced, at most [`MAX_MESSAGE_CHARS`] characters.
+fn one_line(text: &str) -> String {
+    let first = text.trim().lines().next().unwrap_or("");
+    let mut out: String = first
+        .chars()
+        .take(MAX_MESSAGE_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if first.chars().count() > MAX_MESSAGE_CHARS {
+        out.push_str("...");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -215,6 +256,18 @@ mod tests {
         assert_eq!(e.exit_code(), 1);
         assert!(e.to_string().contains("500 the node failed"));
         assert_eq!(node_error(502, "<html>bad gateway</html>").exit_code(), 1);
+        // Whatever the node sends is shown as one short, inert line.
+        let hostile = format!(
+            "{{\"message\":\"evil\\u001b[2J{}\\nsecond line\"}}",
+            "x".repeat(5000)
+        );
+        let shown = node_error(500, &hostile).to_string();
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\n'),
+            "{shown:?}"
+        );
+        assert!(shown.len() < MAX_MESSAGE_CHARS + 50, "{}", shown.len());
+        assert!(!node_error(502, "a\nb").to_string().contains('\n'));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::keystore;
 pub const DEFAULT_NODE: &str = "http://127.0.0.1:9734";
 /// The wallet name used when none is given.
 pub const DEFAULT_NAME: &str = "default";
-/// Largest config file read.
+/// Largest config file read: it holds two settings; anything bigger is the wrong file.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
 /// `WALLET_DIR/config.toml`.
@@ -36,19 +36,30 @@ pub struct Settings {
 }
 
 fn read_config(dir: &Path) -> Result<FileConfig, WalletError> {
+    use std::io::Read;
     let path = dir.join("config.toml");
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            return Err(WalletError::Usage(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
     };
-    if meta.len() > MAX_CONFIG_BYTES {
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| WalletError::Usage(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(WalletError::Usage(format!(
-            "{} is too large",
+            "{} is larger than {MAX_CONFIG_BYTES} bytes",
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(&path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| WalletError::Usage(format!("{} is not UTF-8 text", path.display())))?;
     toml::from_str(&text).map_err(|e| WalletError::Usage(format!("{}: {e}", path.display())))
 }
 
@@ -91,5 +102,56 @@ impl Settings {
                 names.join(", ")
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings(dir: &Path, extra: &[&str]) -> Result<Settings, WalletError> {
+        let mut args = vec!["ferrite-wallet", "--wallet-dir", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push("list");
+        resolve(&Cli::try_parse_from(args).unwrap())
+    }
+
+    #[test]
+    fn flag_beats_config_file_beats_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Nothing set (this test assumes FERRITE_NODE and FERRITE_WALLET are not exported).
+        if std::env::var_os("FERRITE_NODE").is_some()
+            || std::env::var_os("FERRITE_WALLET").is_some()
+        {
+            return;
+        }
+        assert_eq!(settings(d, &[]).unwrap().node, DEFAULT_NODE);
+        std::fs::write(
+            d.join("config.toml"),
+            "node = \"http://10.0.0.2:9734\"\nwallet = \"bob\"\n",
+        )
+        .unwrap();
+        let s = settings(d, &[]).unwrap();
+        assert_eq!(s.node, "http://10.0.0.2:9734");
+        assert_eq!(s.wallet.as_deref(), Some("bob"));
+        assert_eq!(s.wallet_name().unwrap(), "bob");
+        let s = settings(d, &["--node", "http://127.0.0.1:1", "--wallet", "carol"]).unwrap();
+        assert_eq!(s.node, "http://127.0.0.1:1");
+        assert_eq!(s.wallet.as_deref(), Some("carol"));
+        // A misspelt key, junk, or a huge file: a usage error naming the file.
+        std::fs::write(d.join("config.toml"), "nodes = \"x\"\n").unwrap();
+        let e = settings(d, &[]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("config.toml"), "{e}");
+        std::fs::write(d.join("config.toml"), b"\xff\xfe").unwrap();
+        assert_eq!(settings(d, &[]).unwrap_err().exit_code(), 2);
+        std::fs::write(
+            d.join("config.toml"),
+            vec![b'#'; MAX_CONFIG_BYTES as usize + 1],
+        )
+        .unwrap();
+        assert!(settings(d, &[]).unwrap_err().to_string().contains("larger"));
     }
 }

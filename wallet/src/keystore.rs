@@ -1,7 +1,8 @@
 //! The keystore: one JSON file per key in the wallet directory, the 32-byte secret encrypted
 //! with XChaCha20-Poly1305 under a key derived from the passphrase with Argon2id. Parameters,
 //! salt and nonce are stored in the file; the public header is bound to the ciphertext as
-//! associated data; files are written atomically with mode 0600. Layout: docs/wallet.md.
+//! associated data; a plain checksum over the whole file tells accidental damage from a wrong
+//! passphrase; files are written atomically with mode 0600. Layout: docs/wallet.md.
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{Read, Write};
@@ -25,25 +26,35 @@ pub const VERSION: u32 = 1;
 /// Argon2id memory for new files, KiB: 64 MiB, RFC 9106's second recommended setting, about
 /// a quarter of a second here.
 pub const DEFAULT_M_COST: u32 = 64 * 1024;
-/// Argon2id passes for new files.
+/// Argon2id passes for new files: three passes with 64 MiB is RFC 9106's second setting.
 pub const DEFAULT_T_COST: u32 = 3;
-/// Argon2id lanes for new files.
+/// Argon2id lanes for new files: one, so the cost is the same on a one-core machine.
 pub const DEFAULT_P_COST: u32 = 1;
-/// Largest memory cost accepted from a file (1 GiB): a crafted file cannot make the wallet
-/// allocate more.
-pub const MAX_M_COST: u32 = 1024 * 1024;
-/// Largest pass count accepted from a file: bounds the time a crafted file can cost.
+/// Largest memory cost accepted from a file (256 MiB, four times the default): a crafted file
+/// cannot make the wallet allocate more, and that much fits any machine that runs a node.
+pub const MAX_M_COST: u32 = 256 * 1024;
+/// Largest pass count accepted from a file: bounds the time a crafted file can cost (about
+/// five seconds at the default memory here).
 pub const MAX_T_COST: u32 = 64;
-/// Largest lane count accepted from a file.
+/// Largest lane count accepted from a file: more lanes than cores buys nothing.
 pub const MAX_P_COST: u32 = 16;
 /// Largest keystore file read: real ones are under 1 KiB.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
-/// Longest wallet name.
+/// Longest wallet name: it is a file name, and must stay readable in `list`.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// Argon2 salt bytes: 16 is RFC 9106's recommendation.
 const SALT_LEN: usize = 16;
+/// XChaCha20-Poly1305 nonce bytes (fixed by the cipher); random nonces of this size never
+/// collide in practice.
 const NONCE_LEN: usize = 24;
+/// Bytes of the key check and the file checksum kept: 128 bits is far beyond chance matches.
+const CHECK_LEN: usize = 16;
+/// blake3 key-derivation context of the passphrase check (domain separation from any other
+/// use of the derived key).
 const KEY_CHECK_CONTEXT: &str = "ferrite keystore 2026 passphrase check";
+/// blake3 key-derivation context of the file checksum.
+const CHECKSUM_CONTEXT: &str = "ferrite keystore 2026 file checksum";
 
 /// Argon2id parameters as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -83,6 +94,9 @@ pub struct KeyFile {
     pub ciphertext: String,
     /// Keyed hash of the derived key, hex: tells a wrong passphrase from a damaged ciphertext.
     pub key_check: String,
+    /// Plain hash of every other field, hex: damage anywhere in the file is reported as
+    /// damage before any key derivation, never as a wrong passphrase.
+    pub checksum: String,
 }
 
 /// Checks a wallet name: letters, digits, `-` and `_`, 1 to 64 characters (it names a file).
@@ -117,7 +131,18 @@ fn derive(passphrase: &[u8], kdf: &KdfParams, salt: &[u8]) -> Result<Zeroizing<[
 
 fn key_check(key: &[u8; 32]) -> String {
     let k = blake3::derive_key(KEY_CHECK_CONTEXT, key);
-    hex::encode(&k[..16])
+    hex::encode(&k[..CHECK_LEN])
+}
+
+/// The checksum of every field but itself.
+fn checksum(f: &KeyFile) -> String {
+    let mut text = associated_data(f);
+    for part in [&f.nonce, &f.ciphertext, &f.key_check] {
+        text.push(b'|');
+        text.extend_from_slice(part.as_bytes());
+    }
+    let k = blake3::derive_key(CHECKSUM_CONTEXT, &text);
+    hex::encode(&k[..CHECK_LEN])
 }
 
 /// The associated data: every public field, so none can be swapped without detection.
@@ -169,6 +194,7 @@ pub fn seal(
         nonce: hex::encode(nonce),
         ciphertext: String::new(),
         key_check: String::new(),
+        checksum: String::new(),
     };
     let key = derive(passphrase, &file.kdf, &salt).map_err(WalletError::Internal)?;
     let cipher = XChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
@@ -185,10 +211,17 @@ pub fn seal(
         .map_err(|_| WalletError::Internal("encryption failed".into()))?;
     file.ciphertext = hex::encode(sealed);
     file.key_check = key_check(&key);
+    file.checksum = checksum(&file);
     Ok(file)
 }
 
 impl KeyFile {
+    /// What the `checksum` field must hold for the other fields as they are (a tool that
+    /// edits a file on purpose sets it to this).
+    pub fn expected_checksum(&self) -> String {
+        checksum(self)
+    }
+
     /// The public key.
     pub fn public_key(&self) -> Result<PublicKey, String> {
         let bytes: [u8; 32] = hex::decode(&self.public_key)
@@ -256,6 +289,9 @@ impl KeyFile {
             return Err("key derivation costs are beyond what this wallet accepts".into());
         }
         self.public_key()?;
+        if checksum(self) != self.checksum {
+            return Err("the file's checksum does not match its contents".into());
+        }
         Ok(())
     }
 }
@@ -264,8 +300,15 @@ impl KeyFile {
 /// user could open it); a warning when an existing one is writable by others, who could
 /// replace or delete keystore files.
 pub fn ensure_dir(dir: &Path) -> Result<(), WalletError> {
-    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let mode = fs::metadata(dir)?.permissions().mode();
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| at(dir, e))?;
+    let mode = fs::metadata(dir)
+        .map_err(|e| at(dir, e))?
+        .permissions()
+        .mode();
     if mode & 0o022 != 0 {
         tracing::warn!(
             dir = %dir.display(),
@@ -273,6 +316,25 @@ pub fn ensure_dir(dir: &Path) -> Result<(), WalletError> {
         );
     }
     Ok(())
+}
+
+/// `e` with the path it happened on.
+fn at(path: &Path, e: std::io::Error) -> WalletError {
+    WalletError::Io(std::io::Error::new(
+        e.kind(),
+        format!("{}: {e}", path.display()),
+    ))
+}
+
+/// Writes `bytes` to a new file at `tmp` (mode 0600) and syncs it.
+fn write_new(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// Writes a new keystore file atomically with mode 0600; refuses to replace one.
@@ -293,25 +355,17 @@ pub fn save(dir: &Path, file: &KeyFile) -> Result<PathBuf, WalletError> {
         file.name,
         rand::rngs::OsRng.next_u64()
     ));
-    let json = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-    }
+    let mut json = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
+    json.push(b'\n');
     // A hard link fails if the name was taken meanwhile, where a rename would replace it.
-    let linked = fs::hard_link(&tmp, &path);
+    let linked = write_new(&tmp, &json).and_then(|()| fs::hard_link(&tmp, &path));
+    // The temporary file goes whether the write, the sync or the link failed.
     let _ = fs::remove_file(&tmp);
     linked.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             WalletError::Usage(format!("a wallet named {:?} already exists", file.name))
         } else {
-            WalletError::Io(e)
+            at(&path, e)
         }
     })?;
     if let Ok(d) = fs::File::open(dir) {
@@ -328,16 +382,22 @@ pub fn load(dir: &Path, name: &str) -> Result<(KeyFile, PathBuf), WalletError> {
         path: path.clone(),
         reason,
     };
-    let meta = match fs::metadata(&path) {
-        Ok(m) => m,
+    // Opened once; size and mode are read from the open file, so they are the checks of the
+    // file actually read.
+    let handle = match fs::File::open(&path) {
+        Ok(h) => h,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(WalletError::UnknownWallet {
                 name: name.into(),
                 dir: dir.to_path_buf(),
             })
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(at(&path, e)),
     };
+    let meta = handle.metadata().map_err(|e| at(&path, e))?;
+    if !meta.is_file() {
+        return Err(corrupt("not a regular file".into()));
+    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(corrupt(format!("larger than {MAX_FILE_BYTES} bytes")));
     }
@@ -348,9 +408,10 @@ pub fn load(dir: &Path, name: &str) -> Result<(KeyFile, PathBuf), WalletError> {
         );
     }
     let mut bytes = Vec::new();
-    fs::File::open(&path)?
+    handle
         .take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
+        .read_to_end(&mut bytes)
+        .map_err(|e| at(&path, e))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(corrupt(format!("larger than {MAX_FILE_BYTES} bytes")));
     }
@@ -369,10 +430,10 @@ pub fn names(dir: &Path) -> Result<Vec<String>, WalletError> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(at(dir, e)),
     };
     for entry in entries {
-        let name = entry?.file_name();
+        let name = entry.map_err(|e| at(dir, e))?.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(stem) = name.strip_suffix(".json") {
             if check_name(stem).is_ok() {

@@ -6,13 +6,15 @@ use clap::Parser;
 use ferrite_wallet::cli::Cli;
 use ferrite_wallet::WalletError;
 
-/// Prints `e` as text or, with `--json`, as one JSON object on stderr.
-fn report(json: bool, code: &str, message: &str, exit_code: i32) {
+/// Prints a failure as text or, with `--json`, as one JSON object on stderr's last line
+/// (`txid` added when a transfer was sent).
+fn report(json: bool, code: &str, message: &str, exit_code: i32, txid: Option<&str>) {
     if json {
-        eprintln!(
-            "{}",
-            serde_json::json!({"error": code, "message": message, "exit_code": exit_code})
-        );
+        let mut v = serde_json::json!({"error": code, "message": message, "exit_code": exit_code});
+        if let Some(t) = txid {
+            v["txid"] = t.into();
+        }
+        eprintln!("{v}");
     } else {
         eprintln!("error: {message}");
     }
@@ -29,7 +31,7 @@ fn main() {
                 let first = e.to_string();
                 let first = first.lines().next().unwrap_or("bad command line");
                 let first = first.trim_start_matches("error: ");
-                report(true, usage.code(), first, usage.exit_code());
+                report(true, usage.code(), first, usage.exit_code(), None);
                 std::process::exit(usage.exit_code());
             }
             e.exit()
@@ -43,7 +45,11 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = ferrite_wallet::commands::run(&cli) {
-        report(cli.json, e.code(), &e.to_string(), e.exit_code());
+        let txid = match &e {
+            WalletError::NotConfirmed { txid, .. } => Some(txid.as_str()),
+            _ => None,
+        };
+        report(cli.json, e.code(), &e.to_string(), e.exit_code(), txid);
         std::process::exit(e.exit_code());
     }
 }

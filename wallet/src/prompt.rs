@@ -13,14 +13,54 @@ use crate::error::WalletError;
 pub const PASSPHRASE_ENV: &str = "FERRITE_WALLET_PASSPHRASE_UNSAFE";
 /// Longest secret or phrase read from standard input: 24 words of at most 8 letters with
 /// generous spacing fit many times over.
-const MAX_SECRET_INPUT: u64 = 4096;
+const MAX_SECRET_INPUT: usize = 4096;
 /// Longest password file read: a passphrase is one line; a larger file is the wrong file.
-const MAX_PASSWORD_FILE: u64 = 4096;
+const MAX_PASSWORD_FILE: usize = 4096;
 
 /// True when standard input is a terminal: someone is there to answer (prompts themselves go
 /// to the terminal or to stderr, so redirecting stdout does not make a session unattended).
 pub fn interactive() -> bool {
     std::io::stdin().is_terminal()
+}
+
+/// Slack past the limit in the buffers secrets are read into: std's standard input keeps an
+/// 8 KiB buffer of its own and only bypasses it for reads at least that large, so every read
+/// offered this much room goes straight into the wiped buffer.
+const READ_SLACK: usize = 8 * 1024;
+
+/// Reads at most `max` bytes of `from` into one buffer that is wiped when dropped and never
+/// reallocated (a grown buffer would leave an unwiped copy behind). `Ok(None)` when there is
+/// more than `max`.
+fn read_secret(mut from: impl Read, max: usize) -> std::io::Result<Option<Zeroizing<String>>> {
+    let mut buf = Zeroizing::new(vec![0u8; max + 1 + READ_SLACK]);
+    let mut filled = 0;
+    loop {
+        let n = match from.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        filled += n;
+        if filled > max {
+            return Ok(None);
+        }
+    }
+    let mut bytes = std::mem::take(&mut *buf);
+    bytes.truncate(filled);
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(Zeroizing::new(text))),
+        Err(e) => {
+            // Wipe the refused bytes too.
+            let _ = Zeroizing::new(e.into_bytes());
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
+        }
+    }
 }
 
 /// The first line of `path`, read at most [`MAX_PASSWORD_FILE`] bytes.
@@ -32,19 +72,16 @@ fn read_password_file(path: &Path) -> Result<Zeroizing<String>, WalletError> {
         ))
     };
     let file = std::fs::File::open(path).map_err(context)?;
-    let mut text = Zeroizing::new(String::new());
-    file.take(MAX_PASSWORD_FILE + 1)
-        .read_to_string(&mut text)
-        .map_err(context)?;
-    if text.len() as u64 > MAX_PASSWORD_FILE {
+    let Some(mut text) = read_secret(file, MAX_PASSWORD_FILE).map_err(context)? else {
         return Err(WalletError::Usage(format!(
             "--password-file {} is larger than {MAX_PASSWORD_FILE} bytes; it should hold one line",
             path.display()
         )));
-    }
-    Ok(Zeroizing::new(
-        text.lines().next().unwrap_or("").to_string(),
-    ))
+    };
+    // The first line, cut in place (no copy).
+    let end = text.find(['\n', '\r']).unwrap_or(text.len());
+    text.truncate(end);
+    Ok(text)
 }
 
 /// The passphrase: from `--password-file` (its first line), else the environment variable,
@@ -81,16 +118,11 @@ pub fn secret_input() -> Result<Zeroizing<String>, WalletError> {
             "Secret key (64 hex digits) or recovery phrase: ",
         )?));
     }
-    let mut text = Zeroizing::new(String::new());
-    std::io::stdin()
-        .take(MAX_SECRET_INPUT + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_SECRET_INPUT {
-        return Err(WalletError::Usage(format!(
+    read_secret(std::io::stdin().lock(), MAX_SECRET_INPUT)?.ok_or_else(|| {
+        WalletError::Usage(format!(
             "standard input holds more than {MAX_SECRET_INPUT} bytes; expected one secret key or phrase"
-        )));
-    }
-    Ok(text)
+        ))
+    })
 }
 
 /// Asks `question` and returns true on yes. Refuses without a terminal.
@@ -106,4 +138,21 @@ pub fn confirm(question: &str) -> Result<bool, WalletError> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_read_whole_within_the_limit() {
+        let text = read_secret(&b"abc def\n"[..], 16).unwrap().unwrap();
+        assert_eq!(text.as_str(), "abc def\n");
+        assert_eq!(read_secret(&[b'x'; 16][..], 16).unwrap().unwrap().len(), 16);
+        assert!(read_secret(&[b'x'; 17][..], 16).unwrap().is_none());
+        assert!(read_secret(&b"\xff\xfe"[..], 16).is_err());
+        // A reader that hands out one byte at a time is read to the end.
+        let slow = std::io::Read::chain(&b"ab"[..], &b"cd"[..]);
+        assert_eq!(read_secret(slow, 16).unwrap().unwrap().as_str(), "abcd");
+    }
 }

@@ -6,12 +6,19 @@ use zeroize::Zeroizing;
 
 use crate::error::WalletError;
 
+/// Room for any 24-word English phrase: words have at most 8 letters, plus 23 spaces.
+const MAX_PHRASE_LEN: usize = 24 * 8 + 23;
+
 /// The recovery phrase of `secret`: 24 English BIP-39 words encoding its 32 bytes.
 pub fn phrase_of(secret: &SecretKey) -> Result<Zeroizing<String>, WalletError> {
+    use std::fmt::Write;
     let bytes = secret.to_bytes();
     let m = bip39::Mnemonic::from_entropy(bytes.as_ref())
-        .map_err(|e| WalletError::Usage(format!("cannot make a recovery phrase: {e}")))?;
-    Ok(Zeroizing::new(m.to_string()))
+        .map_err(|e| WalletError::Internal(format!("cannot make a recovery phrase: {e}")))?;
+    // Written into a buffer that never grows, so no unwiped copy is left behind.
+    let mut phrase = Zeroizing::new(String::with_capacity(MAX_PHRASE_LEN));
+    write!(phrase, "{m}").map_err(|e| WalletError::Internal(e.to_string()))?;
+    Ok(phrase)
 }
 
 /// Reads a secret typed as 64 hex digits or as a recovery phrase.

@@ -86,16 +86,36 @@ fn every_tampered_field_is_detected() {
     let mut t = f.clone();
     t.ciphertext.truncate(10);
     cases.push(("truncated", t));
-    for (what, t) in cases {
-        let e = t.open(b"correct horse", p).unwrap_err();
-        assert!(matches!(e, WalletError::Corrupt { .. }), "{what}: {e}");
-        assert_eq!(e.exit_code(), 4, "{what}");
-    }
-    // Changing the salt or costs changes the derived key: the passphrase no longer opens it,
-    // which cannot be told from a wrong passphrase, and is refused either way.
+    let mut t = f.clone();
+    t.key_check = flip_hex(&t.key_check);
+    cases.push(("key check", t));
+    let mut t = f.clone();
+    t.kdf.t_cost = 2;
+    cases.push(("cost within limits", t));
     let mut t = f.clone();
     t.kdf.salt = flip_hex(&t.kdf.salt);
-    assert!(t.open(b"correct horse", p).is_err());
+    cases.push(("salt", t));
+    for (what, t) in cases {
+        // Damage: the checksum no longer matches, reported before any key derivation.
+        let e = t.open(b"correct horse", p).unwrap_err();
+        assert!(matches!(e, WalletError::Corrupt { .. }), "{what}: {e}");
+        assert!(e.to_string().contains("checksum"), "{what}: {e}");
+        assert_eq!(e.exit_code(), 4, "{what}");
+        // Tampering by someone who also fixes the checksum: the cipher's tag (or the derived
+        // key) still refuses it.
+        let mut forged = t.clone();
+        forged.checksum = forged.expected_checksum();
+        let e = forged.open(b"correct horse", p).unwrap_err();
+        match what {
+            // A different salt or cost derives another key, and a forged key check no longer
+            // matches the real key: indistinguishable from a wrong passphrase, and refused
+            // either way.
+            "salt" | "cost within limits" | "key check" => {
+                assert!(matches!(e, WalletError::WrongPassphrase(_)), "{what}: {e}")
+            }
+            _ => assert!(matches!(e, WalletError::Corrupt { .. }), "{what}: {e}"),
+        }
+    }
     // Costs beyond the limits are refused before any work is done.
     let mut t = f.clone();
     t.kdf.m_cost = u32::MAX;
@@ -143,22 +163,24 @@ fn unreadable_and_missing_files() {
 }
 
 #[test]
-fn oversized_and_foreign_files_are_corrupt_not_crashes() {
+fn odd_files_are_refused_and_saving_leaves_no_litter() {
     let dir = tempfile::tempdir().unwrap();
-    let big = dir.path().join("big.json");
-    std::fs::write(&big, vec![b' '; keystore::MAX_FILE_BYTES as usize + 1]).unwrap();
-    let e = keystore::load(dir.path(), "big").unwrap_err();
-    assert!(matches!(e, WalletError::Corrupt { .. }), "{e}");
+    // Not UTF-8, and not a file at all.
     std::fs::write(dir.path().join("junk.json"), b"\xff\xfe not json").unwrap();
     let e = keystore::load(dir.path(), "junk").unwrap_err();
     assert_eq!(e.exit_code(), 4, "{e}");
-    // A file that names another wallet was renamed or swapped.
-    let f = sealed("carol");
-    keystore::save(dir.path(), &f).unwrap();
-    std::fs::rename(dir.path().join("carol.json"), dir.path().join("dave.json")).unwrap();
-    let e = keystore::load(dir.path(), "dave").unwrap_err();
-    assert!(e.to_string().contains("names itself"), "{e}");
-    // Saving never leaves temporary files behind.
+    std::fs::create_dir(dir.path().join("folder.json")).unwrap();
+    let e = keystore::load(dir.path(), "folder").unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    // An existing wallet is never replaced, and the temporary file is always removed.
+    keystore::save(dir.path(), &sealed("carol")).unwrap();
+    let before = std::fs::read(dir.path().join("carol.json")).unwrap();
+    let e = keystore::save(dir.path(), &sealed("carol")).unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    assert_eq!(
+        std::fs::read(dir.path().join("carol.json")).unwrap(),
+        before
+    );
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

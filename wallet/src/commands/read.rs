@@ -1,0 +1,184 @@
+//! The commands that only read the chain: `balance`, `history`, `tx`.
+
+use ferrite_core::amount::format_amount;
+use ferrite_core::Hash;
+use serde_json::{json, Value};
+
+use super::output::Out;
+use super::{node_prefix, own_address, parse_address};
+use crate::client::Client;
+use crate::config::Settings;
+use crate::error::WalletError;
+
+/// A decimal amount of base units the node sent as a string (they may exceed JSON's safe
+/// integers), as a signed amount that fits the ledger.
+pub(super) fn node_units(text: &str, what: &str) -> Result<i128, WalletError> {
+    text.parse::<i128>()
+        .ok()
+        .filter(|v| v.unsigned_abs() <= u128::from(u64::MAX))
+        .ok_or_else(|| WalletError::Node(format!("{what} {text:?} is not an amount")))
+}
+
+/// `field` of a transfer the node described, as base units.
+fn units_of(t: &Value, field: &str) -> Result<u64, WalletError> {
+    t[field]
+        .as_u64()
+        .ok_or_else(|| WalletError::Node(format!("a transfer without a valid {field}: {t}")))
+}
+
+/// `units` as signed decimal coins.
+fn format_signed(units: i128, decimals: u8) -> String {
+    // node_units bounds the magnitude to u64.
+    let magnitude = u64::try_from(units.unsigned_abs()).unwrap_or(u64::MAX);
+    let sign = if units < 0 { "-" } else { "+" };
+    format!("{sign}{}", format_amount(magnitude, decimals))
+}
+
+pub(super) fn balance(s: &Settings, address: Option<&str>, out: &Out) -> Result<(), WalletError> {
+    let client = Client::new(&s.node)?;
+    let info = client.info()?;
+    let a = match address {
+        Some(t) => parse_address(&info, t, "address")?.to_bech32(&node_prefix(&info)?),
+        None => own_address(s, &info)?.2,
+    };
+    let v = client.account(&a)?;
+    let d = info.decimals;
+    let delta = node_units(&v.mempool.pending_delta, "pending_delta")?;
+    let delta_text = format_signed(delta, d);
+    let text = format!(
+        "{a}\nbalance: {}\npending: {delta_text} ({} transfers)\nnonce: {} (next {})",
+        format_amount(v.balance, d),
+        v.mempool.tx_count,
+        v.nonce,
+        v.mempool.next_nonce
+    );
+    out.emit(
+        text,
+        json!({
+            "address": a,
+            "balance": format_amount(v.balance, d),
+            "balance_units": v.balance,
+            "pending_delta_units": v.mempool.pending_delta,
+            "pending_txs": v.mempool.tx_count,
+            "nonce": v.nonce,
+            "next_nonce": v.mempool.next_nonce,
+            "tx_count": v.tx_count,
+        }),
+    )?;
+    Ok(())
+}
+
+pub(super) fn history(s: &Settings, limit: usize, out: &Out) -> Result<(), WalletError> {
+    let client = Client::new(&s.node)?;
+    let info = client.info()?;
+    let (_, _, me) = own_address(s, &info)?;
+    // The first page holds the pending transfers and the newest confirmed ones; later pages
+    // continue after the last confirmed txid until the node has no more.
+    let mut entries: Vec<Value> = client.get(&format!("/api/address/{me}/txs"))?;
+    while entries.len() < limit {
+        let Some(last) = entries
+            .iter()
+            .rev()
+            .find(|e| e["status"]["confirmed"] == true)
+        else {
+            break;
+        };
+        // The cursor goes into a URL: only a well-formed txid is used.
+        let last: Hash = last["txid"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| WalletError::Node(format!("a transfer without a valid txid: {last}")))?;
+        let page: Vec<Value> = client.get(&format!("/api/address/{me}/txs/chain/{last}"))?;
+        if page.is_empty() {
+            break;
+        }
+        entries.extend(page);
+    }
+    entries.truncate(limit);
+    let d = info.decimals;
+    let mut rows = Vec::new();
+    let mut text = vec![format!("history of {me} (newest first):")];
+    for e in &entries {
+        let outgoing = e["from"] == me.as_str();
+        let amount = units_of(e, "amount")?;
+        let fee = units_of(e, "fee")?;
+        let other = if outgoing { &e["to"] } else { &e["from"] };
+        let where_ = if e["status"]["confirmed"] == true {
+            format!("block {}", e["status"]["block_height"])
+        } else {
+            "pending".to_string()
+        };
+        let sign = if outgoing { "-" } else { "+" };
+        text.push(format!(
+            "{sign}{} {} {}  {where_}  {}",
+            format_amount(amount, d),
+            if outgoing { "to" } else { "from" },
+            other.as_str().unwrap_or("?"),
+            e["txid"].as_str().unwrap_or("?"),
+        ));
+        rows.push(json!({
+            "txid": e["txid"],
+            "direction": if outgoing { "out" } else { "in" },
+            "counterparty": other,
+            "amount": format_amount(amount, d),
+            "fee": format_amount(fee, d),
+            "confirmed": e["status"]["confirmed"],
+            "block_height": e["status"]["block_height"],
+        }));
+    }
+    if rows.is_empty() {
+        text.push("no transfers yet".into());
+    }
+    out.emit(
+        text.join("\n"),
+        json!({"address": me, "transactions": rows}),
+    )?;
+    Ok(())
+}
+
+pub(super) fn tx(s: &Settings, txid: &str, out: &Out) -> Result<(), WalletError> {
+    let id: Hash = txid.trim().parse().map_err(|_| {
+        WalletError::Usage(format!("{txid:?} is not a transaction id (64 hex digits)"))
+    })?;
+    let client = Client::new(&s.node)?;
+    let info = client.info()?;
+    let Some((t, status)) = client.tx(&id.to_string())? else {
+        return Err(WalletError::Node(format!(
+            "the node does not know transaction {id}"
+        )));
+    };
+    let d = info.decimals;
+    let confirmed = status["confirmed"] == true;
+    let state = if confirmed {
+        format!(
+            "confirmed in block {} ({} confirmations)",
+            status["block_height"], status["confirmations"]
+        )
+    } else {
+        "pending in the mempool".to_string()
+    };
+    let amount = units_of(&t, "amount")?;
+    let fee = units_of(&t, "fee")?;
+    out.emit(
+        format!(
+            "{id}\nfrom:   {}\nto:     {}\namount: {}\nfee:    {}\nnonce:  {}\nstatus: {state}",
+            t["from"].as_str().unwrap_or("?"),
+            t["to"].as_str().unwrap_or("?"),
+            format_amount(amount, d),
+            format_amount(fee, d),
+            t["nonce"],
+        ),
+        json!({
+            "txid": id.to_string(),
+            "from": t["from"],
+            "to": t["to"],
+            "amount": format_amount(amount, d),
+            "fee": format_amount(fee, d),
+            "nonce": t["nonce"],
+            "confirmed": confirmed,
+            "confirmations": status["confirmations"].as_u64().unwrap_or(0),
+            "block_height": status["block_height"],
+        }),
+    )?;
+    Ok(())
+}
