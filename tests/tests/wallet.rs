@@ -9,16 +9,25 @@ use std::process::{Command, Output, Stdio};
 use ferrite_tests::{binary, Running};
 use serde_json::Value;
 
-/// Runs `ferrite-wallet` with `args` against `node`, feeding `stdin`.
-fn wallet(dir: &Path, node: &str, args: &[&str], stdin: &str) -> Output {
-    let pass = dir.join("pass.txt");
-    let mut child = Command::new(binary("ferrite-wallet"))
-        .arg("--wallet-dir")
-        .arg(dir.join("wallets"))
-        .arg("--node")
-        .arg(node)
-        .arg("--password-file")
-        .arg(&pass)
+/// The wallet's command line for `dir` and `node`, then `args`.
+fn wallet_args(dir: &Path, node: &str, args: &[&str]) -> Vec<String> {
+    let path = |p: std::path::PathBuf| p.to_str().unwrap().to_string();
+    let mut line = vec![
+        "--wallet-dir".to_string(),
+        path(dir.join("wallets")),
+        "--node".into(),
+        node.into(),
+        "--password-file".into(),
+        path(dir.join("pass.txt")),
+    ];
+    line.extend(args.iter().map(|a| a.to_string()));
+    line
+}
+
+/// Runs `program` with `args` in an environment free of the wallet's variables, feeding
+/// `stdin`.
+fn run(program: &str, args: &[String], stdin: &str) -> Output {
+    let mut child = Command::new(program)
         .args(args)
         .env_remove("FERRITE_WALLET")
         .env_remove("FERRITE_WALLET_DIR")
@@ -29,45 +38,31 @@ fn wallet(dir: &Path, node: &str, args: &[&str], stdin: &str) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run ferrite-wallet");
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.as_bytes()).unwrap();
     drop(input);
     child.wait_with_output().unwrap()
 }
 
+/// Runs `ferrite-wallet` with `args` against `node`, feeding `stdin`.
+fn wallet(dir: &Path, node: &str, args: &[&str], stdin: &str) -> Output {
+    let program = binary("ferrite-wallet");
+    run(
+        program.to_str().unwrap(),
+        &wallet_args(dir, node, args),
+        stdin,
+    )
+}
+
 /// Runs `ferrite-wallet` with `args` at a terminal (a pseudo-terminal made by util-linux
 /// `script`, which Debian always has) and types `typed` into it.
 fn at_terminal(dir: &Path, node: &str, args: &[&str], typed: &str) -> Output {
     let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    let wallets = dir.join("wallets");
-    let pass = dir.join("pass.txt");
-    let mut line = vec![
-        quote(binary("ferrite-wallet").to_str().unwrap()),
-        "--wallet-dir".into(),
-        quote(wallets.to_str().unwrap()),
-        "--node".into(),
-        quote(node),
-        "--password-file".into(),
-        quote(pass.to_str().unwrap()),
-    ];
-    line.extend(args.iter().map(|a| quote(a)));
-    let mut child = Command::new("script")
-        .args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
-        .env_remove("FERRITE_WALLET")
-        .env_remove("FERRITE_WALLET_DIR")
-        .env_remove("FERRITE_NODE")
-        .env_remove("FERRITE_WALLET_PASSPHRASE_UNSAFE")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run script(1)");
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(typed.as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
+    let mut line = vec![quote(binary("ferrite-wallet").to_str().unwrap())];
+    line.extend(wallet_args(dir, node, args).iter().map(|a| quote(a)));
+    let script = ["-q", "-e", "-c", &line.join(" "), "/dev/null"].map(String::from);
+    run("script", &script, typed)
 }
 
 fn ok_json(out: &Output) -> Value {
@@ -177,38 +172,16 @@ fn send_between_two_wallets_and_read_it_back() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING"));
 
     // A second send without waiting, then a nonce that follows it.
-    let v = ok_json(&w(
-        &[
-            "--json",
-            "--wallet",
-            "alice",
-            "send",
-            "--to",
-            &bob,
-            "--amount",
-            "1",
-            "--yes",
-            "--no-wait",
-        ],
-        "",
-    ));
+    let quick = |to: &str| {
+        let args = [
+            "--json", "--wallet", "alice", "send", "--to", to, "--amount", "1",
+        ];
+        ok_json(&w(&[&args[..], &["--yes", "--no-wait"]].concat(), ""))
+    };
+    let v = quick(&bob);
     assert_eq!(v["confirmed"], false);
     let n1 = v["nonce"].as_u64().unwrap();
-    let v = ok_json(&w(
-        &[
-            "--json",
-            "--wallet",
-            "alice",
-            "send",
-            "--to",
-            &bob.to_uppercase(),
-            "--amount",
-            "1",
-            "--yes",
-            "--no-wait",
-        ],
-        "",
-    ));
+    let v = quick(&bob.to_uppercase());
     assert_eq!(v["nonce"].as_u64().unwrap(), n1 + 1);
     // An address typed in upper case is the same address, reported as the chain writes it.
     assert_eq!(v["to"], bob.as_str());
