@@ -175,13 +175,21 @@ impl Client {
 
     /// The chain this node follows, with its figures checked.
     pub fn info(&self) -> Result<NodeInfo, WalletError> {
-        let info: NodeInfo = self.get("/api/node/info")?;
+        let mut info: NodeInfo = self.get("/api/node/info")?;
         if info.decimals > MAX_DECIMALS {
             return Err(WalletError::Node(format!(
                 "the node says coins have {} decimals; at most {MAX_DECIMALS} are possible",
                 info.decimals
             )));
         }
+        if info.genesis.parse::<ferrite_core::Hash>().is_err() {
+            return Err(WalletError::Node(format!(
+                "the node's genesis id {:?} is not a hash",
+                one_line(&info.genesis)
+            )));
+        }
+        // The chain name is shown in summaries and messages: made inert like any node text.
+        info.chain = one_line(&info.chain);
         Ok(info)
     }
 
@@ -226,7 +234,7 @@ fn node_error(status: u16, body: &str) -> WalletError {
 
 /// Text from the node made safe to print as part of one line: its first line, control
 /// characters (terminal escapes) replaced, at most [`MAX_MESSAGE_CHARS`] characters.
-fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     let first = text.trim().lines().next().unwrap_or("");
     let mut out: String = first
         .chars()
@@ -279,6 +287,48 @@ mod tests {
             Client::new("http://127.0.0.1:9734/").unwrap().url(),
             "http://127.0.0.1:9734"
         );
+    }
+
+    /// A one-request node on a local port that answers `body` as JSON; returns its URL.
+    fn node_answering(body: String) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(answer.as_bytes());
+        });
+        url
+    }
+
+    fn info_with(chain: &str, genesis: &str) -> String {
+        serde_json::json!({
+            "chain": chain,
+            "address_prefix": "fdev",
+            "decimals": 8,
+            "genesis": genesis,
+            "tip": {"height": 0, "id": genesis, "cumulative_work": "1"},
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn node_info_is_checked_and_made_inert() {
+        let good = "ab".repeat(32);
+        let c = Client::new(&node_answering(info_with("dev\u{1b}[2J\nfake", &good))).unwrap();
+        let info = c.info().unwrap();
+        assert_eq!(info.chain, "dev?[2J");
+        assert_eq!(info.genesis, good);
+        let c = Client::new(&node_answering(info_with("dev", "not-a-hash"))).unwrap();
+        let e = c.info().unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("not a hash"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::output::Out;
 use super::{node_prefix, own_address, parse_address};
-use crate::client::Client;
+use crate::client::{one_line, Client};
 use crate::config::Settings;
 use crate::error::WalletError;
 
@@ -113,8 +113,8 @@ pub(super) fn history(s: &Settings, limit: usize, out: &Out) -> Result<(), Walle
             "{sign}{} {} {}  {where_}  {}",
             format_amount(amount, d),
             if outgoing { "to" } else { "from" },
-            other.as_str().unwrap_or("?"),
-            e["txid"].as_str().unwrap_or("?"),
+            one_line(other.as_str().unwrap_or("?")),
+            one_line(e["txid"].as_str().unwrap_or("?")),
         ));
         rows.push(json!({
             "txid": e["txid"],
@@ -162,8 +162,8 @@ pub(super) fn tx(s: &Settings, txid: &str, out: &Out) -> Result<(), WalletError>
     out.emit(
         format!(
             "{id}\nfrom:   {}\nto:     {}\namount: {}\nfee:    {}\nnonce:  {}\nstatus: {state}",
-            t["from"].as_str().unwrap_or("?"),
-            t["to"].as_str().unwrap_or("?"),
+            one_line(t["from"].as_str().unwrap_or("?")),
+            one_line(t["to"].as_str().unwrap_or("?")),
             format_amount(amount, d),
             format_amount(fee, d),
             t["nonce"],

@@ -24,6 +24,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// the dev chain's minimum relay fee, and small enough that a lying node cannot drain a
 /// wallet through `send --yes`.
 const MAX_AUTO_FEE: &str = "0.01";
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn send(
     cli: &Cli,
