@@ -110,6 +110,8 @@ pub struct EventStream {
     reader: std::io::BufReader<TcpStream>,
     /// The response's status.
     pub status: u16,
+    /// The `Content-Length` header (a refusal has one; a stream does not).
+    content_length: Option<usize>,
     /// Decoded text not yet split into events.
     pending: String,
 }
@@ -126,8 +128,30 @@ pub struct Event {
 impl EventStream {
     /// Sends `GET path` and reads the response head.
     pub fn open(addr: SocketAddr, path: &str) -> EventStream {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        EventStream::start(s, addr, path)
+    }
+
+    /// Like [`EventStream::open`], from the local address `source` (any 127.x.y.z reaches a
+    /// node on 127.0.0.1, so one test can be many clients).
+    pub fn open_from(addr: SocketAddr, path: &str, source: std::net::IpAddr) -> EventStream {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .expect("socket");
+        socket
+            .bind(&SocketAddr::new(source, 0).into())
+            .expect("bind the source address");
+        socket
+            .connect_timeout(&addr.into(), Duration::from_secs(5))
+            .expect("connect");
+        EventStream::start(socket.into(), addr, path)
+    }
+
+    fn start(mut s: TcpStream, addr: SocketAddr, path: &str) -> EventStream {
         use std::io::BufRead;
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
         let head =
             format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
         s.write_all(head.as_bytes()).expect("write");
@@ -139,18 +163,35 @@ impl EventStream {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .expect("status");
+        let mut content_length = None;
         loop {
             line.clear();
             reader.read_line(&mut line).expect("header");
             if line == "\r\n" || line.is_empty() {
                 break;
             }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    content_length = value.trim().parse().ok();
+                }
+            }
         }
         EventStream {
             reader,
             status,
+            content_length,
             pending: String::new(),
         }
+    }
+
+    /// The body of a refusal (its JSON error), read by its `Content-Length`: the connection
+    /// stays open, as a stream's would.
+    pub fn body(mut self) -> serde_json::Value {
+        let len = self.content_length.expect("a refusal has a Content-Length");
+        let mut body = vec![0; len];
+        self.reader.read_exact(&mut body).expect("read the answer");
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)))
     }
 
     /// The next event (comments such as keep-alives skipped), or `None` if none arrives within

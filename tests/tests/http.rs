@@ -705,15 +705,55 @@ fn event_stream_reports_new_tips_and_transfers() {
     }
     assert!(seen, "no tx event");
     assert_eq!(get(a, "/ready").status, 200);
-    // Event streams are bounded: with every slot taken the next one is refused.
-    let held: Vec<EventStream> = (1..256)
+    // Event streams are bounded per client: this one (127.0.0.1, already holding `events`)
+    // gets 16 and then 429, while other clients still get theirs.
+    let per_client = ferrite_node::http::MAX_EVENT_STREAMS_PER_CLIENT;
+    let total = ferrite_node::http::MAX_EVENT_STREAMS;
+    let here: Vec<EventStream> = (1..per_client)
         .map(|_| EventStream::open(a, "/api/events"))
         .collect();
-    assert!(held.iter().all(|e| e.status == 200));
-    let v = assert_error(a, "GET", "/api/events", &[], 503, "too_many_streams");
-    assert!(v["message"].as_str().unwrap().contains("too many"));
-    drop(held);
-    wait_until(|| EventStream::open(a, "/api/events").status == 200);
+    assert!(here.iter().all(|e| e.status == 200));
+    let refused = EventStream::open(a, "/api/events");
+    assert_eq!(refused.status, 429);
+    let v = refused.body();
+    assert_eq!(v["error"], "too_many_streams", "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{per_client} event streams")),
+        "{v}"
+    );
+    // ... and bounded in all: clients 127.0.0.2, .3, ... fill the remaining slots (the
+    // per-client limit does not stop them), and the next client gets 503.
+    let client = |i: usize| {
+        let i = u8::try_from(i).expect("few enough clients for one /24");
+        std::net::IpAddr::from([127, 0, 0, i])
+    };
+    let clients = total / per_client;
+    let mut others = Vec::new();
+    for i in 2..=clients {
+        for _ in 0..per_client {
+            others.push(EventStream::open_from(a, "/api/events", client(i)));
+        }
+    }
+    assert!(others.iter().all(|e| e.status == 200));
+    assert_eq!(here.len() + 1 + others.len(), total);
+    let full = EventStream::open_from(a, "/api/events", client(clients + 1));
+    assert_eq!(full.status, 503);
+    let v = full.body();
+    assert_eq!(v["error"], "too_many_streams", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("too many"), "{v}");
+    // Closed streams give their slots back, the client's and the shared ones.
+    drop(others);
+    drop(here);
+    wait_until(|| {
+        // The node notices closed connections shortly after; until then some are still held.
+        let again: Vec<EventStream> = (1..per_client)
+            .map(|_| EventStream::open(a, "/api/events"))
+            .collect();
+        again.iter().all(|e| e.status == 200)
+    });
     let text = get(a, "/metrics").text();
     let connected = text
         .lines()

@@ -2,10 +2,11 @@
 //! transfers, fed by the node's event broadcast.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -14,7 +15,8 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{Api, ApiError, NO_CACHE};
+use super::client_slots::ClientSlot;
+use super::{Api, ApiError, MAX_EVENT_STREAMS_PER_CLIENT, NO_CACHE};
 use crate::node::NodeEvent;
 
 /// A comment line this often keeps idle streams (and proxies in between) from timing out.
@@ -42,7 +44,21 @@ fn to_sse(event: &NodeEvent) -> Event {
     }
 }
 
-pub(super) async fn events(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
+pub(super) async fn events(
+    State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<impl IntoResponse, ApiError> {
+    // The client's own limit first, so a client at its limit never takes a shared slot.
+    let slot = api.client_streams.try_take(peer.ip()).ok_or_else(|| {
+        ApiError::status(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!(
+                "this client already has {MAX_EVENT_STREAMS_PER_CLIENT} event streams open; \
+                 close one first"
+            ),
+        )
+    })?;
     let permit = api.streams.clone().try_acquire_owned().map_err(|_| {
         ApiError::status(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -54,16 +70,17 @@ pub(super) async fn events(State(api): State<Arc<Api>>) -> Result<impl IntoRespo
     let stop = api.stop.subscribe();
     Ok((
         NO_CACHE,
-        Sse::new(event_stream(rx, stop, permit)).keep_alive(KeepAlive::new().interval(KEEPALIVE)),
+        Sse::new(event_stream(rx, stop, (permit, slot)))
+            .keep_alive(KeepAlive::new().interval(KEEPALIVE)),
     ))
 }
 
-/// Node events as SSE events until the node stops (`stop` turns true); the permit is held as
-/// long as the stream.
+/// Node events as SSE events until the node stops (`stop` turns true); the shared permit and
+/// the client's slot are held as long as the stream.
 fn event_stream(
     rx: tokio::sync::broadcast::Receiver<NodeEvent>,
     stop: tokio::sync::watch::Receiver<bool>,
-    permit: OwnedSemaphorePermit,
+    permit: (OwnedSemaphorePermit, ClientSlot),
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(
         (rx, stop, permit),

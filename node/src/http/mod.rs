@@ -8,6 +8,7 @@
 
 mod address_api;
 mod chain_api;
+mod client_slots;
 mod error;
 mod events;
 mod extract;
@@ -43,6 +44,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most event streams open at once: each holds a connection and an event buffer; beyond this
 /// a client gets 503.
 pub const MAX_EVENT_STREAMS: usize = 256;
+/// Most event streams one client (an IPv4 address or an IPv6 /64) holds at once: far more
+/// than a page or a program following the chain needs, and small enough that it takes 16
+/// clients to fill [`MAX_EVENT_STREAMS`]. Beyond it the client gets 429. Clients behind one
+/// proxy or NAT share this.
+pub const MAX_EVENT_STREAMS_PER_CLIENT: usize = 16;
 /// Responses about blocks this deep are final enough to cache for a day.
 pub const CACHEABLE_DEPTH: u64 = 100;
 /// Requests reading the chain at once: they take the chain lock in turn anyway, so more would
@@ -61,6 +67,8 @@ pub struct Api {
     pub peers: Arc<PeerTable>,
     /// Slots for event streams.
     streams: Arc<tokio::sync::Semaphore>,
+    /// Event streams held by each client.
+    client_streams: client_slots::ClientSlots,
     /// Slots for chain reads.
     readers: Arc<tokio::sync::Semaphore>,
     /// The chain's address prefix (fixed for the node's life).
@@ -88,6 +96,7 @@ impl Api {
             node,
             peers,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
+            client_streams: client_slots::ClientSlots::new(MAX_EVENT_STREAMS_PER_CLIENT),
             readers: Arc::new(tokio::sync::Semaphore::new(MAX_CHAIN_READERS)),
             prefix,
             per_block,
@@ -264,6 +273,8 @@ pub async fn start(api: Arc<Api>, addr: SocketAddr) -> std::io::Result<SocketAdd
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
+        // Handlers see the peer's address (event streams are counted per client).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stopped)
             .await
