@@ -80,24 +80,21 @@ pub(super) async fn events(
 fn event_stream(
     rx: tokio::sync::broadcast::Receiver<NodeEvent>,
     stop: tokio::sync::watch::Receiver<bool>,
-    permit: (OwnedSemaphorePermit, ClientSlot),
+    held: (OwnedSemaphorePermit, ClientSlot),
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(
-        (rx, stop, permit),
-        |(mut rx, mut stop, permit)| async move {
-            let received = tokio::select! {
-                r = rx.recv() => r,
-                _ = stop.wait_for(|s| *s) => return None,
-            };
-            let event = match received {
-                Ok(e) => to_sse(&e),
-                // A slow reader missed events: say how many, so it can re-read what it needs.
-                Err(RecvError::Lagged(missed)) => Event::default()
-                    .event("lagged")
-                    .data(json!({"missed": missed}).to_string()),
-                Err(RecvError::Closed) => return None,
-            };
-            Some((Ok(event), (rx, stop, permit)))
-        },
-    )
+    stream::unfold((rx, stop, held), |(mut rx, mut stop, held)| async move {
+        let received = tokio::select! {
+            r = rx.recv() => r,
+            _ = stop.wait_for(|s| *s) => return None,
+        };
+        let event = match received {
+            Ok(e) => to_sse(&e),
+            // A slow reader missed events: say how many, so it can re-read what it needs.
+            Err(RecvError::Lagged(missed)) => Event::default()
+                .event("lagged")
+                .data(json!({"missed": missed}).to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), (rx, stop, held)))
+    })
 }
