@@ -17,6 +17,7 @@ pub mod orphans;
 pub mod p2p;
 pub mod store;
 pub mod testnet;
+pub mod verified;
 
 /// The node's version, as printed by `ferrite-node --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -8,13 +8,13 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ferrite_core::dev::{dev_genesis_config, dev_key};
-use ferrite_core::Block;
 use ferrite_core::{Address, Genesis, GenesisConfig};
 use ferrite_node::chain::{Chain, Submitted};
 use ferrite_node::chainfile::{ChainFileError, ChainReader};
 use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS, DEV_SPACING_SECS};
-use ferrite_node::node::{now_secs, Node};
+use ferrite_node::node::{now_secs, CheckedBlock, Node};
 use ferrite_node::p2p::Network;
+use ferrite_node::store::StoreRead;
 use ferrite_node::{generate, miner};
 
 /// Blocks an import reads and verifies ahead of the one being connected.
@@ -154,7 +154,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     let params = genesis.params.clone();
     let chain = open_recording(data_dir, &cfg, &genesis, settings.cache_bytes)?;
     let tip = chain.tip_info()?;
-    let node = Arc::new(Node::new(chain, settings.mempool.clone()));
+    let node = Arc::new(Node::new(chain, settings.mempool.clone())?);
     let miner_address = match &settings.miner_address {
         Some(s) => {
             Address::parse(s, &params.prefix).with_context(|| format!("--miner-address {s}"))?
@@ -273,7 +273,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     }
     network.save();
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    let tip = node.tip()?;
+    let tip = node.tip();
     drop(http_api);
     drop(node);
     println!("stopped at height {} {}", tip.height, tip.hash);
@@ -303,7 +303,7 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
     let (mut blocks, mut txs) = (0u64, 0u64);
     // Read and verify signatures a few blocks ahead on a second thread while this one connects.
     let (send, recv) =
-        std::sync::mpsc::sync_channel::<Result<(Block, bool), ChainFileError>>(IMPORT_AHEAD);
+        std::sync::mpsc::sync_channel::<Result<CheckedBlock, ChainFileError>>(IMPORT_AHEAD);
     let params = genesis.params.clone();
     // A pool of its own, so that verification ahead never queues behind (or blocks) the
     // connecting thread's parallel work on the global pool.
@@ -312,12 +312,7 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
         .build()?;
     let producer = std::thread::spawn(move || loop {
         let item = match reader.next_block() {
-            Ok(Some(b)) => {
-                let ok = pool
-                    .install(|| ferrite_core::validation::verify_block_signatures(&params, &b))
-                    .is_ok();
-                Ok((b, ok))
-            }
+            Ok(Some(b)) => Ok(pool.install(|| CheckedBlock::check(&params, b, |_| false))),
             Ok(None) => break,
             Err(e) => Err(e),
         };
@@ -327,14 +322,14 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
         }
     });
     for item in recv {
-        let (block, verified) = item?;
+        let checked = item?;
+        let block = checked.block();
         let n = block.txs.len() as u64;
         let height = block.header.height;
         let hash = block.hash();
-        let result = if verified {
-            chain.submit_block_preverified(block)
-        } else {
-            chain.submit_block(block)
+        let result = match checked {
+            CheckedBlock::Verified(v) => chain.submit_verified(v),
+            CheckedBlock::Unverified(b) => chain.submit_block(b),
         };
         match result {
             Ok(Submitted::TipChanged(_)) => {

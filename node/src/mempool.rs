@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use ferrite_core::ledger::{self, TxError};
 use ferrite_core::transaction::SIGNED_TX_LEN;
-use ferrite_core::{verify, Account, Address, Hash, SignedTransaction};
+use ferrite_core::{Account, Address, Hash, SignedTransaction};
+
+use crate::verified::VerifiedTx;
 
 /// Default most transfers held: about 60 full blocks of the testnet, ~10 MiB with overhead.
 pub const DEFAULT_MAX_COUNT: usize = 50_000;
@@ -146,7 +148,6 @@ struct Entry {
 /// The pool.
 pub struct Mempool {
     cfg: MempoolConfig,
-    chain_id: Hash,
     by_id: HashMap<Hash, (Address, u64)>,
     senders: HashMap<Address, BTreeMap<u64, Entry>>,
     /// (fee, newest first, id): the first element is the next to evict.
@@ -171,11 +172,10 @@ pub struct MempoolStats {
 }
 
 impl Mempool {
-    /// An empty pool for the chain `chain_id`.
-    pub fn new(cfg: MempoolConfig, chain_id: Hash) -> Self {
+    /// An empty pool.
+    pub fn new(cfg: MempoolConfig) -> Self {
         Mempool {
             cfg,
-            chain_id,
             by_id: HashMap::new(),
             senders: HashMap::new(),
             by_fee: BTreeSet::new(),
@@ -300,13 +300,16 @@ impl Mempool {
     }
 
     /// Admits `tx` given the sender's account at the tip and the time `now` (Unix seconds).
+    ///
+    /// The signature was verified before (the argument is a [`VerifiedTx`]), with no lock held.
     pub fn add(
         &mut self,
-        tx: SignedTransaction,
+        tx: VerifiedTx,
         sender_account: Account,
         now: u64,
     ) -> Result<Hash, MempoolError> {
         let id = tx.id();
+        let tx = tx.into_tx();
         if self.by_id.contains_key(&id) {
             return Err(MempoolError::Duplicate);
         }
@@ -360,10 +363,6 @@ impl Mempool {
                 needed,
             });
         }
-        // The signature last: it is the expensive check.
-        let msg = t.signing_message(&self.chain_id);
-        verify::verify(&t.sender, &msg, &tx.signature).map_err(|_| MempoolError::BadSignature)?;
-
         let full = self.len() >= self.cfg.max_count
             || (self.len() + 1) * SIGNED_TX_LEN > self.cfg.max_bytes;
         if full && replaced.is_none() {
@@ -487,6 +486,7 @@ impl Mempool {
         }
         for tx in returned {
             let a = tx.tx.sender_address();
+            let tx = VerifiedTx::from_connected_block(tx);
             if let Err(e) = self.add(tx, account(&a), now) {
                 tracing::debug!(error = %e, "transaction from a disconnected block not re-added");
             }

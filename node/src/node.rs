@@ -1,25 +1,33 @@
-//! The running node: the chain and the mempool behind one lock each, and the generation
-//! counters that tell the miner (and later the network) when the tip or the pool changed.
+//! The running node: the chain (one writer, behind a lock), the published [`ChainView`] every
+//! reader works from, the mempool, and the generation counters that tell the miner when the tip
+//! or the pool changed.
 //!
-//! Lock order is always chain, then mempool.
+//! Lock order is always chain, then mempool. A block commit takes the mempool lock before it
+//! releases the chain lock, so the mempool's clean-up runs after the chain lock is free but in
+//! commit order; the new view is published under the mempool lock once the clean-up is done, so
+//! whoever holds the mempool lock sees a pool and a view of the same tip.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use arc_swap::ArcSwap;
 use ferrite_core::template::assemble_block;
 use ferrite_core::validation::BlockError;
-use ferrite_core::{Address, Block, Hash, SignedTransaction};
+use ferrite_core::{Address, Block, BlockHeader, ChainParams, Hash, SignedTransaction};
 
 use tokio::sync::broadcast;
 
-use crate::chain::{Chain, ChainError, Submitted, TipInfo};
+use crate::chain::{Chain, ChainError, ChainView, Submitted, TipInfo};
 use crate::mempool::{Mempool, MempoolConfig, MempoolError};
+use crate::store::{PeerStore, StoreRead};
+pub use crate::verified::CheckedBlock;
+use crate::verified::VerifiedTx;
 
 /// Why a transaction submission failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitTxError {
-    /// The mempool refused it.
+    /// The mempool refused it (or its signature does not verify).
     #[error(transparent)]
     Rejected(#[from] MempoolError),
     /// The chain failed.
@@ -34,6 +42,10 @@ pub enum NodeEvent {
     Tip {
         /// Blocks added to the best chain, in order.
         connected: Vec<Hash>,
+        /// Headers of the last few connected blocks (at most [`MAX_ANNOUNCED`]), for relay.
+        announce: Vec<BlockHeader>,
+        /// True while the node is far behind its best header (peers have these blocks).
+        catching_up: bool,
         /// How many blocks were taken off (the reorg depth; 0 for a plain extension).
         disconnected: usize,
         /// The new tip's height.
@@ -42,6 +54,10 @@ pub enum NodeEvent {
     /// A transfer entered the mempool.
     Tx(Hash),
 }
+
+/// Headers a tip event carries: relay announces at most this many per tip change (a peer
+/// that lacks more asks with a locator).
+pub const MAX_ANNOUNCED: usize = 8;
 
 /// Events buffered per subscriber; a subscriber that falls this far behind misses events and
 /// is told so (it then re-reads the state it needs).
@@ -52,11 +68,19 @@ pub struct Node {
     events: broadcast::Sender<NodeEvent>,
     chain: Mutex<Chain>,
     mempool: Mutex<Mempool>,
+    view: ArcSwap<ChainView>,
+    params: Arc<ChainParams>,
+    peer_store: PeerStore,
     tip_generation: AtomicU64,
     pool_generation: AtomicU64,
     shutdown: AtomicBool,
     metrics: crate::metrics::Metrics,
+    /// Local time, Unix seconds: the system clock, or the simulator's.
+    clock: Clock,
 }
+
+/// A source of local time in Unix seconds.
+pub type Clock = Box<dyn Fn() -> u64 + Send + Sync>;
 
 /// Unix seconds now.
 pub fn now_secs() -> u64 {
@@ -72,28 +96,69 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Node {
-    /// A node over an open chain.
-    pub fn new(chain: Chain, mempool_cfg: MempoolConfig) -> Self {
-        let chain_id = chain.params().genesis_hash;
-        Node {
+    /// A node over an open chain, on the system clock.
+    pub fn new(chain: Chain, mempool_cfg: MempoolConfig) -> Result<Self, ChainError> {
+        Node::with_clock(chain, mempool_cfg, Box::new(now_secs))
+    }
+
+    /// A node over an open chain whose local time comes from `clock` (the network simulator
+    /// gives each node its own, skewed).
+    pub fn with_clock(
+        mut chain: Chain,
+        mempool_cfg: MempoolConfig,
+        clock: Clock,
+    ) -> Result<Self, ChainError> {
+        let view = chain.view()?;
+        Ok(Node {
             events: broadcast::channel(EVENT_BUFFER).0,
+            params: view.params.clone(),
+            peer_store: chain.store().peer_store(),
+            view: ArcSwap::new(view),
             chain: Mutex::new(chain),
-            mempool: Mutex::new(Mempool::new(mempool_cfg, chain_id)),
+            mempool: Mutex::new(Mempool::new(mempool_cfg)),
             tip_generation: AtomicU64::new(0),
             pool_generation: AtomicU64::new(0),
             shutdown: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(),
-        }
+            clock,
+        })
     }
 
-    /// Exclusive access to the chain.
+    /// Local time, Unix seconds.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Exclusive access to the chain: the writer's lock. Readers use [`Node::view`].
     pub fn chain(&self) -> MutexGuard<'_, Chain> {
         lock(&self.chain)
     }
 
-    /// Exclusive access to the mempool.
+    /// The mempool.
     pub fn mempool(&self) -> MutexGuard<'_, Mempool> {
         lock(&self.mempool)
+    }
+
+    /// The current published view of the chain. Never waits for the writer.
+    pub fn view(&self) -> Arc<ChainView> {
+        self.view.load_full()
+    }
+
+    /// The mempool and the view of the same tip (the view is published under the mempool lock).
+    pub fn pool_and_view(&self) -> (MutexGuard<'_, Mempool>, Arc<ChainView>) {
+        let pool = self.mempool();
+        let view = self.view();
+        (pool, view)
+    }
+
+    /// The consensus parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// The address book's column family.
+    pub fn peer_store(&self) -> &PeerStore {
+        &self.peer_store
     }
 
     /// The node's metrics.
@@ -126,82 +191,132 @@ impl Node {
         self.shutdown.load(Ordering::Acquire)
     }
 
-    /// The tip.
-    pub fn tip(&self) -> Result<TipInfo, ChainError> {
-        self.chain().tip_info()
+    /// The tip, from the published view.
+    pub fn tip(&self) -> TipInfo {
+        self.view().tip
     }
 
-    /// Submits a block from any source and updates the mempool on a tip change.
+    /// Checks `block`'s signatures with no lock held, skipping transfers the mempool admitted
+    /// (their signatures were verified on entry, and the id binds the signature).
+    pub fn check_signatures(&self, block: Block) -> CheckedBlock {
+        let known: HashSet<Hash> = {
+            let pool = self.mempool();
+            if pool.is_empty() {
+                HashSet::new()
+            } else {
+                block
+                    .txs
+                    .iter()
+                    .map(|t| t.id())
+                    .filter(|id| pool.contains(id))
+                    .collect()
+            }
+        };
+        CheckedBlock::check(&self.params, block, |id| known.contains(id))
+    }
+
+    /// Submits a block from any source: signatures first (no lock), then the chain.
     pub fn submit_block(&self, block: Block) -> Result<Submitted, ChainError> {
-        self.submit_block_with(block, false)
+        let checked = self.check_signatures(block);
+        self.submit_checked(checked)
+    }
+
+    /// Submits a block whose signatures [`Node::check_signatures`] checked.
+    pub fn submit_checked(&self, block: CheckedBlock) -> Result<Submitted, ChainError> {
+        let now = self.now();
+        let write = |chain: &mut Chain| {
+            let started = std::time::Instant::now();
+            let result = match block {
+                CheckedBlock::Verified(v) => chain.submit_verified_at(v, now),
+                CheckedBlock::Unverified(b) => chain.submit_block_at(b, now),
+            };
+            self.metrics.block(&result, started.elapsed());
+            result
+        };
+        self.commit(write, |s| match s {
+            Submitted::TipChanged(change) => Some(change),
+            _ => None,
+        })
     }
 
     /// Submits headers ahead of their blocks (headers-first sync).
     pub fn submit_headers(
         &self,
-        headers: &[ferrite_core::BlockHeader],
+        headers: &[BlockHeader],
     ) -> Result<crate::chain::HeadersAdded, ChainError> {
-        self.chain().submit_headers(headers)
+        let now = self.now();
+        self.commit(|chain| chain.submit_headers_at(headers, now), |_| None)
     }
 
-    /// Submits a block; `preverified` when its signatures were already checked (every
-    /// transfer was in the mempool, or the caller verified them ahead).
-    pub fn submit_block_with(
+    /// The write path: runs `write` under the chain lock, then (chain lock released, mempool
+    /// lock held) brings the mempool in line with the tip change `change_of` finds in the
+    /// result, if any, and publishes the new view.
+    fn commit<T>(
         &self,
-        block: Block,
-        preverified: bool,
-    ) -> Result<Submitted, ChainError> {
+        write: impl FnOnce(&mut Chain) -> Result<T, ChainError>,
+        change_of: impl Fn(&T) -> Option<&crate::chain::TipChange>,
+    ) -> Result<T, ChainError> {
         let mut chain = self.chain();
-        let started = std::time::Instant::now();
-        let result = if preverified {
-            chain.submit_block_preverified(block)
-        } else {
-            chain.submit_block(block)
-        };
-        self.metrics.block(&result, started.elapsed());
-        let result = result?;
-        if let Submitted::TipChanged(change) = &result {
+        let result = write(&mut chain);
+        let view = chain.view();
+        let change = result.as_ref().ok().and_then(&change_of);
+        let announce: Vec<BlockHeader> = change
+            .map(|change| {
+                let start = change.connected.len().saturating_sub(MAX_ANNOUNCED);
+                change.connected[start..]
+                    .iter()
+                    .filter_map(|h| chain.store().header(h).ok().flatten())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut pool = self.mempool();
+        drop(chain);
+        let view = view?;
+        if let Some(change) = change {
             // Announce first: relaying the block does not wait for the mempool's clean-up.
             // No subscriber is not an error.
-            let height = chain.tip_info()?.height;
             let _ = self.events.send(NodeEvent::Tip {
                 connected: change.connected.clone(),
+                announce,
+                catching_up: view.catching_up(),
                 disconnected: change.disconnected.len(),
-                height,
+                height: view.tip.height,
             });
-            let mut touched: HashSet<Address> =
-                change.touched_by_disconnect.iter().copied().collect();
-            // Senders of connected blocks need a re-check of their pending transfers; with an
-            // empty pool (catching up) there is nothing to re-check.
-            let pool_empty = self.mempool().is_empty();
-            for h in change.connected.iter().filter(|_| !pool_empty) {
-                if let Some(b) = chain.store().block(h)? {
-                    for t in &b.txs {
-                        touched.insert(t.tx.sender_address());
-                    }
-                }
-            }
-            let account = |a: &Address| chain.account(a).unwrap_or_default();
-            let mut pool = self.mempool();
-            pool.on_tip_change(
-                &change.mined_txs,
-                change.returned_txs.clone(),
-                &touched,
-                &account,
-                now_secs(),
-            );
-            // Transfers back from disconnected blocks are relayed again: peers that followed
-            // the other branch may never have seen them.
-            for t in &change.returned_txs {
-                let id = t.id();
-                if pool.contains(&id) {
-                    let _ = self.events.send(NodeEvent::Tx(id));
-                }
-            }
-            drop(pool);
+            self.clean_pool(&mut pool, change, &view);
+        }
+        self.view.store(view);
+        drop(pool);
+        if change.is_some() {
             self.tip_generation.fetch_add(1, Ordering::AcqRel);
         }
-        Ok(result)
+        result
+    }
+
+    /// Drops mined transfers, re-checks the senders the change touched against `view` (the new
+    /// tip) and returns the transfers of disconnected blocks.
+    fn clean_pool(&self, pool: &mut Mempool, change: &crate::chain::TipChange, view: &ChainView) {
+        let mut touched: HashSet<Address> = change.touched_by_disconnect.iter().copied().collect();
+        // Senders of connected blocks need a re-check of their pending transfers; with an empty
+        // pool (catching up) there is nothing to re-check.
+        if !pool.is_empty() {
+            touched.extend(change.senders_of_connected.iter().copied());
+        }
+        let account = |a: &Address| view.account(a).unwrap_or_default();
+        pool.on_tip_change(
+            &change.mined_txs,
+            change.returned_txs.clone(),
+            &touched,
+            &account,
+            self.now(),
+        );
+        // Transfers back from disconnected blocks are relayed again: peers that followed the
+        // other branch may never have seen them.
+        for t in &change.returned_txs {
+            let id = t.id();
+            if pool.contains(&id) {
+                let _ = self.events.send(NodeEvent::Tx(id));
+            }
+        }
     }
 
     /// Submits a transfer to the mempool.
@@ -212,25 +327,32 @@ impl Node {
     }
 
     fn admit_tx(&self, tx: SignedTransaction) -> Result<Hash, SubmitTxError> {
-        let chain = self.chain();
-        let acct = chain.account(&tx.tx.sender_address())?;
-        let id = self.mempool().add(tx, acct, now_secs())?;
+        // A copy already pending costs no signature check.
+        if self.mempool().contains(&tx.id()) {
+            return Err(MempoolError::Duplicate.into());
+        }
+        // The expensive check with no lock held: admissions verify in parallel.
+        let tx = VerifiedTx::verify(tx, &self.params.genesis_hash)?;
+        let (mut pool, view) = self.pool_and_view();
+        let acct = view.account_at_tip(&tx.tx().tx.sender_address())?;
+        let id = pool.add(tx, acct, self.now())?;
+        drop(pool);
         self.pool_generation.fetch_add(1, Ordering::AcqRel);
         let _ = self.events.send(NodeEvent::Tx(id));
         Ok(id)
     }
 
-    /// An unmined block on the tip paying `miner`, with the best transfers from the mempool.
+    /// An unmined block on the tip paying `miner`, with the best transfers from the mempool
+    /// (the pool and the view of the same tip; the chain lock is not taken).
     pub fn block_template(&self, miner: Address) -> Result<Block, ChainError> {
-        let chain = self.chain();
-        let tip = chain.tip_info()?;
-        let parent = chain.parent_info(&tip.hash)?;
-        let params = chain.params().clone();
+        let (mut pool, view) = self.pool_and_view();
+        let parent = view.tip_parent;
+        let params = &view.params;
         let max_txs = (params.max_block_size as usize).saturating_sub(Block::size_with(0))
             / ferrite_core::transaction::SIGNED_TX_LEN;
-        let account = |a: &Address| chain.account(a).unwrap_or_default();
-        let mut txs = self.mempool().select(max_txs, &account);
-        let timestamp = now_secs().max(parent.median_time_past + 1);
+        let account = |a: &Address| view.account(a).unwrap_or_default();
+        let mut txs = pool.select(max_txs, &account);
+        let timestamp = self.now().max(parent.median_time_past + 1);
         loop {
             let mut addrs: Vec<Address> = txs
                 .iter()
@@ -239,16 +361,15 @@ impl Node {
                 .collect();
             addrs.sort_unstable();
             addrs.dedup();
-            let state = chain.state_view(&addrs)?;
-            match assemble_block(&params, &parent, &state, txs.clone(), miner, timestamp) {
+            let state = view.state_view(&addrs)?;
+            match assemble_block(params, &parent, &state, txs.clone(), miner, timestamp) {
                 Ok(b) => return Ok(b),
                 // A pending transfer no longer applies: drop it (and the sender's later nonces)
                 // from the pool, and leave it and everything after it out of this template.
                 Err(BlockError::Tx { index, error }) => {
                     if let Some(bad) = txs.get(index) {
                         tracing::debug!(tx = %bad.id(), %error, "dropping a pending transfer that no longer applies");
-                        self.mempool()
-                            .remove_with_successors(&bad.tx.sender_address(), bad.tx.nonce);
+                        pool.remove_with_successors(&bad.tx.sender_address(), bad.tx.nonce);
                     }
                     txs.truncate(index);
                 }

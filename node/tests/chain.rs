@@ -12,7 +12,7 @@ use ferrite_core::{Address, Block};
 use ferrite_node::chain::{Chain, ChainError, Submitted};
 use ferrite_node::mempool::MempoolConfig;
 use ferrite_node::node::Node;
-use ferrite_node::store::BlockStatus;
+use ferrite_node::store::{BlockStatus, StoreRead};
 
 fn submit_all(chain: &mut Chain, blocks: &[Block]) -> Vec<Submitted> {
     blocks
@@ -312,13 +312,13 @@ fn transactions_of_disconnected_blocks_return_to_the_mempool() {
     a.extend(vec![tx], 1);
     b.extend(vec![], 2);
     b.extend(vec![], 2);
-    let node = Arc::new(Node::new(open(dir.path(), &g), MempoolConfig::default()));
+    let node = Arc::new(Node::new(open(dir.path(), &g), MempoolConfig::default()).unwrap());
     node.submit_block(a.blocks[0].clone()).unwrap();
     assert!(node.mempool().is_empty());
     for blk in &b.blocks {
         node.submit_block(blk.clone()).unwrap();
     }
-    assert_eq!(node.tip().unwrap().hash, b.tip());
+    assert_eq!(node.tip().hash, b.tip());
     assert!(
         node.mempool().contains(&tx.id()),
         "transfer did not return to the mempool"
@@ -361,7 +361,7 @@ fn failed_reorg_leaves_the_mempool_as_it_was() {
     x.extend(vec![u], 2);
     x.extend_invalid();
     x.extend(vec![], 2);
-    let node = Arc::new(Node::new(open(dir.path(), &g), MempoolConfig::default()));
+    let node = Arc::new(Node::new(open(dir.path(), &g), MempoolConfig::default()).unwrap());
     for blk in &a.blocks {
         node.submit_block(blk.clone()).unwrap();
     }
@@ -369,7 +369,7 @@ fn failed_reorg_leaves_the_mempool_as_it_was() {
     for blk in &x.blocks {
         let _ = node.submit_block(blk.clone());
     }
-    assert_eq!(node.tip().unwrap().hash, a.tip());
+    assert_eq!(node.tip().hash, a.tip());
     // u was connected in X1 and disconnected again: it is still pending, and t is still mined.
     assert!(
         node.mempool().contains(&u.id()),

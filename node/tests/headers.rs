@@ -8,6 +8,7 @@ use ferrite_core::validation::{BlockError, HeaderError};
 use ferrite_core::{Address, Hash};
 use ferrite_node::chain::{ChainError, Submitted, MAX_LOCATOR_LEN};
 use ferrite_node::store::BlockStatus;
+use ferrite_node::verified::VerifiedBlock;
 
 fn branch(g: &ferrite_core::Genesis, n: u64) -> Branch {
     let mut b = Branch::new(g);
@@ -41,7 +42,11 @@ fn headers_first_then_bodies_in_any_order() {
         .collect();
     assert_eq!(missing, want);
     // A header-only block is not served.
-    assert!(!chain.can_serve(&a.headers[1].hash()));
+    assert!(!chain
+        .view()
+        .unwrap()
+        .can_serve(&a.headers[1].hash())
+        .unwrap());
     // Bodies 3 and 2 before 1: they wait, then connect in order.
     assert_eq!(
         chain.submit_block(a.blocks[2].clone()).unwrap(),
@@ -178,14 +183,20 @@ fn locators_and_served_headers() {
     assert!(heights.windows(2).all(|w| w[0] > w[1]));
     // A peer at height 10 gets 11..=40; a stop hash ends early; an unknown locator starts at 1.
     let served = chain
+        .view()
+        .unwrap()
         .headers_after(&[a.headers[10].hash()], &Hash::ZERO, 2000)
         .unwrap();
     assert_eq!(served, a.headers[11..].to_vec());
     let served = chain
+        .view()
+        .unwrap()
         .headers_after(&[a.headers[10].hash()], &a.headers[12].hash(), 2000)
         .unwrap();
     assert_eq!(served.len(), 2);
     let served = chain
+        .view()
+        .unwrap()
         .headers_after(&[Hash([5; 32])], &Hash::ZERO, 5)
         .unwrap();
     assert_eq!(served, a.headers[1..6].to_vec());
@@ -193,6 +204,8 @@ fn locators_and_served_headers() {
     let dir2 = tempfile::tempdir().unwrap();
     let mut other = open(dir2.path(), &g);
     let all = chain
+        .view()
+        .unwrap()
         .headers_after(&other.locator().unwrap(), &Hash::ZERO, 2000)
         .unwrap();
     other.submit_headers(&all).unwrap();
@@ -212,7 +225,7 @@ fn a_preverified_mark_never_covers_a_swapped_body() {
     let mut swapped = forged.clone();
     swapped.txs.clear();
     assert!(matches!(
-        chain.submit_block_preverified(swapped),
+        chain.submit_verified(VerifiedBlock::verify(&g.params, swapped, |_| false).unwrap()),
         Err(ChainError::Invalid(BlockError::BadMerkleRoot))
     ));
     let before = chain.tip_info().unwrap();

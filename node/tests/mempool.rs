@@ -7,6 +7,7 @@ use ferrite_core::dev::dev_key;
 use ferrite_core::ledger::TxError;
 use ferrite_core::{Account, Address, Hash, SignedTransaction, Transaction};
 use ferrite_node::mempool::{Mempool, MempoolConfig, MempoolError, MAX_NONCE_GAP};
+use ferrite_node::verified::VerifiedTx;
 
 const CHAIN: Hash = Hash([42; 32]);
 const NOW: u64 = 1_000_000;
@@ -30,16 +31,27 @@ fn rich() -> Account {
     }
 }
 
+/// Admission as the node does it: the signature first, then the pool's rules.
+trait AddTx {
+    fn add_tx(&mut self, t: SignedTransaction, a: Account, now: u64) -> Result<Hash, MempoolError>;
+}
+
+impl AddTx for Mempool {
+    fn add_tx(&mut self, t: SignedTransaction, a: Account, now: u64) -> Result<Hash, MempoolError> {
+        self.add(VerifiedTx::verify(t, &CHAIN)?, a, now)
+    }
+}
+
 fn pool() -> Mempool {
-    Mempool::new(MempoolConfig::default(), CHAIN)
+    Mempool::new(MempoolConfig::default())
 }
 
 #[test]
 fn admits_valid_and_refuses_duplicates() {
     let mut p = pool();
     let t = tx(0, 0, 10, 1_000);
-    assert_eq!(p.add(t, rich(), NOW), Ok(t.id()));
-    assert_eq!(p.add(t, rich(), NOW), Err(MempoolError::Duplicate));
+    assert_eq!(p.add_tx(t, rich(), NOW), Ok(t.id()));
+    assert_eq!(p.add_tx(t, rich(), NOW), Err(MempoolError::Duplicate));
     assert_eq!(p.len(), 1);
 }
 
@@ -47,7 +59,7 @@ fn admits_valid_and_refuses_duplicates() {
 fn stateless_rules() {
     let mut p = pool();
     assert_eq!(
-        p.add(tx(0, 0, 0, 1_000), rich(), NOW),
+        p.add_tx(tx(0, 0, 0, 1_000), rich(), NOW),
         Err(MempoolError::Rule(TxError::ZeroAmount))
     );
     let k = dev_key(0);
@@ -60,7 +72,7 @@ fn stateless_rules() {
     }
     .sign(&k, &CHAIN);
     assert_eq!(
-        p.add(selfie, rich(), NOW),
+        p.add_tx(selfie, rich(), NOW),
         Err(MempoolError::Rule(TxError::SelfTransfer))
     );
 }
@@ -69,7 +81,7 @@ fn stateless_rules() {
 fn minimum_fee() {
     let mut p = pool();
     assert_eq!(
-        p.add(tx(0, 0, 10, 999), rich(), NOW),
+        p.add_tx(tx(0, 0, 10, 999), rich(), NOW),
         Err(MempoolError::FeeTooLow {
             min: 1_000,
             got: 999
@@ -82,7 +94,7 @@ fn bad_signature_and_other_chain() {
     let mut p = pool();
     let mut t = tx(0, 0, 10, 1_000);
     t.signature.0[3] ^= 1;
-    assert_eq!(p.add(t, rich(), NOW), Err(MempoolError::BadSignature));
+    assert_eq!(p.add_tx(t, rich(), NOW), Err(MempoolError::BadSignature));
     let k = dev_key(0);
     let other = Transaction {
         sender: k.public_key(),
@@ -92,7 +104,10 @@ fn bad_signature_and_other_chain() {
         nonce: 0,
     }
     .sign(&k, &Hash([43; 32]));
-    assert_eq!(p.add(other, rich(), NOW), Err(MempoolError::BadSignature));
+    assert_eq!(
+        p.add_tx(other, rich(), NOW),
+        Err(MempoolError::BadSignature)
+    );
 }
 
 #[test]
@@ -103,7 +118,7 @@ fn nonce_too_low_and_too_far() {
         nonce: 5,
     };
     assert_eq!(
-        p.add(tx(0, 4, 10, 1_000), acct, NOW),
+        p.add_tx(tx(0, 4, 10, 1_000), acct, NOW),
         Err(MempoolError::NonceTooLow {
             expected: 5,
             got: 4
@@ -111,7 +126,7 @@ fn nonce_too_low_and_too_far() {
     );
     let far = 5 + MAX_NONCE_GAP + 1;
     assert_eq!(
-        p.add(tx(0, far, 10, 1_000), acct, NOW),
+        p.add_tx(tx(0, far, 10, 1_000), acct, NOW),
         Err(MempoolError::NonceTooFar {
             expected: 5,
             got: far
@@ -124,14 +139,14 @@ fn gapped_nonces_wait_until_the_gap_fills() {
     let mut p = pool();
     let a = dev_key(0).address();
     let accounts = |_: &Address| rich();
-    p.add(tx(0, 2, 10, 1_000), rich(), NOW).unwrap();
+    p.add_tx(tx(0, 2, 10, 1_000), rich(), NOW).unwrap();
     assert!(
         p.select(100, &accounts).is_empty(),
         "gapped transfer must not be mined"
     );
-    p.add(tx(0, 0, 10, 1_000), rich(), NOW).unwrap();
+    p.add_tx(tx(0, 0, 10, 1_000), rich(), NOW).unwrap();
     assert_eq!(p.select(100, &accounts).len(), 1);
-    p.add(tx(0, 1, 10, 1_000), rich(), NOW).unwrap();
+    p.add_tx(tx(0, 1, 10, 1_000), rich(), NOW).unwrap();
     let sel: Vec<u64> = p
         .select(100, &accounts)
         .iter()
@@ -148,78 +163,72 @@ fn balance_counts_pending_spends() {
         balance: 12_000,
         nonce: 0,
     };
-    p.add(tx(0, 0, 5_000, 1_000), acct, NOW).unwrap();
+    p.add_tx(tx(0, 0, 5_000, 1_000), acct, NOW).unwrap();
     assert_eq!(
-        p.add(tx(0, 1, 6_000, 1_000), acct, NOW),
+        p.add_tx(tx(0, 1, 6_000, 1_000), acct, NOW),
         Err(MempoolError::InsufficientBalance {
             balance: 12_000,
             needed: 13_000
         })
     );
-    p.add(tx(0, 1, 5_000, 1_000), acct, NOW).unwrap();
+    p.add_tx(tx(0, 1, 5_000, 1_000), acct, NOW).unwrap();
 }
 
 #[test]
 fn replacement_needs_a_ten_percent_bump() {
     let mut p = pool();
     let old = tx(0, 0, 10, 10_000);
-    p.add(old, rich(), NOW).unwrap();
+    p.add_tx(old, rich(), NOW).unwrap();
     assert_eq!(
-        p.add(tx(0, 0, 11, 10_999), rich(), NOW),
+        p.add_tx(tx(0, 0, 11, 10_999), rich(), NOW),
         Err(MempoolError::ReplacementUnderpriced {
             min: 11_000,
             got: 10_999
         })
     );
     let new = tx(0, 0, 12, 11_000);
-    p.add(new, rich(), NOW).unwrap();
+    p.add_tx(new, rich(), NOW).unwrap();
     assert!(!p.contains(&old.id()) && p.contains(&new.id()));
     assert_eq!(p.len(), 1);
 }
 
 #[test]
 fn per_sender_cap() {
-    let mut p = Mempool::new(
-        MempoolConfig {
-            per_sender: 3,
-            ..Default::default()
-        },
-        CHAIN,
-    );
+    let mut p = Mempool::new(MempoolConfig {
+        per_sender: 3,
+        ..Default::default()
+    });
     for n in 0..3 {
-        p.add(tx(0, n, 10, 1_000), rich(), NOW).unwrap();
+        p.add_tx(tx(0, n, 10, 1_000), rich(), NOW).unwrap();
     }
     assert_eq!(
-        p.add(tx(0, 3, 10, 1_000), rich(), NOW),
+        p.add_tx(tx(0, 3, 10, 1_000), rich(), NOW),
         Err(MempoolError::SenderFull(3))
     );
-    p.add(tx(1, 0, 10, 1_000), rich(), NOW).unwrap();
+    p.add_tx(tx(1, 0, 10, 1_000), rich(), NOW).unwrap();
 }
 
 #[test]
 fn full_pool_evicts_the_lowest_fee_and_its_successors() {
-    let mut p = Mempool::new(
-        MempoolConfig {
-            max_count: 3,
-            ..Default::default()
-        },
-        CHAIN,
-    );
+    let mut p = Mempool::new(MempoolConfig {
+        max_count: 3,
+        ..Default::default()
+    });
     let low0 = tx(0, 0, 10, 1_000);
     let low1 = tx(0, 1, 10, 5_000);
-    p.add(low0, rich(), NOW).unwrap();
-    p.add(low1, rich(), NOW).unwrap();
-    p.add(tx(1, 0, 10, 3_000), rich(), NOW).unwrap();
+    p.add_tx(low0, rich(), NOW).unwrap();
+    p.add_tx(low1, rich(), NOW).unwrap();
+    p.add_tx(tx(1, 0, 10, 3_000), rich(), NOW).unwrap();
     // Better than the lowest: it enters, the lowest leaves, and so does its later nonce.
     let better = tx(2, 0, 10, 1_500);
-    p.add(better, rich(), NOW).unwrap();
+    p.add_tx(better, rich(), NOW).unwrap();
     assert!(!p.contains(&low0.id()) && !p.contains(&low1.id()));
     assert!(p.contains(&better.id()));
     // Not better than the lowest: refused.
-    p.add(tx(3, 0, 10, 1_200), rich(), NOW).unwrap();
+    p.add_tx(tx(3, 0, 10, 1_200), rich(), NOW).unwrap();
     assert_eq!(p.len(), 3);
     assert_eq!(
-        p.add(tx(4, 0, 10, 1_000), rich(), NOW),
+        p.add_tx(tx(4, 0, 10, 1_000), rich(), NOW),
         Err(MempoolError::Full)
     );
 }
@@ -227,8 +236,8 @@ fn full_pool_evicts_the_lowest_fee_and_its_successors() {
 #[test]
 fn expiry() {
     let mut p = pool();
-    p.add(tx(0, 0, 10, 1_000), rich(), NOW).unwrap();
-    p.add(tx(1, 0, 10, 1_000), rich(), NOW + 100).unwrap();
+    p.add_tx(tx(0, 0, 10, 1_000), rich(), NOW).unwrap();
+    p.add_tx(tx(1, 0, 10, 1_000), rich(), NOW + 100).unwrap();
     assert_eq!(
         p.expire(NOW + ferrite_node::mempool::DEFAULT_EXPIRY_SECS + 1),
         1
@@ -245,7 +254,7 @@ fn tip_change_drops_mined_used_and_unaffordable() {
         tx(1, 0, 500, 1_000),
     );
     for t in [a0, a1, b0] {
-        p.add(t, rich(), NOW).unwrap();
+        p.add_tx(t, rich(), NOW).unwrap();
     }
     let mut state: HashMap<Address, Account> = HashMap::new();
     // a0 mined (nonce now 1); sender 1 spent its coins elsewhere.
@@ -276,7 +285,7 @@ fn template_orders_by_fee_within_nonce_order() {
     let a1 = tx(0, 1, 10, 9_000);
     let b0 = tx(1, 0, 10, 5_000);
     for t in [a0, a1, b0] {
-        p.add(t, rich(), NOW).unwrap();
+        p.add_tx(t, rich(), NOW).unwrap();
     }
     let sel = p.select(10, &|_: &Address| rich());
     assert_eq!(sel, vec![b0, a0, a1]);
@@ -293,7 +302,7 @@ fn explorer_views_follow_admission_and_removal() {
         .map(|(i, &fee)| tx(i as u32, 0, 10, fee))
         .collect();
     for t in &txs {
-        p.add(*t, rich(), NOW).unwrap();
+        p.add_tx(*t, rich(), NOW).unwrap();
     }
     // Newest first.
     let recent: Vec<Hash> = p.recent(3).iter().map(|t| t.id()).collect();
@@ -342,14 +351,14 @@ fn next_nonce_fills_gaps_first() {
     let mut p = pool();
     let me = dev_key(0).address();
     assert_eq!(p.next_nonce(&me, 5), 5);
-    p.add(tx(0, 7, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
+    p.add_tx(tx(0, 7, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
         .unwrap();
     // Nonce 7 waits for 5 and 6: the next transfer must be 5.
     assert_eq!(p.next_nonce(&me, 5), 5);
-    p.add(tx(0, 5, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
+    p.add_tx(tx(0, 5, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
         .unwrap();
     assert_eq!(p.next_nonce(&me, 5), 6);
-    p.add(tx(0, 6, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
+    p.add_tx(tx(0, 6, 10, 1_000), Account { nonce: 5, ..rich() }, NOW)
         .unwrap();
     assert_eq!(p.next_nonce(&me, 5), 8);
 }
@@ -360,7 +369,7 @@ fn fee_estimates_outbid_the_last_transfer_that_fits() {
     assert_eq!(p.fee_estimate(2, 1), 1_000);
     // Fees 9000, 8000, ... 1000 from nine senders.
     for i in 0..9u32 {
-        p.add(tx(i, 0, 10, 1_000 * (9 - u64::from(i))), rich(), NOW)
+        p.add_tx(tx(i, 0, 10, 1_000 * (9 - u64::from(i))), rich(), NOW)
             .unwrap();
     }
     // Blocks of 2: within one block beat the second best (8000), within two the fourth (6000).

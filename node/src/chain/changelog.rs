@@ -15,14 +15,16 @@ pub(super) struct ChangeLog {
     net: HashMap<Hash, i8>,
     order: Vec<Hash>,
     mined: HashMap<Hash, Vec<Hash>>,
+    senders: HashMap<Hash, Vec<Address>>,
     returned: HashMap<Hash, Vec<SignedTransaction>>,
     touched: Vec<Address>,
 }
 
 impl ChangeLog {
-    pub(super) fn connected(&mut self, h: Hash, tx_ids: Vec<Hash>) {
+    pub(super) fn connected(&mut self, h: Hash, tx_ids: Vec<Hash>, senders: Vec<Address>) {
         self.bump(h, 1);
         self.mined.insert(h, tx_ids);
+        self.senders.insert(h, senders);
     }
 
     pub(super) fn disconnected(
@@ -59,6 +61,9 @@ impl ChangeLog {
                     change
                         .mined_txs
                         .extend(self.mined.remove(h).unwrap_or_default());
+                    change
+                        .senders_of_connected
+                        .extend(self.senders.remove(h).unwrap_or_default());
                 }
                 Some(-1) => {
                     change.disconnected.push(*h);
@@ -76,6 +81,8 @@ impl ChangeLog {
         change.returned_txs.retain(|t| !mined.contains(&t.id()));
         self.touched.sort_unstable();
         self.touched.dedup();
+        change.senders_of_connected.sort_unstable();
+        change.senders_of_connected.dedup();
         change.touched_by_disconnect = self.touched;
         Some(change)
     }

@@ -9,17 +9,20 @@ use ferrite_core::validation::{self, BlockError, HeaderError};
 use ferrite_core::{BlockHeader, Hash, Target};
 
 use super::{now_secs, Chain, ChainError};
-use crate::store::{BlockMeta, BlockStatus};
+use crate::store::{BlockMeta, BlockStatus, StoreRead};
 
 /// Most hashes in a block locator: ten recent ones, then exponentially spaced ones back to
 /// genesis, which reaches back 2^54 blocks.
 pub const MAX_LOCATOR_LEN: usize = 64;
 
 /// Result of a batch of headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HeadersAdded {
     /// Headers that were new.
     pub new: usize,
+    /// A block locator from the batch's last header: where to continue after a full answer,
+    /// even when the batch did not change the best header (a branch still lighter).
+    pub locator_after: Vec<Hash>,
 }
 
 impl Chain {
@@ -39,7 +42,12 @@ impl Chain {
         let result = self.add_headers(headers, now, &mut added);
         self.store.put_headers(&added)?;
         let new = added.len();
-        result.map(|()| HeadersAdded { new })
+        result?;
+        let locator_after = match headers.last() {
+            Some(last) => self.locator_from(last.hash())?,
+            None => Vec::new(),
+        };
+        Ok(HeadersAdded { new, locator_after })
     }
 
     fn add_headers(
@@ -107,9 +115,14 @@ impl Chain {
 
     /// A block locator starting at `start` (a known header): used to continue after a full
     /// headers answer even when it did not change the best header (a branch still lighter).
+    ///
+    /// Off the best connected chain (headers ahead of the tip, or a side branch) it walks parent
+    /// links; once on it, it jumps by the height index, so a long chain costs a few dozen reads.
     pub fn locator_from(&self, start: Hash) -> Result<Vec<Hash>, ChainError> {
+        let tip_height = self.meta(&self.tip)?.height;
         let mut h = start;
         let mut meta = self.meta(&h)?;
+        let mut on_best = false;
         let mut out = Vec::new();
         let mut step = 1u64;
         loop {
@@ -122,49 +135,22 @@ impl Chain {
             }
             let target = meta.height.saturating_sub(step);
             while meta.height > target {
+                if !on_best && meta.height <= tip_height {
+                    on_best = self.store.hash_at(meta.height)? == Some(h);
+                }
+                if on_best {
+                    h = self.store.hash_at(target)?.ok_or_else(|| {
+                        crate::store::StoreError::Corrupt(format!("height index at {target}"))
+                    })?;
+                    meta = self.meta(&h)?;
+                    break;
+                }
                 h = meta.parent;
                 meta = self.meta(&h)?;
             }
         }
         if meta.height != 0 {
             out.push(self.params.genesis_hash);
-        }
-        Ok(out)
-    }
-
-    /// Headers of the best connected chain after the first `locator` entry on it (genesis if
-    /// none is), up to `stop` or `max` headers.
-    pub fn headers_after(
-        &self,
-        locator: &[Hash],
-        stop: &Hash,
-        max: usize,
-    ) -> Result<Vec<BlockHeader>, ChainError> {
-        // Every peer of this chain has genesis: with no common block, start after it.
-        let mut start = 1;
-        for h in locator {
-            if let Some(m) = self.index.get(h) {
-                if self.store.hash_at(m.height)? == Some(*h) {
-                    start = m.height + 1;
-                    break;
-                }
-            }
-        }
-        let mut out = Vec::new();
-        let mut height = start;
-        while out.len() < max {
-            let Some(hash) = self.store.hash_at(height)? else {
-                break;
-            };
-            let header = self
-                .store
-                .header(&hash)?
-                .ok_or_else(|| crate::store::StoreError::Corrupt(format!("header {hash}")))?;
-            out.push(header);
-            if hash == *stop {
-                break;
-            }
-            height += 1;
         }
         Ok(out)
     }
@@ -211,14 +197,6 @@ impl Chain {
         self.missing.list.extend(walked.into_iter().rev());
         self.missing.best = best;
         Ok(())
-    }
-
-    /// True when `hash` is a fully validated block (the only kind the node serves to peers:
-    /// a stored but never connected block may turn out invalid).
-    pub fn can_serve(&self, hash: &Hash) -> bool {
-        self.index
-            .get(hash)
-            .is_some_and(|m| m.status == BlockStatus::Valid)
     }
 }
 

@@ -20,12 +20,17 @@ use ferrite_core::{
 
 mod changelog;
 mod headers;
+mod view;
 
 use changelog::ChangeLog;
 pub use headers::{HeadersAdded, MAX_LOCATOR_LEN};
+pub use view::{ChainView, MISSING_LISTED};
 
 use crate::orphans::OrphanPool;
-use crate::store::{BlockMeta, BlockStatus, ConnectWrite, DisconnectWrite, Store, StoreError};
+use crate::store::{
+    BlockMeta, BlockStatus, ConnectWrite, DisconnectWrite, Store, StoreError, StoreRead,
+};
+use crate::verified::VerifiedBlock;
 
 /// Why a block was refused or the chain failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +75,8 @@ pub struct TipChange {
     pub mined_txs: Vec<Hash>,
     /// Every account changed by a disconnected block (their pending transfers need a re-check).
     pub touched_by_disconnect: Vec<Address>,
+    /// Senders of transfers in connected blocks (their pending transfers need a re-check).
+    pub senders_of_connected: Vec<Address>,
 }
 
 /// A summary of the tip.
@@ -90,7 +97,7 @@ pub struct TipInfo {
 /// The chain over its store.
 pub struct Chain {
     store: Store,
-    params: ChainParams,
+    params: std::sync::Arc<ChainParams>,
     index: HashMap<Hash, BlockMeta>,
     /// Non-invalid blocks with their body, ordered by (work, first seen): the last element is
     /// the best candidate tip.
@@ -108,6 +115,10 @@ pub struct Chain {
     last_stored: Option<(Hash, Block)>,
     /// Missing bodies on the best header chain (headers-first sync).
     missing: headers::MissingBodies,
+    /// The locator of the best header, kept until the best header changes.
+    locator: Option<(Hash, std::sync::Arc<Vec<Hash>>)>,
+    /// Views built so far.
+    views: u64,
 }
 
 /// Most block ids remembered as signature-verified: a pipeline verifies only a few blocks ahead.
@@ -146,7 +157,7 @@ impl Chain {
         let next_seq = store.next_seq()?;
         let mut chain = Chain {
             store,
-            params: genesis.params.clone(),
+            params: std::sync::Arc::new(genesis.params.clone()),
             index,
             candidates,
             headers,
@@ -157,9 +168,11 @@ impl Chain {
             sigs_verified: std::collections::HashSet::new(),
             last_stored: None,
             missing: headers::MissingBodies::default(),
+            locator: None,
+            views: 0,
         };
         chain.check_tip()?;
-        chain.activate_best()?;
+        chain.activate_best(now_secs())?;
         Ok(chain)
     }
 
@@ -171,6 +184,35 @@ impl Chain {
     /// The store (read access for queries).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// A consistent view of the chain as it is now, for readers (see [`ChainView`]).
+    pub fn view(&mut self) -> Result<std::sync::Arc<ChainView>, ChainError> {
+        let tip = self.tip_info()?;
+        let tip_parent = self.parent_info(&tip.hash)?;
+        let best = self.best_header()?;
+        let locator = match &self.locator {
+            Some((h, l)) if *h == best.0 => l.clone(),
+            _ => {
+                let l = std::sync::Arc::new(self.locator_from(best.0)?);
+                self.locator = Some((best.0, l.clone()));
+                l
+            }
+        };
+        let missing = std::sync::Arc::new(self.missing_bodies(MISSING_LISTED)?);
+        self.views += 1;
+        Ok(std::sync::Arc::new(ChainView::new(
+            self.views,
+            tip,
+            tip_parent,
+            best,
+            locator,
+            missing,
+            self.orphans.len(),
+            self.digest.clone(),
+            self.params.clone(),
+            self.store.snapshot(),
+        )))
     }
 
     /// Verifies that the tip is consistent: indexed at its height, valid, and its header's state
@@ -295,10 +337,20 @@ impl Chain {
         Ok(self.store.account(a)?)
     }
 
-    /// Submits a block whose signatures `validation::verify_block_signatures` already accepted
-    /// (import pipelines verify the next block while this one connects).
-    pub fn submit_block_preverified(&mut self, block: Block) -> Result<Submitted, ChainError> {
-        self.submit(block, now_secs(), true)
+    /// Submits a block whose signatures were verified ahead, off the writer's lock (import and
+    /// sync verify the next block while this one connects; a mined block's transfers all came
+    /// through the mempool).
+    pub fn submit_verified(&mut self, block: VerifiedBlock) -> Result<Submitted, ChainError> {
+        self.submit_verified_at(block, now_secs())
+    }
+
+    /// [`Chain::submit_verified`] with `now` as local time.
+    pub fn submit_verified_at(
+        &mut self,
+        block: VerifiedBlock,
+        now: u64,
+    ) -> Result<Submitted, ChainError> {
+        self.submit(block.into_block(), now, true)
     }
 
     /// Submits a block from any source, using the local clock.
@@ -318,16 +370,16 @@ impl Chain {
         preverified: bool,
     ) -> Result<Submitted, ChainError> {
         match self.store_block(block, now, preverified)? {
-            Submitted::Stored => self.activate_best(),
+            Submitted::Stored => self.activate_best(now),
             other => Ok(other),
         }
     }
 
     /// Stores a block (and any orphans it adopts) without running fork choice.
     ///
-    /// `preverified` marks the block's signatures as checked, but only once its body is known
-    /// to be the one its header commits to (the merkle root): the mark is keyed by the block
-    /// id, which does not cover a body swapped for another.
+    /// `preverified` (the block came as a [`VerifiedBlock`]) marks the block's signatures as
+    /// checked, but only once its body is known to be the one its header commits to (the merkle
+    /// root): the mark is keyed by the block id, which does not cover a body swapped for another.
     fn store_block(
         &mut self,
         block: Block,
@@ -429,7 +481,7 @@ impl Chain {
 
     /// Moves the tip to the best valid candidate (most work, first seen on ties), marking
     /// blocks that fail as invalid, and reports the net change.
-    fn activate_best(&mut self) -> Result<Submitted, ChainError> {
+    fn activate_best(&mut self, now: u64) -> Result<Submitted, ChainError> {
         let mut log = ChangeLog::default();
         // The tip is always a candidate, so this stops exactly when the tip is the best.
         while let Some(&(_, _, best)) = self.candidates.last() {
@@ -441,7 +493,7 @@ impl Chain {
                 self.disconnect_tip(&mut log)?;
             }
             for h in up {
-                match self.connect(&h, &mut log) {
+                match self.connect(&h, &mut log, now) {
                     Ok(()) => {}
                     Err(ChainError::Invalid(err)) => {
                         tracing::warn!(block = %h, error = %err, "block failed validation; marking its branch invalid");
@@ -488,7 +540,7 @@ impl Chain {
         Ok((down, up))
     }
 
-    fn connect(&mut self, h: &Hash, log: &mut ChangeLog) -> Result<(), ChainError> {
+    fn connect(&mut self, h: &Hash, log: &mut ChangeLog, now: u64) -> Result<(), ChainError> {
         let block = match self.last_stored.take() {
             Some((cached, block)) if cached == *h => block,
             _ => self
@@ -516,7 +568,7 @@ impl Chain {
             &block,
             &parent,
             &mut state,
-            now_secs().max(block.header.timestamp),
+            now.max(block.header.timestamp),
             signatures,
         )?;
         let accounts: Vec<(Address, Account)> = done
@@ -539,7 +591,8 @@ impl Chain {
         self.index.insert(*h, meta);
         self.tip = *h;
         self.digest = state.digest().clone();
-        log.connected(*h, done.tx_ids);
+        let senders = block.txs.iter().map(|t| t.tx.sender_address()).collect();
+        log.connected(*h, done.tx_ids, senders);
         Ok(())
     }
 

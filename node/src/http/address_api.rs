@@ -12,8 +12,9 @@ use serde_json::{json, Map, Value};
 
 use super::extract::{self, ApiPath};
 use super::{tx_api, Api, ApiError, NO_CACHE};
-use crate::chain::Chain;
+use crate::chain::ChainView;
 use crate::mempool::Mempool;
+use crate::store::StoreRead;
 use crate::store::TxLocation;
 
 /// Confirmed transfers per page of an address's history.
@@ -45,16 +46,14 @@ pub(super) async fn address(
 ) -> Result<impl IntoResponse, ApiError> {
     let prefix = api.prefix;
     let body = api
-        .with_chain(move |c, node| {
+        .with_pool(move |c, pool| {
             let prefix = &prefix;
             let a = extract::address(&address, prefix)?;
             let acct = c.account(&a)?;
-            let tx_count = c.store().address_tx_count(&a)?;
-            let pool = node.mempool();
+            let tx_count = c.address_tx_count(&a)?;
             let outgoing = pool.pending_of(&a);
             let incoming = pool.incoming_of(&a);
             let next_nonce = pool.next_nonce(&a, acct.nonce);
-            drop(pool);
             let spent: i128 = outgoing
                 .iter()
                 .map(|t| i128::from(t.tx.amount) + i128::from(t.tx.fee))
@@ -79,15 +78,14 @@ pub(super) async fn address(
 
 /// Confirmed history entries of `a` before `cursor` (newest first), as JSON.
 fn history_page(
-    c: &Chain,
+    c: &ChainView,
     a: &Address,
     cursor: Option<(u64, u32)>,
 ) -> Result<Vec<Value>, ApiError> {
     let prefix = &c.params().prefix;
     let mut out = Vec::new();
-    for (height, position, _) in c.store().address_txs(a, cursor, HISTORY_PAGE)? {
+    for (height, position, _) in c.address_txs(a, cursor, HISTORY_PAGE)? {
         let block = c
-            .store()
             .hash_at(height)?
             .ok_or_else(|| ApiError::internal(format!("height {height} missing")))?;
         let (tx, status, _) = tx_api::confirmed(c, &TxLocation { block, position })?;
@@ -104,9 +102,9 @@ pub(super) async fn txs(
 ) -> Result<impl IntoResponse, ApiError> {
     let prefix = api.prefix;
     let list = api
-        .with_chain(move |c, node| {
+        .with_pool(move |c, pool| {
             let a = extract::address(&address, &prefix)?;
-            let pending = pending_touching(&node.mempool(), &a, HISTORY_PENDING);
+            let pending = pending_touching(pool, &a, HISTORY_PENDING);
             let status = json!({"confirmed": false, "in_mempool": true});
             let mut out: Vec<Value> = pending
                 .iter()
@@ -136,19 +134,14 @@ pub(super) async fn txs_chain(
                     "transaction {last_seen} is not a confirmed transfer of this address"
                 ))
             };
-            let loc = c
-                .store()
-                .tx_location(&last_seen)?
-                .ok_or_else(not_in_history)?;
+            let loc = c.tx_location(&last_seen)?.ok_or_else(not_in_history)?;
             let tx = c
-                .store()
                 .tx_at(&loc.block, loc.position)?
                 .ok_or_else(|| ApiError::internal("indexed position missing"))?;
             if tx.tx.sender_address() != a && tx.tx.recipient != a {
                 return Err(not_in_history());
             }
             let height = c
-                .store()
                 .header(&loc.block)?
                 .ok_or_else(|| ApiError::internal("indexed block missing"))?
                 .height;

@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiPath};
 use super::{cache_control, tx_api, Api, ApiError, NO_CACHE};
-use crate::chain::Chain;
+use crate::chain::ChainView;
 use crate::store::BlockStatus;
+use crate::store::StoreRead;
 
 /// Block summaries per `blocks` page.
 pub const BLOCKS_PER_PAGE: u64 = 10;
@@ -22,34 +23,35 @@ pub const TXS_PER_PAGE: usize = 25;
 
 /// A block on the best chain or a side branch: its header, height and depth below the tip
 /// (`None` off the best chain). 404 unless its body is stored.
-fn stored_block(chain: &Chain, hash: &Hash) -> Result<(BlockHeader, u64, Option<u64>), ApiError> {
+fn stored_block(
+    chain: &ChainView,
+    hash: &Hash,
+) -> Result<(BlockHeader, u64, Option<u64>), ApiError> {
     let unknown = || ApiError::not_found(format!("block {hash} is unknown"));
     let meta = chain
-        .block_meta(hash)
+        .block_meta(hash)?
         .filter(|m| m.status.has_body())
         .ok_or_else(unknown)?;
-    let header = chain.store().header(hash)?.ok_or_else(unknown)?;
+    let header = chain.header(hash)?.ok_or_else(unknown)?;
     let tip = chain.tip_info()?;
-    let on_best = chain.store().hash_at(meta.height)? == Some(*hash);
+    let on_best = chain.hash_at(meta.height)? == Some(*hash);
     let depth = on_best.then(|| tip.height.saturating_sub(meta.height));
     Ok((header, meta.height, depth))
 }
 
 /// The whole stored block, with its height and depth.
-fn full_block(chain: &Chain, hash: &Hash) -> Result<(Block, u64, Option<u64>), ApiError> {
+fn full_block(chain: &ChainView, hash: &Hash) -> Result<(Block, u64, Option<u64>), ApiError> {
     let (_, height, depth) = stored_block(chain, hash)?;
     let block = chain
-        .store()
         .block(hash)?
         .ok_or_else(|| ApiError::not_found(format!("block {hash} is unknown")))?;
     Ok((block, height, depth))
 }
 
 /// The JSON summary of a stored block.
-pub(super) fn block_json(chain: &Chain, hash: &Hash) -> Result<(Value, Option<u64>), ApiError> {
+pub(super) fn block_json(chain: &ChainView, hash: &Hash) -> Result<(Value, Option<u64>), ApiError> {
     let (header, height, depth) = stored_block(chain, hash)?;
     let stats = chain
-        .store()
         .body_stats(hash)?
         .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
     let params = chain.params();
@@ -67,7 +69,7 @@ pub(super) fn block_json(chain: &Chain, hash: &Hash) -> Result<(Value, Option<u6
         "bits": format!("{:#010x}", header.bits),
         "nonce": header.nonce,
         "difficulty": difficulty,
-        "chainwork": chain.block_meta(hash).map(|m| m.work.to_hex()),
+        "chainwork": chain.block_meta(hash)?.map(|m| m.work.to_hex()),
         "tx_count": stats.tx_count,
         "size": Block::size_with(stats.tx_count),
         "miner": header.miner.to_bech32(&params.prefix),
@@ -79,12 +81,14 @@ pub(super) fn block_json(chain: &Chain, hash: &Hash) -> Result<(Value, Option<u6
 }
 
 pub(super) async fn tip_height(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
-    let tip = api.with_chain(|c, _| Ok(c.tip_info()?)).await?;
+    // The view alone, no store read: answered on the async worker.
+    let tip = api.node.tip();
     Ok((NO_CACHE, tip.height.to_string()))
 }
 
 pub(super) async fn tip_hash(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
-    let tip = api.with_chain(|c, _| Ok(c.tip_info()?)).await?;
+    // The view alone, no store read: answered on the async worker.
+    let tip = api.node.tip();
     Ok((NO_CACHE, tip.hash.to_string()))
 }
 
@@ -118,7 +122,6 @@ async fn block_list(api: Arc<Api>, start: Option<u64>) -> Result<impl IntoRespon
             let mut out = Vec::new();
             for h in (lowest..=start).rev() {
                 let hash = c
-                    .store()
                     .hash_at(h)?
                     .ok_or_else(|| ApiError::internal(format!("height {h} missing")))?;
                 out.push(block_json(c, &hash)?.0);
@@ -135,7 +138,7 @@ pub(super) async fn block_at_height(
 ) -> Result<impl IntoResponse, ApiError> {
     let height = extract::number("height", "invalid_height", &height)?;
     let (hash, tip) = api
-        .with_chain(move |c, _| Ok((c.store().hash_at(height)?, c.tip_info()?.height)))
+        .with_chain(move |c, _| Ok((c.hash_at(height)?, c.tip_info()?.height)))
         .await?;
     let hash = hash.ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
     Ok((
@@ -161,12 +164,12 @@ pub(super) async fn block_status(
     let body = api
         .with_chain(move |c, _| {
             let meta = c
-                .block_meta(&hash)
+                .block_meta(&hash)?
                 .filter(|m| m.status != BlockStatus::HeaderOnly)
                 .ok_or_else(|| ApiError::not_found(format!("block {hash} is unknown")))?;
-            let on_best = c.store().hash_at(meta.height)? == Some(hash);
+            let on_best = c.hash_at(meta.height)? == Some(hash);
             let next = if on_best {
-                c.store().hash_at(meta.height + 1)?
+                c.hash_at(meta.height + 1)?
             } else {
                 None
             };
@@ -210,7 +213,6 @@ async fn block_tx_page(
             let (header, height, depth) = stored_block(c, &hash)?;
             let start = usize::try_from(start).unwrap_or(usize::MAX);
             let (count, txs) = c
-                .store()
                 .txs_at(&hash, start, TXS_PER_PAGE)?
                 .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
             if start > 0 && start >= count {
@@ -266,7 +268,6 @@ pub(super) async fn block_raw(
         .with_chain(move |c, _| {
             let (_, _, depth) = stored_block(c, &hash)?;
             let raw = c
-                .store()
                 .raw_block(&hash)?
                 .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
             Ok((raw, depth))

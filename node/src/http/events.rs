@@ -29,6 +29,7 @@ fn to_sse(event: &NodeEvent) -> Event {
             connected,
             disconnected,
             height,
+            ..
         } => Event::default().event("tip").data(
             json!({
                 "height": height,

@@ -2,9 +2,9 @@
 //! Esplora's, served by axum on the node's tokio runtime, with its OpenAPI document, server-sent
 //! events, Prometheus metrics and health checks.
 //!
-//! Every handler reads the chain on tokio's blocking pool under the chain lock for the few
-//! store reads it needs, so an answer always describes one tip and never waits on, or holds up,
-//! a block connect for longer than those reads.
+//! Every handler answers from the chain's published view (a tip and a RocksDB snapshot taken
+//! right after it was committed), read on tokio's blocking pool: an answer always describes one
+//! tip, and never waits on, or holds up, a block connect.
 
 mod address_api;
 mod chain_api;
@@ -31,7 +31,8 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 
-use crate::chain::Chain;
+use crate::chain::ChainView;
+use crate::mempool::Mempool;
 use crate::node::Node;
 use crate::p2p::PeerTable;
 
@@ -51,10 +52,10 @@ pub const MAX_EVENT_STREAMS: usize = 256;
 pub const MAX_EVENT_STREAMS_PER_CLIENT: usize = 16;
 /// Responses about blocks this deep are final enough to cache for a day.
 pub const CACHEABLE_DEPTH: u64 = 100;
-/// Requests reading the chain at once: they take the chain lock in turn anyway, so more would
-/// only fill tokio's blocking pool (which the network shares); the rest wait their turn
-/// without holding a thread, up to the request timeout.
-pub const MAX_CHAIN_READERS: usize = 4;
+/// Requests reading the store at once: enough to keep both cores busy with reads that wait on
+/// the disk, few enough that they never fill tokio's blocking pool (which the network shares);
+/// the rest wait their turn without holding a thread, up to the request timeout.
+pub const MAX_CHAIN_READERS: usize = 8;
 
 /// The OpenAPI 3 document of every route below (checked against them by a test).
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -82,13 +83,7 @@ pub struct Api {
 impl Api {
     /// The API over `node` and its network's peer table.
     pub fn new(node: Arc<Node>, peers: Arc<PeerTable>) -> Arc<Api> {
-        let (prefix, max_block) = {
-            let chain = node.chain();
-            (
-                chain.params().prefix,
-                chain.params().max_block_size as usize,
-            )
-        };
+        let (prefix, max_block) = (node.params().prefix, node.params().max_block_size as usize);
         let per_block = (max_block.saturating_sub(ferrite_core::Block::size_with(0))
             / ferrite_core::transaction::SIGNED_TX_LEN)
             .max(1);
@@ -109,11 +104,33 @@ impl Api {
         self.stop.send_replace(true);
     }
 
-    /// Runs `f` on the blocking pool under the chain lock (the mempool, when `f` needs it, is
-    /// locked after the chain, so what it reads belongs to the same tip).
+    /// Runs `f` on the blocking pool over the current published view of the chain (it never
+    /// waits for a block to connect, and everything it reads belongs to one tip).
     async fn with_chain<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Chain, &Node) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&ChainView, &Node) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.on_blocking_pool(move |api| f(&api.node.view(), &api.node))
+            .await
+    }
+
+    /// Like [`Api::with_chain`], with the mempool too: the pool is locked first and the view
+    /// loaded under it, so both describe the same tip (a new view is published under the
+    /// mempool lock once the pool has caught up with it).
+    async fn with_pool<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&ChainView, &Mempool) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.on_blocking_pool(move |api| {
+            let (pool, view) = api.node.pool_and_view();
+            f(&view, &pool)
+        })
+        .await
+    }
+
+    async fn on_blocking_pool<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Api) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let permit = self
             .readers
@@ -123,8 +140,7 @@ impl Api {
             .map_err(ApiError::internal)?;
         let api = self.clone();
         tokio::task::spawn_blocking(move || {
-            let chain = api.node.chain();
-            let out = f(&chain, &api.node);
+            let out = f(&api);
             drop(permit);
             out
         })

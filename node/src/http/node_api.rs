@@ -108,9 +108,8 @@ pub(super) async fn healthy() -> impl IntoResponse {
 /// carry proof of work, a claimed height does not (any peer could claim 2^64 and keep the node
 /// out of a load balancer), and sync fetches every better chain's headers first.
 pub(super) async fn ready(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
-    let (tip, header) = api
-        .with_chain(|c, _| Ok((c.tip_info()?.height, c.best_header()?.1.height)))
-        .await?;
+    let view = api.node.view();
+    let (tip, header) = (view.tip.height, view.best_header_meta.height);
     let best = header.max(tip);
     let ready = tip + READY_LAG >= best;
     let status = if ready {

@@ -15,8 +15,10 @@ use serde_json::{json, Value};
 
 use super::extract::{self, ApiPath};
 use super::{cache_control, Api, ApiError, NO_CACHE};
-use crate::chain::Chain;
-use crate::node::{Node, SubmitTxError};
+use crate::chain::ChainView;
+use crate::mempool::Mempool;
+use crate::node::SubmitTxError;
+use crate::store::StoreRead;
 use crate::store::TxLocation;
 
 /// The JSON of a transfer with its `status`.
@@ -35,15 +37,13 @@ pub(super) fn tx_json(prefix: &AddressPrefix, tx: &SignedTransaction, status: Va
 
 /// A confirmed transfer: the transfer, its status JSON and its depth below the tip.
 pub(super) fn confirmed(
-    c: &Chain,
+    c: &ChainView,
     loc: &TxLocation,
 ) -> Result<(SignedTransaction, Value, u64), ApiError> {
     let header = c
-        .store()
         .header(&loc.block)?
         .ok_or_else(|| ApiError::internal("indexed block missing"))?;
     let tx = c
-        .store()
         .tx_at(&loc.block, loc.position)?
         .ok_or_else(|| ApiError::internal("indexed position missing"))?;
     let depth = c.tip_info()?.height.saturating_sub(header.height);
@@ -61,15 +61,15 @@ pub(super) fn confirmed(
 
 /// Where a transaction is: in a best-chain block (with its depth), or in the mempool.
 fn lookup(
-    c: &Chain,
-    node: &Node,
+    c: &ChainView,
+    pool: &Mempool,
     txid: &Hash,
 ) -> Result<(SignedTransaction, Value, Option<u64>), ApiError> {
-    if let Some(loc) = c.store().tx_location(txid)? {
+    if let Some(loc) = c.tx_location(txid)? {
         let (tx, status, depth) = confirmed(c, &loc)?;
         return Ok((tx, status, Some(depth)));
     }
-    if let Some(tx) = node.mempool().get(txid) {
+    if let Some(tx) = pool.get(txid) {
         return Ok((tx, json!({"confirmed": false, "in_mempool": true}), None));
     }
     Err(ApiError::not_found(format!(
@@ -84,8 +84,8 @@ pub(super) async fn tx(
     let txid = extract::hash("txid", &txid)?;
     let prefix = api.prefix;
     let (body, depth) = api
-        .with_chain(move |c, node| {
-            let (tx, status, depth) = lookup(c, node, &txid)?;
+        .with_pool(move |c, pool| {
+            let (tx, status, depth) = lookup(c, pool, &txid)?;
             Ok((tx_json(&prefix, &tx, status), depth))
         })
         .await?;
@@ -98,8 +98,8 @@ pub(super) async fn tx_status(
 ) -> Result<impl IntoResponse, ApiError> {
     let txid = extract::hash("txid", &txid)?;
     let status = api
-        .with_chain(move |c, node| {
-            let (_, mut status, depth) = lookup(c, node, &txid)?;
+        .with_pool(move |c, pool| {
+            let (_, mut status, depth) = lookup(c, pool, &txid)?;
             if let (Some(depth), Some(fields)) = (depth, status.as_object_mut()) {
                 fields.insert("confirmations".into(), json!(depth + 1));
             }
@@ -115,8 +115,8 @@ pub(super) async fn tx_raw(
 ) -> Result<impl IntoResponse, ApiError> {
     let txid = extract::hash("txid", &txid)?;
     let (tx, depth) = api
-        .with_chain(move |c, node| {
-            let (tx, _, depth) = lookup(c, node, &txid)?;
+        .with_pool(move |c, pool| {
+            let (tx, _, depth) = lookup(c, pool, &txid)?;
             Ok((tx, depth))
         })
         .await?;
@@ -135,11 +135,10 @@ pub(super) async fn merkle_proof(
     let txid = extract::hash("txid", &txid)?;
     let (body, depth) = api
         .with_chain(move |c, _| {
-            let loc = c.store().tx_location(&txid)?.ok_or_else(|| {
+            let loc = c.tx_location(&txid)?.ok_or_else(|| {
                 ApiError::not_found(format!("transaction {txid} is not in a best-chain block"))
             })?;
             let block = c
-                .store()
                 .block(&loc.block)?
                 .ok_or_else(|| ApiError::internal("indexed block missing"))?;
             let ids = ferrite_core::validation::tx_ids(&block);

@@ -9,9 +9,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::seq::SliceRandom;
+use rand::Rng;
+
+use super::fsm::Time;
 
 use crate::store::{PeerRecord, PeerUpdate};
 
@@ -74,7 +77,7 @@ struct Entry {
     /// Given by the operator (`--peer`, bootnodes): never forgotten.
     configured: bool,
     failures: u32,
-    next_try: Instant,
+    next_try: Time,
     last_seen: u64,
 }
 
@@ -88,7 +91,7 @@ pub struct AddrBook {
 
 impl AddrBook {
     /// Rebuilds the book from the store's records; unreadable records are skipped.
-    pub fn from_records(records: &[PeerRecord], now: u64) -> Self {
+    pub fn from_records(records: &[PeerRecord], now: Time) -> Self {
         let mut book = AddrBook::default();
         for (k, v) in records {
             if let Some(rest) = k.strip_prefix(ADDR_PREFIX) {
@@ -105,7 +108,7 @@ impl AddrBook {
                         Entry {
                             configured: false,
                             failures: 0,
-                            next_try: Instant::now(),
+                            next_try: now,
                             last_seen,
                         },
                     );
@@ -116,7 +119,7 @@ impl AddrBook {
                     .and_then(|b| b.try_into().ok())
                     .map(u64::from_le_bytes);
                 if let (Some(key), Some(until)) = (BanKey::from_bytes(rest), until) {
-                    if until > now {
+                    if until > now.secs() {
                         book.bans.insert(key, until);
                     }
                 }
@@ -142,15 +145,17 @@ impl AddrBook {
         for (b, until) in &self.bans {
             out.insert(b.to_bytes(), Some(until.to_le_bytes().to_vec()));
         }
-        Some(out.into_iter().collect())
+        let mut out: Vec<PeerUpdate> = out.into_iter().collect();
+        out.sort();
+        Some(out)
     }
 
     /// Adds an operator-given address (always kept, dialled first).
-    pub fn add_configured(&mut self, addr: SocketAddr) {
+    pub fn add_configured(&mut self, addr: SocketAddr, now: Time) {
         let e = self.entries.entry(addr).or_insert(Entry {
             configured: true,
             failures: 0,
-            next_try: Instant::now(),
+            next_try: now,
             last_seen: 0,
         });
         e.configured = true;
@@ -158,7 +163,7 @@ impl AddrBook {
     }
 
     /// Adds a learned address if there is room. Returns true if it was new.
-    pub fn add_learned(&mut self, addr: SocketAddr, now: u64) -> bool {
+    pub fn add_learned(&mut self, addr: SocketAddr, now: Time) -> bool {
         if addr.port() == 0 || addr.ip().is_unspecified() || self.entries.contains_key(&addr) {
             return false;
         }
@@ -170,8 +175,8 @@ impl AddrBook {
             Entry {
                 configured: false,
                 failures: 0,
-                next_try: Instant::now(),
-                last_seen: now,
+                next_try: now,
+                last_seen: now.secs(),
             },
         );
         self.dirty = true;
@@ -186,16 +191,16 @@ impl AddrBook {
     }
 
     /// A connection to `addr` worked: reset its backoff.
-    pub fn connected(&mut self, addr: &SocketAddr, now: u64) {
+    pub fn connected(&mut self, addr: &SocketAddr, now: Time) {
         if let Some(e) = self.entries.get_mut(addr) {
             e.failures = 0;
-            e.last_seen = now;
+            e.last_seen = now.secs();
             self.dirty = true;
         }
     }
 
     /// A dial to `addr` failed or the connection ended: back off (exponentially, capped).
-    pub fn failed(&mut self, addr: &SocketAddr) {
+    pub fn failed(&mut self, addr: &SocketAddr, now: Time) {
         let Some(e) = self.entries.get_mut(addr) else {
             return;
         };
@@ -204,7 +209,7 @@ impl AddrBook {
         let delay = RECONNECT_MIN_BACKOFF
             .saturating_mul(1u32 << shift)
             .min(RECONNECT_MAX_BACKOFF);
-        e.next_try = Instant::now() + delay;
+        e.next_try = now + delay;
         if !e.configured && e.failures >= MAX_FAILURES {
             self.entries.remove(addr);
             self.dirty = true;
@@ -212,11 +217,16 @@ impl AddrBook {
     }
 
     /// Addresses to dial now: configured ones first, then learned ones in random order.
-    pub fn candidates(&self, now: Instant, skip: impl Fn(&SocketAddr) -> bool) -> Vec<SocketAddr> {
+    pub fn candidates(
+        &self,
+        now: Time,
+        rng: &mut impl Rng,
+        skip: impl Fn(&SocketAddr) -> bool,
+    ) -> Vec<SocketAddr> {
         let mut configured = Vec::new();
         let mut learned = Vec::new();
         for (a, e) in &self.entries {
-            if e.next_try > now || skip(a) || self.banned_addr(a) {
+            if e.next_try > now || skip(a) || self.banned_addr(a, now.secs()) {
                 continue;
             }
             if e.configured {
@@ -225,7 +235,10 @@ impl AddrBook {
                 learned.push(*a);
             }
         }
-        learned.shuffle(&mut rand::thread_rng());
+        // Sorted first, so that the order depends on the seed alone, not on the map's.
+        learned.sort_unstable();
+        configured.sort_unstable();
+        learned.shuffle(rng);
         configured.extend(learned);
         configured
     }
@@ -242,7 +255,7 @@ impl AddrBook {
     /// Up to `max` addresses to share with a peer (most recently seen first).
     pub fn sample(&self, max: usize) -> Vec<SocketAddr> {
         let mut all: Vec<(&SocketAddr, &Entry)> = self.entries.iter().collect();
-        all.sort_by_key(|(_, e)| std::cmp::Reverse(e.last_seen));
+        all.sort_by_key(|(a, e)| (std::cmp::Reverse(e.last_seen), **a));
         all.into_iter().take(max).map(|(a, _)| *a).collect()
     }
 
@@ -252,13 +265,19 @@ impl AddrBook {
         self.dirty = true;
     }
 
+    /// Every ban with its end (Unix seconds), in key order.
+    pub fn bans(&self) -> impl Iterator<Item = (BanKey, u64)> + '_ {
+        let mut all: Vec<(BanKey, u64)> = self.bans.iter().map(|(k, u)| (*k, *u)).collect();
+        all.sort_by_key(|(k, _)| k.to_string());
+        all.into_iter()
+    }
+
     /// True when `key` is banned at unix time `now`.
     pub fn is_banned(&self, key: &BanKey, now: u64) -> bool {
         self.bans.get(key).is_some_and(|until| *until > now)
     }
 
-    fn banned_addr(&self, a: &SocketAddr) -> bool {
-        let now = crate::node::now_secs();
+    fn banned_addr(&self, a: &SocketAddr, now: u64) -> bool {
         self.is_banned(&BanKey::new(a.ip(), a.port()), now)
     }
 
@@ -275,6 +294,13 @@ impl AddrBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+
+    const T0: Time = Time(1_000_000);
+
+    fn rng() -> rand_chacha::ChaCha20Rng {
+        rand_chacha::ChaCha20Rng::seed_from_u64(7)
+    }
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap_or_else(|_| unreachable!())
@@ -283,8 +309,8 @@ mod tests {
     #[test]
     fn bans_and_addresses_survive_a_round_trip_through_records() {
         let mut book = AddrBook::default();
-        book.add_learned(sa("10.0.0.1:9733"), 100);
-        book.add_configured(sa("10.0.0.2:9733"));
+        book.add_learned(sa("10.0.0.1:9733"), Time::from_secs(100));
+        book.add_configured(sa("10.0.0.2:9733"), T0);
         book.ban(BanKey::new(sa("10.0.0.9:1").ip(), 1), 5_000);
         book.ban(BanKey::new(sa("127.0.0.1:7").ip(), 7), 5_000);
         book.ban(BanKey::new(sa("10.0.0.8:1").ip(), 1), 50);
@@ -294,7 +320,7 @@ mod tests {
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
-        let back = AddrBook::from_records(&recs, 1_000);
+        let back = AddrBook::from_records(&recs, Time::from_secs(1_000));
         // A non-loopback ban covers every port of that IP.
         assert!(back.is_banned(&BanKey::new(sa("10.0.0.9:1").ip(), 4444), 1_000));
         // A loopback ban covers only that port.
@@ -311,23 +337,23 @@ mod tests {
         let mut book = AddrBook::default();
         let a = sa("10.0.0.1:9733");
         let c = sa("10.0.0.2:9733");
-        book.add_learned(a, 1);
-        book.add_configured(c);
-        let now = Instant::now();
-        assert_eq!(book.candidates(now, |_| false).first(), Some(&c));
-        book.failed(&a);
-        book.failed(&c);
-        assert!(book.candidates(Instant::now(), |_| false).is_empty());
-        assert_eq!(
-            book.candidates(Instant::now() + RECONNECT_MAX_BACKOFF, |_| false)
-                .len(),
-            2
-        );
+        book.add_learned(a, T0);
+        book.add_configured(c, T0);
+        assert_eq!(book.candidates(T0, &mut rng(), |_| false).first(), Some(&c));
+        book.failed(&a, T0);
+        book.failed(&c, T0);
+        assert!(book.candidates(T0, &mut rng(), |_| false).is_empty());
+        // The first retry comes after the minimum backoff, not before.
+        let first = T0 + RECONNECT_MIN_BACKOFF;
+        assert!(book
+            .candidates(Time(first.0 - 1), &mut rng(), |_| false)
+            .is_empty());
+        assert_eq!(book.candidates(first, &mut rng(), |_| false).len(), 2);
         for _ in 0..MAX_FAILURES {
-            book.failed(&a);
-            book.failed(&c);
+            book.failed(&a, T0);
+            book.failed(&c, T0);
         }
-        let left = book.candidates(Instant::now() + RECONNECT_MAX_BACKOFF * 2, |_| false);
+        let left = book.candidates(T0 + RECONNECT_MAX_BACKOFF * 2, &mut rng(), |_| false);
         assert_eq!(left, vec![c], "configured peers are never forgotten");
     }
 
@@ -337,10 +363,10 @@ mod tests {
         for i in 0..(MAX_ADDRESSES + 10) {
             book.add_learned(
                 SocketAddr::new([10, 1, (i / 256) as u8, i as u8].into(), 1),
-                0,
+                T0,
             );
         }
         assert_eq!(book.entries.len(), MAX_ADDRESSES);
-        assert!(!book.add_learned(sa("0.0.0.0:1"), 0));
+        assert!(!book.add_learned(sa("0.0.0.0:1"), T0));
     }
 }

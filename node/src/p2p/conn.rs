@@ -4,25 +4,24 @@
 //! connection's bounded outgoing queue.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrite_core::{Hash, Work};
+use ferrite_core::Hash;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::fsm::{Close, Misbehavior};
 use super::wire::{
-    self, Message, Version, WireError, FRAME_HEADER_LEN, MAX_HEADERS, MAX_PREHANDSHAKE_PAYLOAD,
-    PROTOCOL_VERSION,
+    self, Message, Version, WireError, FRAME_HEADER_LEN, MAX_PREHANDSHAKE_PAYLOAD, PROTOCOL_VERSION,
 };
-use super::{Close, Event, Frame, PeerId, Shared};
+use super::{serve, Event, Frame, PeerId, Shared};
 
 /// Time a peer has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A connection silent for this long is dropped; pings every [`super::PING_INTERVAL`] keep a
+/// A connection silent for this long is dropped; pings every [`super::fsm::PING_INTERVAL`] keep a
 /// healthy one busy well within it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Frames queued for one peer. A peer that does not read fast enough to keep its queue below
@@ -50,12 +49,12 @@ enum ReadError {
     /// The socket closed, failed or timed out: the peer goes away without a ban.
     Gone(String),
     /// The peer broke the protocol.
-    Violation(String),
+    Violation(Misbehavior),
 }
 
 impl From<WireError> for ReadError {
     fn from(e: WireError) -> Self {
-        ReadError::Violation(e.to_string())
+        ReadError::Violation(e.into())
     }
 }
 
@@ -123,11 +122,8 @@ async fn read_frame(
 
 /// Our `Version` for a new connection.
 fn our_version(shared: &Shared) -> Version {
-    let (height, work) = shared
-        .node
-        .tip()
-        .map(|t| (t.height, t.work))
-        .unwrap_or((0, Work::ZERO));
+    let tip = shared.node.tip();
+    let (height, work) = (tip.height, tip.work);
     Version {
         protocol: PROTOCOL_VERSION,
         genesis: shared.genesis,
@@ -157,10 +153,10 @@ async fn handshake(
             Ok((Message::Version(v), _)) if theirs.is_none() => {
                 *listen_port = Some(v.listen_port).filter(|p| *p != 0);
                 if v.genesis != shared.genesis {
-                    return Err(Close::Misbehaved(format!(
-                        "wrong genesis {} (ours is {})",
-                        v.genesis, shared.genesis
-                    )));
+                    return Err(Close::Misbehaved(Misbehavior::WrongGenesis {
+                        theirs: v.genesis,
+                        ours: shared.genesis,
+                    }));
                 }
                 if v.protocol != PROTOCOL_VERSION {
                     return Err(Close::Dropped(format!(
@@ -177,12 +173,7 @@ async fn handshake(
                 theirs = Some(v);
             }
             Ok((Message::Verack, _)) if !acked => acked = true,
-            Ok((m, _)) => {
-                return Err(Close::Misbehaved(format!(
-                    "{} before the handshake completed",
-                    m.name()
-                )))
-            }
+            Ok((m, _)) => return Err(Close::Misbehaved(Misbehavior::BeforeHandshake(m.name()))),
             Err(ReadError::Gone(e)) => return Err(Close::Dropped(e)),
             Err(ReadError::Violation(e)) => return Err(Close::Misbehaved(e)),
         }
@@ -237,7 +228,6 @@ pub async fn run(
     };
     let (out_tx, mut out_rx) = mpsc::channel::<Frame>(SEND_QUEUE);
     let kill = Arc::new(tokio::sync::Notify::new());
-    let expected_blocks = Arc::new(AtomicUsize::new(0));
     let connected = Event::Connected {
         id,
         remote,
@@ -245,7 +235,6 @@ pub async fn run(
         version,
         out: out_tx.clone(),
         kill: kill.clone(),
-        expected_blocks: expected_blocks.clone(),
     };
     if events.send(connected).await.is_err() {
         return;
@@ -258,7 +247,7 @@ pub async fn run(
         }
         Close::Dropped("closed by this node".into())
     };
-    let reader = read_loop(id, &mut r, &shared, &events, out_tx, &expected_blocks);
+    let reader = read_loop(id, &mut r, &shared, &events, out_tx);
     let close = tokio::select! {
         c = writer => c,
         c = reader => c,
@@ -281,7 +270,6 @@ async fn read_loop(
     shared: &Arc<Shared>,
     events: &mpsc::Sender<Event>,
     out: mpsc::Sender<Frame>,
-    expected_blocks: &AtomicUsize,
 ) -> Close {
     let mut msgs = Bucket::new(MSG_RATE, MSG_BURST);
     let mut bytes = Bucket::new(BYTE_RATE, BYTE_BURST);
@@ -294,19 +282,18 @@ async fn read_loop(
                 Ok(Ok(m)) => m,
             };
         if !msgs.take(1.0) || !bytes.take(len as f64) {
-            return Close::Misbehaved("message rate limit exceeded".into());
+            return Close::Misbehaved(Misbehavior::RateLimit);
         }
         let reply = match msg {
             Message::Ping(n) => Some(vec![Message::Pong(n)]),
             Message::Version(_) | Message::Verack => {
-                return Close::Misbehaved("second handshake".into())
+                return Close::Misbehaved(Misbehavior::SecondHandshake)
             }
             Message::GetHeaders { locator, stop } => {
-                let node = shared.node.clone();
-                let hs = tokio::task::spawn_blocking(move || {
-                    node.chain().headers_after(&locator, &stop, MAX_HEADERS)
-                })
-                .await;
+                let view = shared.node.view();
+                let hs =
+                    tokio::task::spawn_blocking(move || serve::headers(&view, &locator, &stop))
+                        .await;
                 match hs {
                     Ok(Ok(hs)) => Some(vec![Message::Headers(hs)]),
                     _ => return Close::Dropped("cannot read headers".into()),
@@ -334,50 +321,20 @@ async fn read_loop(
                 (!missing.is_empty()).then(|| vec![Message::NotFound(missing)])
             }
             Message::GetTxs(ids) => {
-                let txs: Vec<_> = {
-                    let pool = shared.node.mempool();
-                    ids.iter().filter_map(|h| pool.get(h)).collect()
-                };
+                let txs = serve::txs(&shared.node.mempool(), &ids);
                 (!txs.is_empty()).then(|| vec![Message::Txs(txs)])
             }
             Message::Block(b) => {
-                // Only blocks the manager asked this peer for go further; each must be the
-                // body its header commits to (checked here, on the connection's own task).
-                let asked = expected_blocks
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                    .is_ok();
-                if !asked {
-                    tracing::debug!(block = %b.hash(), "ignoring an unrequested block");
-                    continue;
-                }
+                // Each block must be the body its header commits to (checked here, on the
+                // connection's own task); the state machine takes only blocks it asked for.
                 let ids = ferrite_core::validation::tx_ids(&b);
                 if ferrite_core::merkle::merkle_root(&ids) != b.header.merkle_root {
-                    return Close::Misbehaved(format!(
-                        "block {} does not match its header's merkle root",
-                        b.hash()
-                    ));
+                    return Close::Misbehaved(Misbehavior::MerkleMismatch(b.hash()));
                 }
                 if events
                     .send(Event::Message {
                         id,
                         msg: Message::Block(b),
-                    })
-                    .await
-                    .is_err()
-                {
-                    return Close::Dropped("node stopping".into());
-                }
-                None
-            }
-            Message::NotFound(hs) => {
-                let n = hs.len();
-                let _ = expected_blocks.fetch_update(Ordering::AcqRel, Ordering::Acquire, |e| {
-                    Some(e.saturating_sub(n))
-                });
-                if events
-                    .send(Event::Message {
-                        id,
-                        msg: Message::NotFound(hs),
                     })
                     .await
                     .is_err()
@@ -419,15 +376,9 @@ async fn drained(out: &mpsc::Sender<Frame>) -> bool {
 }
 
 async fn read_block(shared: &Arc<Shared>, h: Hash) -> Option<ferrite_core::Block> {
-    let node = shared.node.clone();
-    tokio::task::spawn_blocking(move || {
-        let chain = node.chain();
-        if !chain.can_serve(&h) {
-            return None;
-        }
-        chain.store().block(&h).ok().flatten()
-    })
-    .await
-    .ok()
-    .flatten()
+    let view = shared.node.view();
+    tokio::task::spawn_blocking(move || serve::block(&view, &h))
+        .await
+        .ok()
+        .flatten()
 }

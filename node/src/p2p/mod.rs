@@ -1,34 +1,37 @@
 //! Ferrite's peer-to-peer network (docs/protocol.md): TCP connections with a handshake, a
-//! manager that keeps the peer set, runs headers-first sync and relays blocks and transfers,
-//! and a block processor that verifies downloaded blocks ahead of connecting them.
+//! state machine that keeps the peer set, runs headers-first sync and relays blocks and
+//! transfers, and a block processor that verifies downloaded blocks ahead of connecting them.
 //!
-//! Tasks: one listener, one task per connection ([`conn`]), the manager ([`manager`]) that
-//! alone owns the sync and peer state, and two processor threads ([`processor`]).
+//! Tasks: one listener and the dialler ([`dial`]), one task per connection ([`conn`]), the
+//! driver ([`driver`]) that feeds the state machine ([`fsm`], which alone owns the sync and
+//! peer state) and carries out what it asks, and two processor threads ([`processor`]).
 
 pub mod addrbook;
 pub mod conn;
-pub mod manager;
+pub mod dial;
+pub mod driver;
+pub mod fsm;
 pub mod processor;
+pub mod serve;
 pub mod wire;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
 
 use ferrite_core::Hash;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::node::Node;
-use addrbook::AddrBook;
+use addrbook::BanKey;
+pub use fsm::Close;
 use wire::Version;
 
 /// Default outbound connections: enough paths that one bad peer cannot isolate the node.
 pub const DEFAULT_MAX_OUTBOUND: usize = 8;
 /// Default inbound connections: bounds the memory and bandwidth strangers can take.
 pub const DEFAULT_MAX_INBOUND: usize = 32;
-/// Interval between pings on a quiet connection.
-pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Events queued from all connections to the manager; a full queue makes readers wait, which
 /// slows the peers down instead of growing memory.
 pub const EVENT_QUEUE: usize = 1024;
@@ -38,18 +41,7 @@ pub type PeerId = u64;
 /// An encoded frame, shared between the queues of several peers.
 pub type Frame = Arc<Vec<u8>>;
 
-/// How a connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Close {
-    /// Protocol violation: disconnect and ban.
-    Misbehaved(String),
-    /// Gone, slow or useless: disconnect, no ban.
-    Dropped(String),
-    /// We dialled ourselves.
-    SelfConnection,
-}
-
-/// What connections tell the manager.
+/// What connection tasks tell the driver.
 #[derive(Debug)]
 pub enum Event {
     /// Handshake done.
@@ -66,11 +58,8 @@ pub enum Event {
         out: mpsc::Sender<Frame>,
         /// Notified to close the connection.
         kill: Arc<tokio::sync::Notify>,
-        /// Blocks requested from the peer and not yet received: the connection forwards a
-        /// `Block` only while this is above zero.
-        expected_blocks: Arc<std::sync::atomic::AtomicUsize>,
     },
-    /// A message for the manager.
+    /// A message for the state machine.
     Message {
         /// From.
         id: PeerId,
@@ -110,8 +99,9 @@ pub struct Shared {
     pub nonce: u64,
     /// Port advertised in `Version` (0: not listening).
     pub listen_port: u16,
-    /// Addresses and bans.
-    pub book: Mutex<AddrBook>,
+    /// Bans in force (key -> until, Unix seconds), as the state machine reported them: the
+    /// accept loop refuses a banned address before its handshake.
+    pub bans: RwLock<HashMap<BanKey, u64>>,
     /// Peers connected after the handshake, as the HTTP API shows them.
     pub peer_table: Arc<PeerTable>,
 }
@@ -135,9 +125,8 @@ pub struct PeerInfo {
     pub ping_micros: Option<u64>,
 }
 
-/// The connected peers, published by the network's manager whenever they change (and every
-/// housekeeping tick, for heights and pings) and read by the HTTP API without touching the
-/// manager.
+/// The connected peers, published by the state machine whenever they change (and every
+/// housekeeping tick, for heights and pings) and read by the HTTP API without touching it.
 #[derive(Debug, Default)]
 pub struct PeerTable {
     peers: std::sync::RwLock<Vec<PeerInfo>>,
@@ -180,10 +169,11 @@ pub struct Network {
     /// The bound listen address, if listening.
     pub local_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
+    stopped: Arc<driver::Stopped>,
 }
 
 impl Network {
-    /// Binds the listener and starts the manager, listener and processor. Must run inside a
+    /// Binds the listener and starts the driver, listener and processor. Must run inside a
     /// multi-threaded tokio runtime.
     pub async fn start(node: Arc<Node>, cfg: NetConfig) -> std::io::Result<Network> {
         let listener = match cfg.listen {
@@ -191,15 +181,11 @@ impl Network {
             None => None,
         };
         let local_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
-        let (genesis, max_block) = {
-            let chain = node.chain();
-            (
-                chain.params().genesis_hash,
-                chain.params().max_block_size as usize,
-            )
-        };
-        let records = node.chain().store().peers().unwrap_or_default();
-        let book = AddrBook::from_records(&records, crate::node::now_secs());
+        let (genesis, max_block) = (
+            node.params().genesis_hash,
+            node.params().max_block_size as usize,
+        );
+        let records = node.peer_store().peers().unwrap_or_default();
         let shared = Arc::new(Shared {
             node: node.clone(),
             magic: wire::network_magic(&genesis),
@@ -207,21 +193,34 @@ impl Network {
             max_block,
             nonce: rand::random(),
             listen_port: local_addr.map(|a| a.port()).unwrap_or(0),
-            book: Mutex::new(book),
+            bans: RwLock::default(),
             peer_table: Arc::default(),
         });
+        let machine_cfg = fsm::Config {
+            genesis,
+            nonce: shared.nonce,
+            listen_port: shared.listen_port,
+            discover: cfg.discover,
+            max_outbound: cfg.max_outbound,
+            max_inbound: cfg.max_inbound,
+        };
+        let machine = fsm::Machine::new(machine_cfg, &records, rand::random(), driver::now());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        let cfg_max_inbound = cfg.max_inbound;
-        tokio::spawn(manager::resolve_peers(cfg.peers.clone(), events_tx.clone()));
-        let mgr = manager::Manager::new(shared.clone(), cfg, events_tx.clone());
-        tokio::spawn(mgr.run(events_rx));
+        tokio::spawn(dial::resolve_peers(cfg.peers.clone(), events_tx.clone()));
+        let stopped = Arc::new(driver::Stopped::default());
+        let drv = driver::Driver::new(shared.clone(), machine, events_tx.clone(), stopped.clone())?;
+        tokio::spawn(drv.run(events_rx));
         if let Some(l) = listener {
             let slots = Arc::new(tokio::sync::Semaphore::new(
-                cfg_max_inbound.saturating_mul(2).max(1),
+                cfg.max_inbound.saturating_mul(2).max(1),
             ));
-            tokio::spawn(manager::accept_loop(l, shared.clone(), events_tx, slots));
+            tokio::spawn(dial::accept_loop(l, shared.clone(), events_tx, slots));
         }
-        Ok(Network { local_addr, shared })
+        Ok(Network {
+            local_addr,
+            shared,
+            stopped,
+        })
     }
 
     /// The connected peers, kept current by the network.
@@ -229,8 +228,9 @@ impl Network {
         self.shared.peer_table.clone()
     }
 
-    /// Persists the address book (call at shutdown).
+    /// Waits (up to a few seconds) for the driver to stop and save the address book; call
+    /// after the node was asked to shut down.
     pub fn save(&self) {
-        manager::save_book(&self.shared);
+        self.stopped.wait(std::time::Duration::from_secs(3));
     }
 }

@@ -1,6 +1,7 @@
 //! The block processor: two threads that take downloaded blocks from the manager, verify their
-//! signatures ahead (skipping transfers already verified on entry to the mempool) and connect
-//! them through the node's single block path, reporting each result back.
+//! signatures ahead with no lock held (`Node::check_signatures`, which skips transfers already
+//! verified on entry to the mempool) and connect them through the node's single block path,
+//! reporting each result back.
 //!
 //! Verifying block N+1 on one thread while block N connects on the other is what lets sync use
 //! both cores (the same pipeline as `ferrite-node import`).
@@ -13,7 +14,7 @@ use tokio::sync::mpsc;
 use super::addrbook::BanKey;
 use super::PeerId;
 use crate::chain::{ChainError, Submitted};
-use crate::node::Node;
+use crate::node::{CheckedBlock, Node};
 use crate::store::BlockStatus;
 
 /// Blocks verified ahead of the one being connected.
@@ -52,8 +53,8 @@ pub fn spawn(
     results: mpsc::UnboundedSender<Processed>,
 ) -> std::io::Result<mpsc::UnboundedSender<Job>> {
     let (jobs_tx, mut jobs_rx) = mpsc::unbounded_channel::<Job>();
-    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<(Job, bool)>(VERIFY_AHEAD);
-    let params = node.chain().params().clone();
+    let (ready_tx, ready_rx) =
+        std::sync::mpsc::sync_channel::<(PeerId, BanKey, CheckedBlock)>(VERIFY_AHEAD);
     let verifier_node = node.clone();
     // A pool of its own, so that verifying ahead never queues behind the connecting thread's
     // work on the global pool.
@@ -67,9 +68,10 @@ pub fn spawn(
         .spawn(move || {
             while let Some(job) = jobs_rx.blocking_recv() {
                 let started = std::time::Instant::now();
-                let verified = pool.install(|| verify(&verifier_node, &params, &job.block));
-                tracing::debug!(block = %job.block.hash(), us = started.elapsed().as_micros() as u64, "verified ahead");
-                if ready_tx.send((job, verified)).is_err() {
+                let hash = job.block.hash();
+                let checked = pool.install(|| verifier_node.check_signatures(job.block));
+                tracing::debug!(block = %hash, us = started.elapsed().as_micros() as u64, "verified ahead");
+                if ready_tx.send((job.peer, job.ban_key, checked)).is_err() {
                     break;
                 }
             }
@@ -77,12 +79,11 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("p2p-connect".into())
         .spawn(move || {
-            for (job, verified) in ready_rx {
-                let hash = job.block.hash();
-                let height = job.block.header.height;
-                let txs = job.block.txs.len();
+            for (peer, ban_key, checked) in ready_rx {
+                let block = checked.block();
+                let (hash, height, txs) = (block.hash(), block.header.height, block.txs.len());
                 let started = std::time::Instant::now();
-                let result = node.submit_block_with(job.block, verified);
+                let result = node.submit_checked(checked);
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 if let Ok(Submitted::TipChanged(change)) = &result {
                     tracing::info!(%hash, height, txs, reorg = change.disconnected.len(), ms = format!("{ms:.1}"), "new tip from peers");
@@ -91,11 +92,16 @@ pub fn spawn(
                     tracing::error!(error = %e, "store failed; stopping the node");
                     node.request_shutdown();
                 }
-                let status = node.chain().block_meta(&hash).map(|m| m.status);
+                let status = node
+                    .view()
+                    .block_meta(&hash)
+                    .ok()
+                    .flatten()
+                    .map(|m| m.status);
                 if results
                     .send(Processed {
-                        peer: job.peer,
-                        ban_key: job.ban_key,
+                        peer,
+                        ban_key,
                         hash,
                         result,
                         status,
@@ -107,26 +113,4 @@ pub fn spawn(
             }
         })?;
     Ok(jobs_tx)
-}
-
-/// True when every signature of `block` is known good: those of transfers in the mempool were
-/// verified on entry, the others are verified here. False sends the block down the full path,
-/// which names the bad transfer and marks the block invalid.
-fn verify(node: &Node, params: &ferrite_core::ChainParams, block: &Block) -> bool {
-    if node.mempool().is_empty() {
-        // Catching up: nothing was verified before.
-        return ferrite_core::validation::verify_block_signatures(params, block).is_ok();
-    }
-    let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
-    let unverified: Vec<_> = {
-        let pool = node.mempool();
-        block
-            .txs
-            .iter()
-            .zip(&ids)
-            .filter(|(_, id)| !pool.contains(id))
-            .map(|(t, _)| *t)
-            .collect()
-    };
-    ferrite_core::validation::verify_signatures(params, &unverified).is_ok()
 }

@@ -35,7 +35,7 @@ pub const MAX_USER_AGENT: usize = 64;
 const ADDR_LEN: usize = 1 + 16 + 2;
 
 /// Why bytes from a peer are not a valid frame or message.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum WireError {
     /// The frame does not start with this chain's magic.
     #[error("wrong network magic {0:02x?}")]

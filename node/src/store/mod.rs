@@ -6,8 +6,10 @@
 
 mod history;
 pub mod keys;
+mod read;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use ferrite_core::encoding::{Decode, Encode};
 use ferrite_core::ledger::BlockUndo;
@@ -18,9 +20,10 @@ use rocksdb::{
     WriteBatch, WriteOptions, DB,
 };
 
-pub use history::BodyStats;
+pub use history::{BodyStats, StatsCache};
 use keys::*;
 pub use keys::{BlockMeta, BlockStatus, TxLocation};
+pub use read::{Snapshot, StoreRead};
 
 /// Default RocksDB block cache: enough for the hot accounts and recent blocks of a small node
 /// while keeping the whole process well under 100 MiB.
@@ -114,10 +117,11 @@ pub struct DisconnectWrite<'a> {
 
 /// The RocksDB store.
 pub struct Store {
-    db: DB,
+    db: Arc<DB>,
     path: PathBuf,
-    /// Figures of recently summarised bodies (a body never changes for its hash).
-    stats_cache: std::sync::Mutex<history::StatsCache>,
+    /// Figures of recently summarised bodies (a body never changes for its hash), shared with
+    /// every snapshot.
+    stats_cache: Arc<Mutex<history::StatsCache>>,
 }
 
 impl Store {
@@ -165,7 +169,7 @@ impl Store {
             }
         })?;
         let store = Store {
-            db,
+            db: Arc::new(db),
             path: path.to_path_buf(),
             stats_cache: Default::default(),
         };
@@ -178,14 +182,17 @@ impl Store {
         &self.path
     }
 
-    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
-        self.db
-            .cf_handle(name)
-            .ok_or_else(|| corrupt(format!("column family {name} missing")))
+    /// A handle on the peers column family alone, for the P2P layer's address book (which is
+    /// not chain data and needs no chain lock).
+    pub fn peer_store(&self) -> PeerStore {
+        PeerStore {
+            db: self.db.clone(),
+        }
     }
 
-    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(self.cf(cf)?, key)?)
+    /// A snapshot of everything committed so far, for readers.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.db.clone(), self.stats_cache.clone())
     }
 
     fn init_or_check(&self, genesis: &Genesis) -> Result<(), StoreError> {
@@ -253,124 +260,6 @@ impl Store {
         Ok(self.db.write_opt(batch, &opts)?)
     }
 
-    /// The best connected block.
-    pub fn tip(&self) -> Result<Hash, StoreError> {
-        let v = self
-            .get(CF_META, META_TIP)?
-            .ok_or_else(|| corrupt("tip missing"))?;
-        Ok(Hash(v.try_into().map_err(|_| corrupt("tip record"))?))
-    }
-
-    /// The state digest at the tip.
-    pub fn digest(&self) -> Result<LtHash, StoreError> {
-        let v = self
-            .get(CF_META, META_DIGEST)?
-            .ok_or_else(|| corrupt("state digest missing"))?;
-        LtHash::from_bytes(&v).map_err(corrupt)
-    }
-
-    /// The next arrival sequence number.
-    pub fn next_seq(&self) -> Result<u64, StoreError> {
-        self.get(CF_META, META_NEXT_SEQ)?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_le_bytes)
-            .ok_or_else(|| corrupt("next sequence record"))
-    }
-
-    /// A stored header.
-    pub fn header(&self, hash: &Hash) -> Result<Option<BlockHeader>, StoreError> {
-        self.get(CF_HEADERS, &hash.0)?
-            .map(|v| BlockHeader::decode(&v).map_err(corrupt))
-            .transpose()
-    }
-
-    /// A stored block.
-    pub fn block(&self, hash: &Hash) -> Result<Option<Block>, StoreError> {
-        let Some(header) = self.header(hash)? else {
-            return Ok(None);
-        };
-        let body = self
-            .get(CF_BODIES, &hash.0)?
-            .ok_or_else(|| corrupt(format!("body of {hash} missing")))?;
-        Ok(Some(Block {
-            header,
-            txs: decode_body(&body)?,
-        }))
-    }
-
-    /// A block's metadata.
-    pub fn meta(&self, hash: &Hash) -> Result<Option<BlockMeta>, StoreError> {
-        self.get(CF_BLOCK_META, &hash.0)?
-            .map(|v| BlockMeta::decode(&v).map_err(corrupt))
-            .transpose()
-    }
-
-    /// Every stored block's metadata (for rebuilding the in-memory index at start).
-    pub fn all_meta(&self) -> Result<Vec<(Hash, BlockMeta)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_BLOCK_META)?, IteratorMode::Start)
-        {
-            let (k, v) = item?;
-            let hash = Hash(k.as_ref().try_into().map_err(|_| corrupt("meta key"))?);
-            out.push((hash, BlockMeta::decode(&v).map_err(corrupt)?));
-        }
-        Ok(out)
-    }
-
-    /// The best-chain block at `height`.
-    pub fn hash_at(&self, height: u64) -> Result<Option<Hash>, StoreError> {
-        self.get(CF_HEIGHTS, &height_key(height))?
-            .map(|v| v.try_into().map(Hash).map_err(|_| corrupt("height record")))
-            .transpose()
-    }
-
-    /// An account (empty if never used).
-    pub fn account(&self, address: &Address) -> Result<Account, StoreError> {
-        Ok(self
-            .get(CF_ACCOUNTS, &address.0)?
-            .map(|v| decode_account(&v).map_err(corrupt))
-            .transpose()?
-            .unwrap_or_default())
-    }
-
-    /// Several accounts in one read.
-    pub fn accounts(&self, addresses: &[Address]) -> Result<Vec<Account>, StoreError> {
-        let cf = self.cf(CF_ACCOUNTS)?;
-        self.db
-            .multi_get_cf(addresses.iter().map(|a| (cf, a.0)))
-            .into_iter()
-            .map(|r| {
-                r.map_err(StoreError::from)?
-                    .map(|v| decode_account(&v).map_err(corrupt))
-                    .transpose()
-                    .map(Option::unwrap_or_default)
-            })
-            .collect()
-    }
-
-    /// Every stored account (for the full consistency check).
-    pub fn for_each_account(&self, mut f: impl FnMut(Address, Account)) -> Result<(), StoreError> {
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_ACCOUNTS)?, IteratorMode::Start)
-        {
-            let (k, v) = item?;
-            let a = Address(k.as_ref().try_into().map_err(|_| corrupt("account key"))?);
-            f(a, decode_account(&v).map_err(corrupt)?);
-        }
-        Ok(())
-    }
-
-    /// The undo record of a connected block.
-    pub fn undo(&self, hash: &Hash) -> Result<BlockUndo, StoreError> {
-        let v = self
-            .get(CF_UNDO, &hash.0)?
-            .ok_or_else(|| corrupt(format!("undo of {hash} missing")))?;
-        BlockUndo::decode(&v).map_err(corrupt)
-    }
-
     /// Stores a block that passed the stateless checks, with its metadata, and advances the
     /// arrival sequence, in one batch.
     pub fn put_block(
@@ -420,30 +309,6 @@ impl Store {
         let mut b = WriteBatch::default();
         b.put_cf(self.cf(CF_BODIES)?, hash.0, encode_body(&block.txs));
         b.put_cf(self.cf(CF_BLOCK_META)?, hash.0, meta.encode());
-        Ok(self.db.write(b)?)
-    }
-
-    /// Every record of the peers column family (the P2P layer's address book and bans).
-    pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_PEERS)?, IteratorMode::Start) {
-            let (k, v) = item?;
-            out.push((k.to_vec(), v.to_vec()));
-        }
-        Ok(out)
-    }
-
-    /// Replaces peer records: `None` deletes. One batch, not synced (losing the last minute of
-    /// address-book changes in a crash is harmless).
-    pub fn update_peers(&self, records: &[PeerUpdate]) -> Result<(), StoreError> {
-        let mut b = WriteBatch::default();
-        let cf = self.cf(CF_PEERS)?;
-        for (k, v) in records {
-            match v {
-                Some(v) => b.put_cf(cf, k, v),
-                None => b.delete_cf(cf, k),
-            }
-        }
         Ok(self.db.write(b)?)
     }
 
@@ -537,6 +402,85 @@ impl Store {
     /// Bytes the store occupies on disk (live SST and WAL files).
     pub fn disk_bytes(&self) -> u64 {
         dir_size(&self.path)
+    }
+}
+
+impl StoreRead for Store {
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| corrupt(format!("column family {name} missing")))
+    }
+
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(cf)?, key)?)
+    }
+
+    fn get_pinned(
+        &self,
+        cf: &str,
+        key: &[u8],
+    ) -> Result<Option<rocksdb::DBPinnableSlice<'_>>, StoreError> {
+        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?)
+    }
+
+    fn multi_get(
+        &self,
+        cf: &str,
+        keys: &[&[u8]],
+    ) -> Result<Vec<Result<Option<Vec<u8>>, rocksdb::Error>>, StoreError> {
+        let cf = self.cf(cf)?;
+        Ok(self.db.multi_get_cf(keys.iter().map(|k| (cf, *k))))
+    }
+
+    fn iter(
+        &self,
+        cf: &str,
+        mode: IteratorMode<'_>,
+    ) -> Result<rocksdb::DBIterator<'_>, StoreError> {
+        Ok(self.db.iterator_cf(self.cf(cf)?, mode))
+    }
+
+    fn stats_cache(&self) -> &Mutex<history::StatsCache> {
+        &self.stats_cache
+    }
+}
+
+/// The peers column family: the P2P layer's address book and bans (docs/storage.md).
+#[derive(Clone)]
+pub struct PeerStore {
+    db: Arc<DB>,
+}
+
+impl PeerStore {
+    fn cf(&self) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(CF_PEERS)
+            .ok_or_else(|| corrupt(format!("column family {CF_PEERS} missing")))
+    }
+
+    /// Every record.
+    pub fn peers(&self) -> Result<Vec<PeerRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf()?, IteratorMode::Start) {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Replaces peer records: `None` deletes. One batch, not synced (losing the last minute of
+    /// address-book changes in a crash is harmless).
+    pub fn update_peers(&self, records: &[PeerUpdate]) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        let cf = self.cf()?;
+        for (k, v) in records {
+            match v {
+                Some(v) => b.put_cf(cf, k, v),
+                None => b.delete_cf(cf, k),
+            }
+        }
+        Ok(self.db.write(b)?)
     }
 }
 

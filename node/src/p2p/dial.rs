@@ -1,20 +1,20 @@
-//! Connections: accepting inbound ones (bounded handshake slots, bans), resolving the
-//! configured peers off the manager's task, dialling address-book candidates up to the
-//! outbound target, and persisting the address book.
+//! Opening connections: accepting inbound ones (bounded handshake slots, bans), resolving the
+//! configured peers off the driver's task, and dialling the addresses the state machine picks.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::{Manager, CONNECT_TIMEOUT};
 use crate::node::now_secs;
 use crate::p2p::addrbook::BanKey;
 use crate::p2p::{conn, Event, PeerId, Shared};
+
+/// How long a dial may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// First retry delay for a peer name that does not resolve; doubles up to a minute.
 const RESOLVE_RETRY: Duration = Duration::from_secs(2);
@@ -52,11 +52,13 @@ pub async fn accept_loop(
             tracing::debug!(%remote, "too many connections in their handshake; closing");
             continue;
         };
-        let banned = {
-            let book = shared.book.lock().unwrap_or_else(|p| p.into_inner());
-            !remote.ip().is_loopback()
-                && book.is_banned(&BanKey::new(remote.ip(), remote.port()), now_secs())
-        };
+        let banned = !remote.ip().is_loopback()
+            && shared
+                .bans
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&BanKey::new(remote.ip(), remote.port()))
+                .is_some_and(|until| *until > now_secs());
         if banned {
             tracing::debug!(%remote, "refusing a banned address");
             continue;
@@ -74,8 +76,8 @@ pub async fn accept_loop(
 }
 
 /// Resolves the configured peers (retrying names that do not resolve yet, with backoff) and
-/// reports the addresses to the manager. Runs on its own task so a slow resolver never holds up
-/// the manager.
+/// reports the addresses to the driver. Runs on its own task so a slow resolver never holds up
+/// the state machine.
 pub async fn resolve_peers(names: Vec<String>, events: mpsc::Sender<Event>) {
     let mut pending = names;
     let mut delay = RESOLVE_RETRY;
@@ -105,70 +107,16 @@ pub async fn resolve_peers(names: Vec<String>, events: mpsc::Sender<Event>) {
     }
 }
 
-/// Writes the address book and bans to the store if they changed.
-pub fn save_book(shared: &Shared) {
-    let chain = shared.node.chain();
-    let old: Vec<Vec<u8>> = chain
-        .store()
-        .peers()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    let records = shared
-        .book
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take_records(&old);
-    if let Some(r) = records {
-        if let Err(e) = chain.store().update_peers(&r) {
-            tracing::warn!(error = %e, "cannot save the address book");
+/// Opens an outbound connection to `addr` and runs it, or reports the failure.
+pub fn dial(addr: SocketAddr, shared: Arc<Shared>, events: mpsc::Sender<Event>) {
+    tokio::spawn(async move {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                conn::run(next_id(), stream, addr, Some(addr), shared, events, None).await
+            }
+            _ => {
+                let _ = events.send(Event::DialFailed(addr)).await;
+            }
         }
-    }
-}
-
-impl Manager {
-    /// Dials address-book candidates up to the outbound target.
-    pub(super) fn dial(&mut self) {
-        let outbound =
-            self.peers.values().filter(|p| p.dialed.is_some()).count() + self.dialing.len();
-        if outbound >= self.cfg.max_outbound {
-            return;
-        }
-        let connected: HashSet<SocketAddr> = self
-            .peers
-            .values()
-            .flat_map(|p| [p.dialed, p.listen])
-            .flatten()
-            .collect();
-        let own = self.shared.listen_port;
-        let candidates = {
-            let book = self.book();
-            let configured = book.configured();
-            book.candidates(Instant::now(), |a| {
-                connected.contains(a)
-                    || self.dialing.contains(a)
-                    || (a.ip().is_loopback() && a.port() == own)
-                    || (!self.cfg.discover && !configured.contains(a))
-            })
-        };
-        for addr in candidates
-            .into_iter()
-            .take(self.cfg.max_outbound - outbound)
-        {
-            self.dialing.insert(addr);
-            let shared = self.shared.clone();
-            let events = self.events_tx.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-                    Ok(Ok(stream)) => {
-                        conn::run(next_id(), stream, addr, Some(addr), shared, events, None).await
-                    }
-                    _ => {
-                        let _ = events.send(Event::DialFailed(addr)).await;
-                    }
-                }
-            });
-        }
-    }
+    });
 }

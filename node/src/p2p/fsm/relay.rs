@@ -2,17 +2,13 @@
 //! and fetched once, with per-peer bounds on what is requested and a fallback to another
 //! announcer when a peer does not deliver.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrite_core::{BlockHeader, Hash, SignedTransaction};
 
-use super::{Manager, TxWant};
-use crate::mempool::MempoolError;
-use crate::node::{NodeEvent, SubmitTxError};
+use super::{ChainReader, Machine, Output, Time};
 use crate::p2p::wire::{Message, MAX_TX_BATCH};
 use crate::p2p::PeerId;
-
-use super::sync::{DOWNLOAD_WINDOW, MAX_ANNOUNCE};
 
 /// A requested transfer not received in this time is requested from the next peer that
 /// announced it.
@@ -23,41 +19,25 @@ pub const MAX_TX_IN_FLIGHT_PER_PEER: usize = 5_000;
 /// Transfers being fetched from all peers together (the default mempool holds 50,000).
 pub const MAX_TX_WANTED: usize = 50_000;
 /// Other announcers remembered per wanted transfer.
-const MAX_TX_ANNOUNCERS: usize = 4;
+pub const MAX_TX_ANNOUNCERS: usize = 4;
 
-impl Manager {
-    pub(super) fn on_node_event(&mut self, ev: NodeEvent) {
-        match ev {
-            NodeEvent::Tip { connected, .. } => self.announce_blocks(&connected),
-            NodeEvent::Tx(id) => self.pending_tx_inv.push(id),
-        }
-    }
+/// A transfer requested from one peer, with other peers that announced it (asked next if the
+/// first does not deliver).
+pub(super) struct TxWant {
+    asked: PeerId,
+    at: Time,
+    others: Vec<PeerId>,
+}
 
-    fn announce_blocks(&mut self, connected: &[Hash]) {
-        let headers: Vec<BlockHeader> = {
-            let chain = self.shared.node.chain();
-            // While catching up, peers have these blocks already (we are fetching them from
-            // peers); the tip is announced once sync is done.
-            let catching_up = match (chain.best_header(), chain.tip_info()) {
-                (Ok((_, best)), Ok(tip)) => best.height > tip.height + DOWNLOAD_WINDOW as u64,
-                _ => false,
-            };
-            if catching_up {
-                return;
-            }
-            let start = connected.len().saturating_sub(MAX_ANNOUNCE);
-            connected[start..]
-                .iter()
-                .filter_map(|h| chain.store().header(h).ok().flatten())
-                .collect()
-        };
+impl Machine {
+    /// Sends each peer the suffix of `headers` after the last one it already has.
+    pub(super) fn announce_blocks(&mut self, headers: Vec<BlockHeader>) {
         if headers.is_empty() {
             return;
         }
         let ids: Vec<Hash> = headers.iter().map(|h| h.hash()).collect();
         let mut sends = Vec::new();
         for (pid, p) in self.peers.iter_mut() {
-            // Send the suffix after the last header the peer already has.
             let first_unknown = ids
                 .iter()
                 .rposition(|h| p.known_blocks.contains(h))
@@ -71,11 +51,13 @@ impl Manager {
             }
             sends.push((*pid, headers[first_unknown..].to_vec()));
         }
+        sends.sort_by_key(|(pid, _)| *pid);
         for (pid, hs) in sends {
-            self.send(pid, &Message::Headers(hs));
+            self.send(pid, Message::Headers(hs));
         }
     }
 
+    /// Announces the ids among `ids` that `id` does not know yet.
     pub(super) fn announce_txs_to(&mut self, id: PeerId, ids: &[Hash]) {
         let fresh: Vec<Hash> = match self.peers.get_mut(&id) {
             Some(p) => {
@@ -92,27 +74,31 @@ impl Manager {
             None => return,
         };
         for chunk in fresh.chunks(MAX_TX_BATCH) {
-            self.send(id, &Message::InvTx(chunk.to_vec()));
+            self.send(id, Message::InvTx(chunk.to_vec()));
         }
     }
 
+    /// Announces the transfers admitted since the last flush to every peer.
     pub(super) fn flush_tx_inv(&mut self) {
         if self.pending_tx_inv.is_empty() {
             return;
         }
         let ids = std::mem::take(&mut self.pending_tx_inv);
-        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        let mut peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        peers.sort_unstable();
         for pid in peers {
             self.announce_txs_to(pid, &ids);
         }
     }
 
-    pub(super) fn on_inv_tx(&mut self, id: PeerId, ids: Vec<Hash>) {
-        let now = Instant::now();
-        let unknown: Vec<Hash> = {
-            let pool = self.shared.node.mempool();
-            ids.iter().filter(|h| !pool.contains(h)).copied().collect()
-        };
+    pub(super) fn on_inv_tx(
+        &mut self,
+        id: PeerId,
+        ids: Vec<Hash>,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        let unknown: Vec<Hash> = ids.iter().filter(|h| !chain.has_tx(h)).copied().collect();
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
@@ -144,13 +130,13 @@ impl Manager {
             );
             request.push(h);
         }
-        if !request.is_empty() {
-            self.send(id, &Message::GetTxs(request));
+        for chunk in request.chunks(MAX_TX_BATCH) {
+            self.send(id, Message::GetTxs(chunk.to_vec()));
         }
     }
 
-    pub(super) async fn on_txs(&mut self, id: PeerId, txs: Vec<SignedTransaction>) {
-        // Only transfers requested from this peer are taken.
+    /// Transfers from `id`: only those requested from it are taken, and go to the mempool.
+    pub(super) fn on_txs(&mut self, id: PeerId, txs: Vec<SignedTransaction>) {
         let mut wanted = Vec::new();
         for t in txs {
             let h = t.id();
@@ -165,41 +151,23 @@ impl Manager {
                 p.known_txs.insert(t.id());
             }
         }
-        if wanted.is_empty() {
-            return;
-        }
-        let node = self.shared.node.clone();
-        let bad = tokio::task::spawn_blocking(move || {
-            let mut bad = None;
-            for t in wanted {
-                match node.submit_tx(t) {
-                    Ok(_) => {}
-                    // A signature that does not verify, or a transfer that breaks a rule that
-                    // needs no state, is wrong everywhere: the peer should never have relayed
-                    // it. Other refusals can be honest differences of state.
-                    Err(SubmitTxError::Rejected(e @ MempoolError::BadSignature))
-                    | Err(SubmitTxError::Rejected(e @ MempoolError::Rule(_))) => {
-                        bad = Some(e.to_string());
-                    }
-                    Err(e) => tracing::debug!(error = %e, "relayed transfer refused"),
-                }
-            }
-            bad
-        })
-        .await;
-        if let Ok(Some(reason)) = bad {
-            self.misbehaved(id, &format!("relayed an invalid transfer: {reason}"));
+        if !wanted.is_empty() {
+            self.out.push(Output::SubmitTxs {
+                peer: id,
+                txs: wanted,
+            });
         }
     }
 
     /// Moves timed-out transfer requests to the next announcer still connected.
-    pub(super) fn expire_tx_requests(&mut self, now: Instant) {
-        let expired: Vec<Hash> = self
+    pub(super) fn expire_tx_requests(&mut self, now: Time) {
+        let mut expired: Vec<Hash> = self
             .tx_wanted
             .iter()
-            .filter(|(_, w)| now.duration_since(w.at) > TX_REQUEST_TIMEOUT)
+            .filter(|(_, w)| now.since(w.at) > TX_REQUEST_TIMEOUT)
             .map(|(h, _)| *h)
             .collect();
+        expired.sort_unstable();
         for h in expired {
             if let Some(w) = self.tx_wanted.remove(&h) {
                 if let Some(p) = self.peers.get_mut(&w.asked) {
@@ -212,14 +180,14 @@ impl Manager {
 
     /// Forgets the transfer requests made to a departing peer, moving each to another
     /// announcer if there is one.
-    pub(super) fn forget_tx_requests_of(&mut self, id: PeerId) {
-        let owed: Vec<Hash> = self
+    pub(super) fn forget_tx_requests_of(&mut self, id: PeerId, now: Time) {
+        let mut owed: Vec<Hash> = self
             .tx_wanted
             .iter()
             .filter(|(_, w)| w.asked == id)
             .map(|(h, _)| *h)
             .collect();
-        let now = Instant::now();
+        owed.sort_unstable();
         for h in owed {
             if let Some(w) = self.tx_wanted.remove(&h) {
                 self.rerequest(h, w.others, now);
@@ -227,7 +195,7 @@ impl Manager {
         }
     }
 
-    fn rerequest(&mut self, h: Hash, mut others: Vec<PeerId>, now: Instant) {
+    fn rerequest(&mut self, h: Hash, mut others: Vec<PeerId>, now: Time) {
         others.retain(|o| {
             self.peers
                 .get(o)
@@ -248,6 +216,6 @@ impl Manager {
                 others,
             },
         );
-        self.send(next, &Message::GetTxs(vec![h]));
+        self.send(next, Message::GetTxs(vec![h]));
     }
 }

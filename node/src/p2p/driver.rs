@@ -1,0 +1,343 @@
+//! The driver: the thin tokio layer around the peer state machine ([`super::fsm`]). One task
+//! turns what happens (connection events, results of work, the node's events, two timers) into
+//! [`Input`]s with the wall-clock time, and carries out each [`Output`]: frames onto the
+//! connections' queues, dials, header and transfer submissions on tokio's blocking pool, blocks
+//! onto the processor's threads, address-book writes, the peer table for the HTTP API.
+//! Nothing here decides anything.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, Notify};
+
+use super::fsm::{ChainReader, Input, Machine, Output, Time};
+use super::processor::{self, Job, Processed};
+use super::{dial, Event, Frame, PeerId, Shared};
+use crate::chain::ChainView;
+use crate::mempool::MempoolError;
+use crate::node::{Node, NodeEvent, SubmitTxError};
+
+/// Housekeeping period (stalls, pings, dialling, saving).
+pub const HOUSEKEEPING: Duration = Duration::from_secs(1);
+/// Transfer announcements are batched for this long.
+pub const TX_FLUSH: Duration = Duration::from_millis(50);
+
+/// The wall clock as the state machine's time.
+pub fn now() -> Time {
+    Time(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0),
+    )
+}
+
+/// Set once the driver has stopped and saved the address book.
+#[derive(Default)]
+pub struct Stopped {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stopped {
+    fn set(&self) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits until set, at most `limit`.
+    pub fn wait(&self, limit: Duration) {
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self
+            .cv
+            .wait_timeout_while(done, limit, |d| !*d)
+            .map_err(|_| ());
+    }
+}
+
+/// What the driver holds of one connection.
+struct Handle {
+    out: mpsc::Sender<Frame>,
+    kill: Arc<Notify>,
+}
+
+/// The machine's window on the node: the published view and the mempool.
+struct NodeReader<'a> {
+    view: Arc<ChainView>,
+    node: &'a Node,
+}
+
+impl ChainReader for NodeReader<'_> {
+    fn locator(&self) -> Vec<ferrite_core::Hash> {
+        self.view.locator.to_vec()
+    }
+
+    fn best_header(&self) -> (u64, ferrite_core::Work) {
+        (
+            self.view.best_header_meta.height,
+            self.view.best_header_meta.work,
+        )
+    }
+
+    fn missing(&self) -> Vec<(ferrite_core::Hash, u64)> {
+        self.view.missing.to_vec()
+    }
+
+    fn has_tx(&self, id: &ferrite_core::Hash) -> bool {
+        self.node.mempool().contains(id)
+    }
+
+    fn pool_ids(&self) -> Vec<ferrite_core::Hash> {
+        self.node.mempool().ids()
+    }
+}
+
+/// The driver's state.
+pub struct Driver {
+    shared: Arc<Shared>,
+    machine: Machine,
+    handles: HashMap<PeerId, Handle>,
+    events_tx: mpsc::Sender<Event>,
+    jobs: mpsc::UnboundedSender<Job>,
+    work_tx: mpsc::UnboundedSender<Input>,
+    work_rx: Option<mpsc::UnboundedReceiver<Input>>,
+    processed_rx: Option<mpsc::UnboundedReceiver<Processed>>,
+    stopped: Arc<Stopped>,
+}
+
+impl Driver {
+    /// A driver for `machine`, starting the block processor's threads.
+    pub fn new(
+        shared: Arc<Shared>,
+        machine: Machine,
+        events_tx: mpsc::Sender<Event>,
+        stopped: Arc<Stopped>,
+    ) -> std::io::Result<Driver> {
+        let (processed_tx, processed_rx) = mpsc::unbounded_channel();
+        let jobs = processor::spawn(shared.node.clone(), processed_tx)?;
+        let (work_tx, work_rx) = mpsc::unbounded_channel();
+        Ok(Driver {
+            shared,
+            machine,
+            handles: HashMap::new(),
+            events_tx,
+            jobs,
+            work_tx,
+            work_rx: Some(work_rx),
+            processed_rx: Some(processed_rx),
+            stopped,
+        })
+    }
+
+    /// Runs until the node stops.
+    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) {
+        let (Some(mut work), Some(mut processed)) = (self.work_rx.take(), self.processed_rx.take())
+        else {
+            return;
+        };
+        let mut node_events = self.shared.node.subscribe();
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let mut tx_flush = tokio::time::interval(TX_FLUSH);
+        self.execute();
+        loop {
+            if self.shared.node.shutting_down() {
+                break;
+            }
+            let input = tokio::select! {
+                Some(ev) = events.recv() => self.on_event(ev),
+                Some(input) = work.recv() => Some(input),
+                Some(done) = processed.recv() => Some(Input::BlockProcessed {
+                    peer: done.peer,
+                    ban_key: done.ban_key,
+                    hash: done.hash,
+                    result: done.result,
+                    status: done.status,
+                }),
+                ev = node_events.recv() => match ev {
+                    Ok(NodeEvent::Tip { announce, catching_up, .. }) => {
+                        Some(Input::TipChanged { announce, catching_up })
+                    }
+                    Ok(NodeEvent::Tx(id)) => Some(Input::TxAdmitted(id)),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(missed = n, "network fell behind node events");
+                        Some(Input::EventsLagged)
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tx_flush.tick() => Some(Input::FlushTxs),
+                _ = housekeeping.tick() => Some(Input::Tick),
+            };
+            if let Some(input) = input {
+                self.feed(input);
+            }
+        }
+        for h in self.handles.values() {
+            h.kill.notify_one();
+        }
+        // The final save runs here, on this task, so that it is done when `Stopped` is set.
+        for out in self.machine.final_save() {
+            if let Output::SaveBook(records) = out {
+                if let Err(e) = self.shared.node.peer_store().update_peers(&records) {
+                    tracing::warn!(error = %e, "cannot save the address book");
+                }
+            }
+        }
+        self.stopped.set();
+    }
+
+    /// Turns a connection event into an input, keeping the connection's handle.
+    fn on_event(&mut self, ev: Event) -> Option<Input> {
+        Some(match ev {
+            Event::Connected {
+                id,
+                remote,
+                dialed,
+                version,
+                out,
+                kill,
+            } => {
+                self.handles.insert(id, Handle { out, kill });
+                Input::Connected {
+                    id,
+                    remote,
+                    dialed,
+                    version,
+                }
+            }
+            Event::Message { id, msg } => Input::Message { id, msg },
+            Event::Closed {
+                id,
+                remote,
+                dialed,
+                close,
+                listen_port,
+            } => {
+                self.handles.remove(&id);
+                Input::Closed {
+                    id,
+                    remote,
+                    dialed,
+                    close,
+                    listen_port,
+                }
+            }
+            Event::DialFailed(addr) => Input::DialFailed(addr),
+            Event::Resolved(addrs) => Input::Resolved(addrs),
+        })
+    }
+
+    fn feed(&mut self, input: Input) {
+        let reader = NodeReader {
+            view: self.shared.node.view(),
+            node: &self.shared.node,
+        };
+        self.machine.handle(input, now(), &reader);
+        self.execute();
+    }
+
+    /// Carries out the machine's outputs.
+    fn execute(&mut self) {
+        for out in self.machine.drain() {
+            match out {
+                Output::Send(id, msg) => self.send(id, &msg),
+                Output::Disconnect(id) => {
+                    if let Some(h) = self.handles.get(&id) {
+                        h.kill.notify_one();
+                    }
+                }
+                Output::Dial(addr) => {
+                    dial::dial(addr, self.shared.clone(), self.events_tx.clone());
+                }
+                Output::SubmitHeaders { peer, headers } => self.submit_headers(peer, headers),
+                Output::SubmitBlock {
+                    peer,
+                    ban_key,
+                    block,
+                } => {
+                    if self
+                        .jobs
+                        .send(Job {
+                            peer,
+                            ban_key,
+                            block,
+                        })
+                        .is_err()
+                    {
+                        tracing::error!("block processor stopped");
+                        self.shared.node.request_shutdown();
+                    }
+                }
+                Output::SubmitTxs { peer, txs } => self.submit_txs(peer, txs),
+                Output::Banned(key, until) => {
+                    self.shared
+                        .bans
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, until);
+                }
+                Output::SaveBook(records) => {
+                    let node = self.shared.node.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = node.peer_store().update_peers(&records) {
+                            tracing::warn!(error = %e, "cannot save the address book");
+                        }
+                    });
+                }
+                Output::PublishPeers(list) => self.shared.peer_table.publish(list),
+                Output::Fatal(e) => {
+                    tracing::error!(error = %e, "store failed; stopping the node");
+                    self.shared.node.request_shutdown();
+                }
+            }
+        }
+    }
+
+    fn send(&self, id: PeerId, msg: &super::wire::Message) {
+        if let Some(h) = self.handles.get(&id) {
+            let frame = Arc::new(msg.to_frame(self.shared.magic));
+            if h.out.try_send(frame).is_err() {
+                // A full queue: the peer does not keep up.
+                tracing::debug!(peer = id, "send queue full; dropping the peer");
+                h.kill.notify_one();
+            }
+        }
+    }
+
+    fn submit_headers(&self, peer: PeerId, headers: Vec<ferrite_core::BlockHeader>) {
+        let node = self.shared.node.clone();
+        let work = self.work_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let count = headers.len();
+            let last_height = headers.last().map_or(0, |h| h.height);
+            let result = node.submit_headers(&headers);
+            let _ = work.send(Input::HeadersSubmitted {
+                peer,
+                count,
+                last_height,
+                result,
+            });
+        });
+    }
+
+    fn submit_txs(&self, peer: PeerId, txs: Vec<ferrite_core::SignedTransaction>) {
+        let node = self.shared.node.clone();
+        let work = self.work_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut invalid = None;
+            for t in txs {
+                match node.submit_tx(t) {
+                    Ok(_) => {}
+                    // A signature that does not verify, or a transfer that breaks a rule that
+                    // needs no state, is wrong everywhere: the peer should never have relayed
+                    // it. Other refusals can be honest differences of state.
+                    Err(SubmitTxError::Rejected(
+                        e @ (MempoolError::BadSignature | MempoolError::Rule(_)),
+                    )) => invalid = Some(e),
+                    Err(e) => tracing::debug!(error = %e, "relayed transfer refused"),
+                }
+            }
+            let _ = work.send(Input::TxsSubmitted { peer, invalid });
+        });
+    }
+}

@@ -1,0 +1,403 @@
+//! The peer protocol as a synchronous state machine (sans I/O), after nakamoto's `p2p/fsm`.
+//!
+//! [`Machine`] owns everything the network knows about its peers and about sync: the peer set,
+//! requests in flight, the download order, relay bookkeeping, the address book and bans. Its
+//! inputs are values ([`Input`]: a peer connected, a message, a disconnect, a timer tick, the
+//! result of work it asked for) with the time passed in; it owns a seeded RNG; its outputs are
+//! values ([`Output`]: send, disconnect, dial, submit headers / blocks / transfers, persist the
+//! address book, publish the peer table). It reads the chain and the mempool only through the
+//! small [`ChainReader`] trait, so unit tests drive it with an in-memory fake and the network
+//! simulator runs many of them in one process. The tokio layer that maps outputs to sockets,
+//! threads and the store is [`super::driver`].
+//!
+//! This file holds the types and the dispatch; the peer set is in [`peers`], headers-first sync
+//! in [`sync`], relay in [`relay`].
+
+mod peer;
+mod peers;
+mod relay;
+mod sync;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ferrite_core::{Block, BlockHeader, Hash, SignedTransaction, Work};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::addrbook::{AddrBook, BanKey};
+use super::wire::{Message, Version};
+use super::{PeerId, PeerInfo};
+use crate::chain::{ChainError, HeadersAdded, Submitted};
+use crate::mempool::MempoolError;
+use crate::store::{BlockStatus, PeerRecord, PeerUpdate};
+
+pub use peer::{Known, KNOWN_PER_PEER};
+pub use peers::{
+    Misbehavior, ADDR_SHARE, BAN_SECS, HEADERS_TIMEOUT, PING_INTERVAL, PING_TIMEOUT, SAVE_INTERVAL,
+};
+pub use relay::{MAX_TX_ANNOUNCERS, MAX_TX_IN_FLIGHT_PER_PEER, MAX_TX_WANTED, TX_REQUEST_TIMEOUT};
+pub use sync::{BLOCK_STALL_TIMEOUT, MAX_IN_FLIGHT_PER_PEER, MAX_UNCONNECTING};
+
+/// A point in time: milliseconds since the Unix epoch. The driver passes the wall clock; the
+/// simulator passes its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Time(pub u64);
+
+impl Time {
+    /// From Unix seconds.
+    pub fn from_secs(s: u64) -> Time {
+        Time(s.saturating_mul(1000))
+    }
+
+    /// Whole Unix seconds.
+    pub fn secs(self) -> u64 {
+        self.0 / 1000
+    }
+
+    /// Time elapsed since `earlier` (zero if it is later).
+    pub fn since(self, earlier: Time) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl std::ops::Add<Duration> for Time {
+    type Output = Time;
+    fn add(self, d: Duration) -> Time {
+        Time(
+            self.0
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        )
+    }
+}
+
+/// What the machine may read of the chain and the mempool: the node's published view in the
+/// driver, an in-memory chain in unit tests.
+pub trait ChainReader {
+    /// A block locator from the best header (newest first, genesis last).
+    fn locator(&self) -> Vec<Hash>;
+    /// Height and cumulative work of the best header.
+    fn best_header(&self) -> (u64, Work);
+    /// The first blocks of the best header chain whose bodies are missing, lowest first.
+    fn missing(&self) -> Vec<(Hash, u64)>;
+    /// True when the mempool holds this transfer.
+    fn has_tx(&self, id: &Hash) -> bool;
+    /// Every transfer id in the mempool.
+    fn pool_ids(&self) -> Vec<Hash>;
+}
+
+/// How a connection ended, as its connection task saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Close {
+    /// The peer broke the protocol on the wire (framing, handshake, rate): disconnect and ban.
+    Misbehaved(Misbehavior),
+    /// Gone, slow or useless: disconnect, no ban.
+    Dropped(String),
+    /// We dialled ourselves.
+    SelfConnection,
+}
+
+/// An input to the machine.
+#[derive(Debug)]
+pub enum Input {
+    /// A handshake completed.
+    Connected {
+        /// Connection id.
+        id: PeerId,
+        /// Remote socket address.
+        remote: SocketAddr,
+        /// The address we dialled (outbound only).
+        dialed: Option<SocketAddr>,
+        /// The peer's `Version`.
+        version: Version,
+    },
+    /// A message from a connected peer (requests the connection answers itself never come).
+    Message {
+        /// From.
+        id: PeerId,
+        /// The message.
+        msg: Message,
+    },
+    /// A connection ended (before or after its handshake).
+    Closed {
+        /// Connection id.
+        id: PeerId,
+        /// Remote socket address.
+        remote: SocketAddr,
+        /// The address we dialled (outbound only).
+        dialed: Option<SocketAddr>,
+        /// Why.
+        close: Close,
+        /// The listen port from the peer's `Version`, if it got that far.
+        listen_port: Option<u16>,
+    },
+    /// A dial failed.
+    DialFailed(SocketAddr),
+    /// Configured peer names resolved to these addresses.
+    Resolved(Vec<SocketAddr>),
+    /// Housekeeping: stalls, pings, dialling, saving (the driver sends one a second).
+    Tick,
+    /// Time to announce the transfers that arrived since the last flush (every 50 ms).
+    FlushTxs,
+    /// The tip changed: announce these headers unless the node is catching up.
+    TipChanged {
+        /// Headers of the last connected blocks.
+        announce: Vec<BlockHeader>,
+        /// True while the node is far behind its best header.
+        catching_up: bool,
+    },
+    /// A transfer entered the mempool.
+    TxAdmitted(Hash),
+    /// Node events were missed: offer the whole mempool again.
+    EventsLagged,
+    /// The chain's answer to [`Output::SubmitHeaders`].
+    HeadersSubmitted {
+        /// The peer that sent them.
+        peer: PeerId,
+        /// How many there were.
+        count: usize,
+        /// The last one's height.
+        last_height: u64,
+        /// What the chain did.
+        result: Result<HeadersAdded, ChainError>,
+    },
+    /// The chain's answer to [`Output::SubmitBlock`].
+    BlockProcessed {
+        /// The peer that sent it.
+        peer: PeerId,
+        /// Its ban key (it may have disconnected since).
+        ban_key: BanKey,
+        /// Block id.
+        hash: Hash,
+        /// What the chain did.
+        result: Result<Submitted, ChainError>,
+        /// The block's status afterwards: `Invalid` means this block itself failed full
+        /// validation (the chain then settles on the best valid tip and reports `Ok`).
+        status: Option<BlockStatus>,
+    },
+    /// The mempool's verdict on transfers of [`Output::SubmitTxs`]: the first refusal that
+    /// proves the peer relayed something invalid everywhere, if any.
+    TxsSubmitted {
+        /// The peer that sent them.
+        peer: PeerId,
+        /// Bad signature or a stateless rule broken.
+        invalid: Option<MempoolError>,
+    },
+}
+
+/// An output of the machine, for the driver to carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Queue a message to a peer.
+    Send(PeerId, Message),
+    /// Close a connection.
+    Disconnect(PeerId),
+    /// Open a connection.
+    Dial(SocketAddr),
+    /// Hand headers to the chain; answer with [`Input::HeadersSubmitted`].
+    SubmitHeaders {
+        /// From.
+        peer: PeerId,
+        /// The headers, a chain.
+        headers: Vec<BlockHeader>,
+    },
+    /// Hand a downloaded block to the processor (in chain order); answer with
+    /// [`Input::BlockProcessed`].
+    SubmitBlock {
+        /// From.
+        peer: PeerId,
+        /// Its ban key.
+        ban_key: BanKey,
+        /// The block.
+        block: Block,
+    },
+    /// Hand relayed transfers to the mempool; answer with [`Input::TxsSubmitted`].
+    SubmitTxs {
+        /// From.
+        peer: PeerId,
+        /// Transfers this peer was asked for.
+        txs: Vec<SignedTransaction>,
+    },
+    /// A ban, for the accept loop's early refusal.
+    Banned(BanKey, u64),
+    /// Write these address-book records.
+    SaveBook(Vec<PeerUpdate>),
+    /// The connected peers, for the HTTP API.
+    PublishPeers(Vec<PeerInfo>),
+    /// The store failed: the node must stop.
+    Fatal(String),
+}
+
+/// Network settings the machine needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Genesis id (the locator of last resort).
+    pub genesis: Hash,
+    /// This process's handshake nonce.
+    pub nonce: u64,
+    /// Port we listen on (0: none), so that we never dial ourselves.
+    pub listen_port: u16,
+    /// Learn and share addresses and dial learned ones.
+    pub discover: bool,
+    /// Target outbound connections.
+    pub max_outbound: usize,
+    /// Most inbound connections.
+    pub max_inbound: usize,
+}
+
+/// A block downloaded ahead of the ones before it.
+struct Downloaded {
+    peer: PeerId,
+    ban_key: BanKey,
+    block: Block,
+}
+
+/// The machine.
+pub struct Machine {
+    cfg: Config,
+    rng: ChaCha20Rng,
+    /// Ordered by id, so that every walk over the peers (and so the outputs) depends on the
+    /// inputs alone.
+    peers: BTreeMap<PeerId, peer::Peer>,
+    book: AddrBook,
+    /// Keys of the address-book records last written, so a save can delete the ones gone.
+    saved_keys: Vec<Vec<u8>>,
+    last_save: Time,
+    /// Addresses being dialled.
+    dialing: HashSet<SocketAddr>,
+    /// Blocks requested and not yet received: who was asked, and when. The one record of what
+    /// is in flight (a peer's count is derived from it).
+    requested: HashMap<Hash, (PeerId, Time)>,
+    downloaded: HashMap<Hash, Downloaded>,
+    /// Blocks handed to the processor and not yet processed.
+    fed: HashSet<Hash>,
+    /// Transfers requested, with other peers that announced them.
+    tx_wanted: HashMap<Hash, relay::TxWant>,
+    /// Transfers admitted since the last flush, to announce.
+    pending_tx_inv: Vec<Hash>,
+    out: Vec<Output>,
+}
+
+impl Machine {
+    /// A machine with `cfg`, the persisted address book `records`, and an RNG seeded with
+    /// `seed`, starting at `now`.
+    pub fn new(cfg: Config, records: &[PeerRecord], seed: u64, now: Time) -> Machine {
+        let book = AddrBook::from_records(records, now);
+        let out = book
+            .bans()
+            .map(|(key, until)| Output::Banned(key, until))
+            .collect();
+        Machine {
+            cfg,
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            peers: BTreeMap::new(),
+            book,
+            saved_keys: records.iter().map(|(k, _)| k.clone()).collect(),
+            last_save: now,
+            dialing: HashSet::new(),
+            requested: HashMap::new(),
+            downloaded: HashMap::new(),
+            fed: HashSet::new(),
+            tx_wanted: HashMap::new(),
+            pending_tx_inv: Vec::new(),
+            out,
+        }
+    }
+
+    /// Saves the address book if it changed (at shutdown), returning the outputs.
+    pub fn final_save(&mut self) -> Vec<Output> {
+        self.save_book();
+        self.drain()
+    }
+
+    /// Takes the outputs produced so far, in order.
+    pub fn drain(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Feeds one input at `now`.
+    pub fn handle(&mut self, input: Input, now: Time, chain: &dyn ChainReader) {
+        match input {
+            Input::Connected {
+                id,
+                remote,
+                dialed,
+                version,
+            } => self.on_connected(id, remote, dialed, version, now, chain),
+            Input::Message { id, msg } => self.on_message(id, msg, now, chain),
+            Input::Closed {
+                id,
+                remote,
+                dialed,
+                close,
+                listen_port,
+            } => self.on_closed(id, remote, dialed, close, listen_port, now, chain),
+            Input::DialFailed(addr) => {
+                self.dialing.remove(&addr);
+                self.book.failed(&addr, now);
+            }
+            Input::Resolved(addrs) => {
+                for a in addrs {
+                    self.book.add_configured(a, now);
+                }
+            }
+            Input::Tick => self.housekeeping(now, chain),
+            Input::FlushTxs => self.flush_tx_inv(),
+            Input::TipChanged {
+                announce,
+                catching_up,
+            } => {
+                // While catching up, peers have these blocks already (we are fetching them
+                // from peers); the tip is announced once sync is done.
+                if !catching_up {
+                    self.announce_blocks(announce);
+                }
+                self.schedule(now, chain);
+            }
+            Input::TxAdmitted(id) => self.pending_tx_inv.push(id),
+            Input::EventsLagged => self.pending_tx_inv.extend(chain.pool_ids()),
+            Input::HeadersSubmitted {
+                peer,
+                count,
+                last_height,
+                result,
+            } => self.on_headers_submitted(peer, count, last_height, result, now, chain),
+            Input::BlockProcessed {
+                peer,
+                ban_key,
+                hash,
+                result,
+                status,
+            } => self.on_processed(peer, ban_key, hash, result, status, now, chain),
+            Input::TxsSubmitted { peer, invalid } => {
+                if let Some(e) = invalid {
+                    self.misbehaved(peer, Misbehavior::InvalidTransfer(e), now, chain);
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, id: PeerId, msg: Message) {
+        if self.peers.contains_key(&id) {
+            self.out.push(Output::Send(id, msg));
+        }
+    }
+
+    /// Blocks requested from `id` and not yet received.
+    fn in_flight(&self, id: PeerId) -> usize {
+        self.requested.values().filter(|(p, _)| *p == id).count()
+    }
+
+    /// The connected peers (for tests and the simulator).
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// True when `key` is banned at `now`.
+    pub fn is_banned(&self, key: &BanKey, now: Time) -> bool {
+        self.book.is_banned(key, now.secs())
+    }
+}

@@ -1,0 +1,71 @@
+//! What the machine keeps about one connected peer.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ferrite_core::{Hash, Work};
+
+use super::Time;
+use crate::p2p::addrbook::BanKey;
+
+/// Ids remembered per peer as known to it (so that nothing is echoed back or sent twice).
+pub const KNOWN_PER_PEER: usize = 8192;
+/// Ids remembered per peer as answered `NotFound` (cleared beyond this).
+pub(super) const MAX_NOT_FOUND: usize = 4096;
+
+/// A bounded set of ids (oldest forgotten first).
+#[derive(Debug, Default)]
+pub struct Known {
+    set: HashSet<Hash>,
+    order: VecDeque<Hash>,
+}
+
+impl Known {
+    /// Remembers `h`, forgetting the oldest beyond [`KNOWN_PER_PEER`].
+    pub fn insert(&mut self, h: Hash) {
+        if self.set.insert(h) {
+            self.order.push_back(h);
+            if self.order.len() > KNOWN_PER_PEER {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// True when `h` is remembered.
+    pub fn contains(&self, h: &Hash) -> bool {
+        self.set.contains(h)
+    }
+}
+
+/// One connected peer.
+pub(super) struct Peer {
+    pub remote: SocketAddr,
+    /// Where the peer accepts connections, if it does.
+    pub listen: Option<SocketAddr>,
+    pub dialed: Option<SocketAddr>,
+    /// The peer's handshake nonce (tie-break between two connections to the same node).
+    pub nonce: u64,
+    pub ban_key: BanKey,
+    pub height: u64,
+    pub work: Work,
+    /// When the peer last delivered a block (or got its first request after being idle).
+    pub last_progress: Time,
+    pub not_found: HashSet<Hash>,
+    pub known_blocks: Known,
+    pub known_txs: Known,
+    /// Transfers requested from this peer and not yet received.
+    pub txs_in_flight: usize,
+    pub headers_asked: Option<Time>,
+    /// Header batches handed to the chain and not yet answered.
+    pub headers_pending: usize,
+    pub unconnecting: u32,
+    pub ping: Option<(u64, Time)>,
+    pub next_ping: Time,
+    pub user_agent: String,
+    /// Unix seconds at the handshake.
+    pub since: u64,
+    pub last_rtt: Option<Duration>,
+}

@@ -1,0 +1,458 @@
+//! The peer set: handshakes done, refusals (bans, full slots, duplicate connections), the
+//! reasons a peer is banned, disconnects and what a departing peer owed us, pings and stalls,
+//! address exchange, dialling, the published peer table and the address book's saves.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ferrite_core::validation::BlockError;
+use ferrite_core::Hash;
+use rand::Rng;
+
+use super::peer::{Known, Peer};
+use super::{ChainReader, Close, Machine, Output, Time};
+use crate::mempool::MempoolError;
+use crate::p2p::addrbook::BanKey;
+use crate::p2p::wire::{Message, Version, WireError};
+use crate::p2p::{PeerId, PeerInfo};
+
+/// Time a peer has to answer `GetHeaders`.
+pub const HEADERS_TIMEOUT: Duration = Duration::from_secs(20);
+/// Interval between pings on a quiet connection.
+pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// Time a peer has to answer a ping.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a ban lasts.
+pub const BAN_SECS: u64 = 24 * 60 * 60;
+/// Address book save period.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(60);
+/// Addresses shared in one `Addr` answer.
+pub const ADDR_SHARE: usize = 250;
+
+/// Why a peer is banned: each a protocol violation an honest peer never commits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Misbehavior {
+    /// A frame or message that does not decode, or breaks its cap.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// A message other than the handshake's before the handshake completed.
+    #[error("{0} before the handshake completed")]
+    BeforeHandshake(&'static str),
+    /// A second `Version` or `Verack`.
+    #[error("second handshake")]
+    SecondHandshake,
+    /// A peer of another chain.
+    #[error("wrong genesis {theirs} (ours is {ours})")]
+    WrongGenesis {
+        /// Theirs.
+        theirs: Hash,
+        /// Ours.
+        ours: Hash,
+    },
+    /// Messages or bytes above the per-peer rate.
+    #[error("message rate limit exceeded")]
+    RateLimit,
+    /// A block whose body is not the one its header commits to.
+    #[error("block {0} does not match its header's merkle root")]
+    MerkleMismatch(Hash),
+    /// Headers that do not link to each other.
+    #[error("sent headers that are not a chain")]
+    HeadersNotChain,
+    /// An answer to `GetHeaders` that does not connect to our locator.
+    #[error("sent a header chain that does not connect (unknown parent {0})")]
+    HeadersDoNotConnect(Hash),
+    /// Announcements that never connect.
+    #[error("keeps announcing headers that do not connect")]
+    KeepsUnconnecting,
+    /// A header that breaks a consensus rule.
+    #[error("sent an invalid header: {0}")]
+    InvalidHeader(BlockError),
+    /// Headers of a block known to be invalid.
+    #[error("sent headers of invalid block {0}")]
+    HeadersOfInvalid(Hash),
+    /// A block that breaks a rule checked before connecting it.
+    #[error("sent invalid block {hash}: {error}")]
+    InvalidBlock {
+        /// The block.
+        hash: Hash,
+        /// The rule.
+        error: BlockError,
+    },
+    /// A block of a branch known to be invalid.
+    #[error("sent a block of invalid branch {0}")]
+    BlockOfInvalidBranch(Hash),
+    /// A block that failed full validation when the chain connected it.
+    #[error("sent block {0} that failed validation")]
+    BlockFailedValidation(Hash),
+    /// A transfer with a bad signature or that breaks a stateless rule.
+    #[error("relayed an invalid transfer: {0}")]
+    InvalidTransfer(MempoolError),
+}
+
+impl Machine {
+    pub(super) fn on_connected(
+        &mut self,
+        id: PeerId,
+        remote: SocketAddr,
+        dialed: Option<SocketAddr>,
+        version: Version,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        if let Some(d) = dialed {
+            self.dialing.remove(&d);
+        }
+        let port = if version.listen_port != 0 {
+            version.listen_port
+        } else {
+            remote.port()
+        };
+        let ban_key = BanKey::new(remote.ip(), port);
+        let listen =
+            (version.listen_port != 0).then(|| SocketAddr::new(remote.ip(), version.listen_port));
+        if self.book.is_banned(&ban_key, now.secs()) {
+            tracing::info!(peer = %remote, "refusing a banned peer");
+            self.out.push(Output::Disconnect(id));
+            return;
+        }
+        if dialed.is_none()
+            && self.peers.values().filter(|p| p.dialed.is_none()).count() >= self.cfg.max_inbound
+        {
+            tracing::info!(peer = %remote, "inbound connections full; refusing peer");
+            self.out.push(Output::Disconnect(id));
+            return;
+        }
+        if !self.keep_against_duplicate(id, listen, dialed.is_some(), version.nonce, now, chain) {
+            tracing::debug!(peer = %remote, "duplicate connection; keeping the other one");
+            self.out.push(Output::Disconnect(id));
+            return;
+        }
+        if let Some(d) = dialed {
+            self.book.connected(&d, now);
+        } else if let (true, Some(l)) = (self.cfg.discover, listen) {
+            self.book.add_learned(l, now);
+        }
+        tracing::info!(
+            peer = %remote,
+            inbound = dialed.is_none(),
+            height = version.height,
+            agent = %version.user_agent,
+            "peer connected"
+        );
+        self.peers.insert(
+            id,
+            Peer {
+                remote,
+                listen,
+                dialed,
+                nonce: version.nonce,
+                ban_key,
+                height: version.height,
+                work: version.work,
+                last_progress: now,
+                not_found: HashSet::new(),
+                known_blocks: Known::default(),
+                known_txs: Known::default(),
+                txs_in_flight: 0,
+                headers_asked: None,
+                headers_pending: 0,
+                unconnecting: 0,
+                ping: None,
+                next_ping: now + PING_INTERVAL,
+                user_agent: version.user_agent.clone(),
+                since: now.secs(),
+                last_rtt: None,
+            },
+        );
+        self.publish_peers();
+        self.ask_headers(id, chain.locator(), now);
+        if self.cfg.discover {
+            self.send(id, Message::GetAddr);
+        }
+        // Let the new peer know our pending transfers.
+        let ids = chain.pool_ids();
+        self.announce_txs_to(id, &ids);
+        self.schedule(now, chain);
+    }
+
+    /// Two connections to the same node (both dialled each other): both ends keep the one
+    /// dialled by the side with the lower nonce, so they never drop both. False when the new
+    /// connection is the one to close.
+    fn keep_against_duplicate(
+        &mut self,
+        id: PeerId,
+        listen: Option<SocketAddr>,
+        outbound: bool,
+        their_nonce: u64,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) -> bool {
+        let Some(l) = listen else {
+            return true;
+        };
+        let Some((old, old_outbound, old_nonce)) = self
+            .peers
+            .iter()
+            .find(|(pid, p)| **pid != id && p.listen == Some(l))
+            .map(|(pid, p)| (*pid, p.dialed.is_some(), p.nonce))
+        else {
+            return true;
+        };
+        let ours = self.cfg.nonce;
+        let dialer = |outbound: bool, theirs: u64| if outbound { ours } else { theirs };
+        if dialer(outbound, their_nonce) < dialer(old_outbound, old_nonce) {
+            self.drop_peer(old, "duplicate connection", now, chain);
+            true
+        } else {
+            false
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_closed(
+        &mut self,
+        id: PeerId,
+        remote: SocketAddr,
+        dialed: Option<SocketAddr>,
+        close: Close,
+        listen_port: Option<u16>,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        if let Some(d) = dialed {
+            self.dialing.remove(&d);
+        }
+        let reason = match &close {
+            Close::Misbehaved(why) => {
+                let key = BanKey::new(remote.ip(), listen_port.unwrap_or(remote.port()));
+                self.ban(key, remote, why, now);
+                why.to_string()
+            }
+            Close::SelfConnection => {
+                if let Some(d) = dialed {
+                    self.book.remove(&d);
+                }
+                "self connection".into()
+            }
+            Close::Dropped(reason) => {
+                tracing::debug!(peer = %remote, reason, "connection closed");
+                reason.clone()
+            }
+        };
+        if let Some(d) = dialed {
+            if close != Close::SelfConnection {
+                // One failure per ended connection: a connection that worked had reset the
+                // backoff when it was established.
+                self.book.failed(&d, now);
+            }
+        }
+        if self.peers.contains_key(&id) {
+            self.drop_peer(id, &reason, now, chain);
+        }
+    }
+
+    pub(super) fn on_message(
+        &mut self,
+        id: PeerId,
+        msg: Message,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        if !self.peers.contains_key(&id) {
+            return;
+        }
+        match msg {
+            Message::Pong(n) => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    if let Some((sent, at)) = p.ping {
+                        if sent == n {
+                            p.ping = None;
+                            p.last_rtt = Some(now.since(at));
+                        }
+                    }
+                }
+            }
+            Message::GetAddr => {
+                if self.cfg.discover {
+                    let addrs = self.book.sample(ADDR_SHARE);
+                    self.send(id, Message::Addr(addrs));
+                }
+            }
+            Message::Addr(addrs) => {
+                if self.cfg.discover {
+                    for a in addrs {
+                        self.book.add_learned(a, now);
+                    }
+                }
+            }
+            Message::Headers(hs) => self.on_headers(id, hs, now, chain),
+            Message::Block(b) => self.on_block(id, b, now, chain),
+            Message::NotFound(hs) => self.on_not_found(id, hs, now, chain),
+            Message::InvTx(ids) => self.on_inv_tx(id, ids, now, chain),
+            Message::Txs(txs) => self.on_txs(id, txs),
+            // Requests are answered by the connection itself; handshake messages never get here.
+            other => tracing::debug!(message = other.name(), "unexpected message"),
+        }
+    }
+
+    /// Disconnects a peer (no ban) and re-queues what it owed us. Its connection then ends and
+    /// reports `Closed`, which updates the address book.
+    pub(super) fn drop_peer(
+        &mut self,
+        id: PeerId,
+        reason: &str,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        if let Some(p) = self.peers.remove(&id) {
+            tracing::info!(peer = %p.remote, reason, "disconnecting peer");
+            self.out.push(Output::Disconnect(id));
+            self.requested.retain(|_, (owner, _)| *owner != id);
+            self.forget_tx_requests_of(id, now);
+            self.publish_peers();
+        }
+        self.schedule(now, chain);
+    }
+
+    /// Bans a connected peer for a protocol violation and disconnects it.
+    pub(super) fn misbehaved(
+        &mut self,
+        id: PeerId,
+        why: Misbehavior,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        if let Some(p) = self.peers.get(&id) {
+            let (remote, key) = (p.remote, p.ban_key);
+            self.ban(key, remote, &why, now);
+        }
+        self.drop_peer(id, &why.to_string(), now, chain);
+    }
+
+    /// Bans `key` (the peer may already be gone) and saves the ban at once.
+    pub(super) fn ban(&mut self, key: BanKey, remote: SocketAddr, why: &Misbehavior, now: Time) {
+        tracing::warn!(peer = %remote, ban = %key, reason = %why, "peer misbehaved; banning it");
+        let until = now.secs() + BAN_SECS;
+        self.book.ban(key, until);
+        self.out.push(Output::Banned(key, until));
+        self.save_book();
+        // Any other connection under the same key goes too.
+        let others: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ban_key == key)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in others {
+            self.out.push(Output::Disconnect(id));
+        }
+    }
+
+    /// Writes the address book if it changed since the last save.
+    pub(super) fn save_book(&mut self) {
+        if let Some(records) = self.book.take_records(&self.saved_keys) {
+            self.saved_keys = records
+                .iter()
+                .filter(|(_, v)| v.is_some())
+                .map(|(k, _)| k.clone())
+                .collect();
+            self.out.push(Output::SaveBook(records));
+        }
+    }
+
+    /// Publishes the connected peers for the HTTP API.
+    pub(super) fn publish_peers(&mut self) {
+        let mut list: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(id, p)| PeerInfo {
+                id: *id,
+                addr: p.remote,
+                inbound: p.dialed.is_none(),
+                user_agent: p.user_agent.clone(),
+                height: p.height,
+                connected_since: p.since,
+                ping_micros: p
+                    .last_rtt
+                    .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            })
+            .collect();
+        list.sort_by_key(|p| p.id);
+        self.out.push(Output::PublishPeers(list));
+    }
+
+    pub(super) fn housekeeping(&mut self, now: Time, chain: &dyn ChainReader) {
+        let mut stalled = Vec::new();
+        let mut pings = Vec::new();
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for pid in ids {
+            let in_flight = self.in_flight(pid);
+            let Some(p) = self.peers.get_mut(&pid) else {
+                continue;
+            };
+            if in_flight > 0 && now.since(p.last_progress) > super::BLOCK_STALL_TIMEOUT {
+                stalled.push((pid, "block download stalled"));
+            } else if p
+                .headers_asked
+                .is_some_and(|at| now.since(at) > HEADERS_TIMEOUT)
+            {
+                stalled.push((pid, "no answer to getheaders"));
+            } else if p.ping.is_some_and(|(_, at)| now.since(at) > PING_TIMEOUT) {
+                stalled.push((pid, "no answer to ping"));
+            } else if p.ping.is_none() && now >= p.next_ping {
+                let n: u64 = self.rng.gen();
+                p.ping = Some((n, now));
+                p.next_ping = now + PING_INTERVAL;
+                pings.push((pid, n));
+            }
+        }
+        for (pid, n) in pings {
+            self.send(pid, Message::Ping(n));
+        }
+        for (pid, reason) in stalled {
+            self.drop_peer(pid, reason, now, chain);
+        }
+        self.expire_tx_requests(now);
+        self.publish_peers();
+        self.sync_housekeeping(now, chain);
+        self.dial(now);
+        if now.since(self.last_save) >= SAVE_INTERVAL {
+            self.last_save = now;
+            self.book.expire_bans(now.secs());
+            self.save_book();
+        }
+    }
+
+    /// Dials address-book candidates up to the outbound target.
+    fn dial(&mut self, now: Time) {
+        let outbound =
+            self.peers.values().filter(|p| p.dialed.is_some()).count() + self.dialing.len();
+        if outbound >= self.cfg.max_outbound {
+            return;
+        }
+        let connected: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .flat_map(|p| [p.dialed, p.listen])
+            .flatten()
+            .collect();
+        let own = self.cfg.listen_port;
+        let discover = self.cfg.discover;
+        let configured = self.book.configured();
+        let dialing = &self.dialing;
+        let candidates = self.book.candidates(now, &mut self.rng, |a| {
+            connected.contains(a)
+                || dialing.contains(a)
+                || (a.ip().is_loopback() && a.port() == own)
+                || (!discover && !configured.contains(a))
+        });
+        for addr in candidates
+            .into_iter()
+            .take(self.cfg.max_outbound - outbound)
+        {
+            self.dialing.insert(addr);
+            self.out.push(Output::Dial(addr));
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Headers-first sync: asking peers for headers, judging their answers once the chain has
+//! taken them, downloading the bodies of the best header chain from several peers at once,
+//! handing them to the processor in chain order, and the verdicts on what peers sent.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ferrite_core::validation::{BlockError, HeaderError};
+use ferrite_core::{Block, BlockHeader, Hash, Work};
+
+use super::peer::MAX_NOT_FOUND;
+use super::{ChainReader, Downloaded, Machine, Misbehavior, Output, Time};
+use crate::chain::{ChainError, HeadersAdded, Submitted};
+use crate::p2p::addrbook::BanKey;
+use crate::p2p::wire::{Message, MAX_BLOCK_REQUEST, MAX_HEADERS};
+use crate::p2p::PeerId;
+use crate::store::BlockStatus;
+
+/// Block requests in flight per peer: keeps a fast peer busy without letting one slow peer hold
+/// the whole window.
+pub const MAX_IN_FLIGHT_PER_PEER: usize = 16;
+/// A peer with requests outstanding that delivers no block for this long is stalling: it is
+/// dropped (not banned) and its requests go to other peers.
+pub const BLOCK_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most headers an announcement carries (the node announces at most this many per tip change);
+/// a longer batch is an answer to `GetHeaders`.
+pub const MAX_ANNOUNCE: usize = crate::node::MAX_ANNOUNCED;
+/// Announcements that do not connect tolerated per peer before it counts as misbehaving.
+pub const MAX_UNCONNECTING: u32 = 10;
+
+impl Machine {
+    /// Asks `id` for headers after `locator`.
+    pub(super) fn ask_headers(&mut self, id: PeerId, locator: Vec<Hash>, now: Time) {
+        let locator = if locator.is_empty() {
+            vec![self.cfg.genesis]
+        } else {
+            locator
+        };
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.headers_asked = Some(now);
+        }
+        self.send(
+            id,
+            Message::GetHeaders {
+                locator,
+                stop: Hash::ZERO,
+            },
+        );
+    }
+
+    pub(super) fn on_headers(
+        &mut self,
+        id: PeerId,
+        hs: Vec<BlockHeader>,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if hs.is_empty() {
+            // The answer to our getheaders: the peer has nothing after our locator, whatever
+            // its handshake claimed.
+            p.headers_asked = None;
+            p.work = Work::ZERO;
+            p.height = p.height.min(chain.best_header().0);
+            return;
+        }
+        if hs.windows(2).any(|w| w[1].prev != w[0].hash()) {
+            return self.misbehaved(id, Misbehavior::HeadersNotChain, now, chain);
+        }
+        for h in &hs {
+            let hash = h.hash();
+            p.known_blocks.insert(hash);
+            p.not_found.remove(&hash);
+        }
+        p.headers_pending += 1;
+        self.out.push(Output::SubmitHeaders {
+            peer: id,
+            headers: hs,
+        });
+    }
+
+    /// The chain's answer to headers from `id`: continue, ask again, or judge the peer.
+    pub(super) fn on_headers_submitted(
+        &mut self,
+        id: PeerId,
+        count: usize,
+        last_height: u64,
+        result: Result<HeadersAdded, ChainError>,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.headers_pending = p.headers_pending.saturating_sub(1);
+        let asked = p.headers_asked.is_some();
+        match result {
+            Ok(added) => {
+                // Answers to getheaders always connect, so this may be one.
+                p.unconnecting = 0;
+                p.headers_asked = None;
+                p.height = p.height.max(last_height);
+                if count == MAX_HEADERS {
+                    // Continue from where this answer ended, even if it did not change our best
+                    // header (a branch that is still lighter).
+                    self.ask_headers(id, added.locator_after, now);
+                }
+            }
+            Err(ChainError::UnknownParent(parent)) if count > MAX_ANNOUNCE => {
+                // Longer than any announcement: an answer to getheaders, which starts at a
+                // block of our locator and so must connect.
+                return self.misbehaved(id, Misbehavior::HeadersDoNotConnect(parent), now, chain);
+            }
+            Err(ChainError::UnknownParent(_)) if asked => {
+                // We already asked for the headers in between; their answer will connect this.
+            }
+            Err(ChainError::UnknownParent(_)) => {
+                // An announcement that does not connect: we are missing blocks in between (or
+                // two announcements crossed). Ask with a locator; only a peer that keeps doing
+                // it is misbehaving.
+                p.unconnecting += 1;
+                if p.unconnecting > MAX_UNCONNECTING {
+                    return self.misbehaved(id, Misbehavior::KeepsUnconnecting, now, chain);
+                }
+                self.ask_headers(id, chain.locator(), now);
+            }
+            Err(ChainError::Invalid(BlockError::Header(HeaderError::TimestampTooNew {
+                ..
+            }))) => {
+                // Possibly only our clock: drop, do not ban.
+                return self.drop_peer(id, "header timestamp too far in the future", now, chain);
+            }
+            Err(ChainError::Invalid(e)) => {
+                return self.misbehaved(id, Misbehavior::InvalidHeader(e), now, chain);
+            }
+            Err(ChainError::KnownInvalid(h)) => {
+                return self.misbehaved(id, Misbehavior::HeadersOfInvalid(h), now, chain);
+            }
+            Err(ChainError::Store(e)) => {
+                self.out.push(Output::Fatal(e.to_string()));
+                return;
+            }
+        }
+        self.schedule(now, chain);
+    }
+
+    pub(super) fn on_block(
+        &mut self,
+        id: PeerId,
+        block: Block,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        let hash = block.hash();
+        if self.requested.get(&hash).map(|(p, _)| *p) != Some(id) {
+            tracing::debug!(block = %hash, "ignoring a block not requested from this peer");
+            return;
+        }
+        self.requested.remove(&hash);
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.last_progress = now;
+        p.known_blocks.insert(hash);
+        let ban_key = p.ban_key;
+        self.downloaded.insert(
+            hash,
+            Downloaded {
+                peer: id,
+                ban_key,
+                block,
+            },
+        );
+        self.feed(chain);
+        self.schedule(now, chain);
+    }
+
+    pub(super) fn on_not_found(
+        &mut self,
+        id: PeerId,
+        hs: Vec<Hash>,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        for h in hs {
+            // Only answers to our requests count; anything else is noise.
+            if self.requested.get(&h).map(|(p, _)| *p) == Some(id) {
+                self.requested.remove(&h);
+                if let Some(p) = self.peers.get_mut(&id) {
+                    if p.not_found.len() > MAX_NOT_FOUND {
+                        p.not_found.clear();
+                    }
+                    p.not_found.insert(h);
+                }
+            }
+        }
+        self.schedule(now, chain);
+    }
+
+    /// Hands downloaded blocks to the processor in chain order.
+    fn feed(&mut self, chain: &dyn ChainReader) {
+        for (h, _) in chain.missing() {
+            if self.fed.contains(&h) {
+                continue;
+            }
+            let Some(d) = self.downloaded.remove(&h) else {
+                break;
+            };
+            self.fed.insert(h);
+            self.out.push(Output::SubmitBlock {
+                peer: d.peer,
+                ban_key: d.ban_key,
+                block: d.block,
+            });
+        }
+    }
+
+    /// Requests missing bodies of the best header chain from peers with free slots: the peer
+    /// that announced the block first, then the least busy one that claims the height.
+    pub(super) fn schedule(&mut self, now: Time, chain: &dyn ChainReader) {
+        let mut load: HashMap<PeerId, usize> = self.peers.keys().map(|id| (*id, 0)).collect();
+        for (owner, _) in self.requested.values() {
+            if let Some(n) = load.get_mut(owner) {
+                *n += 1;
+            }
+        }
+        let mut batches: Vec<(PeerId, Vec<Hash>)> = Vec::new();
+        for (h, height) in chain.missing() {
+            if self.fed.contains(&h)
+                || self.downloaded.contains_key(&h)
+                || self.requested.contains_key(&h)
+            {
+                continue;
+            }
+            let best = self
+                .peers
+                .iter()
+                .filter(|(id, p)| {
+                    load.get(id).copied().unwrap_or(0) < MAX_IN_FLIGHT_PER_PEER
+                        && !p.not_found.contains(&h)
+                        && (p.known_blocks.contains(&h) || p.height >= height)
+                })
+                .min_by_key(|(id, p)| {
+                    (
+                        !p.known_blocks.contains(&h),
+                        load.get(id).copied().unwrap_or(0),
+                        **id,
+                    )
+                })
+                .map(|(id, _)| *id);
+            let Some(pid) = best else {
+                continue;
+            };
+            if load.get(&pid).copied().unwrap_or(0) == 0 {
+                // The stall clock starts with the first request after being idle.
+                if let Some(p) = self.peers.get_mut(&pid) {
+                    p.last_progress = now;
+                }
+            }
+            *load.entry(pid).or_default() += 1;
+            self.requested.insert(h, (pid, now));
+            match batches.iter_mut().find(|(p, _)| *p == pid) {
+                Some((_, hs)) => hs.push(h),
+                None => batches.push((pid, vec![h])),
+            }
+        }
+        for (pid, hs) in batches {
+            for chunk in hs.chunks(MAX_BLOCK_REQUEST) {
+                self.send(pid, Message::GetBlocks(chunk.to_vec()));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_processed(
+        &mut self,
+        peer: PeerId,
+        ban_key: BanKey,
+        hash: Hash,
+        result: Result<Submitted, ChainError>,
+        status: Option<BlockStatus>,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        self.fed.remove(&hash);
+        let verdict = match &result {
+            _ if status == Some(BlockStatus::Invalid) => {
+                Some(Misbehavior::BlockFailedValidation(hash))
+            }
+            Err(ChainError::Invalid(error)) => Some(Misbehavior::InvalidBlock {
+                hash,
+                error: *error,
+            }),
+            Err(ChainError::KnownInvalid(h)) => Some(Misbehavior::BlockOfInvalidBranch(*h)),
+            Err(ChainError::Store(e)) => {
+                self.out.push(Output::Fatal(e.to_string()));
+                None
+            }
+            Ok(Submitted::Orphan) => {
+                tracing::debug!(block = %hash, "downloaded block is an orphan");
+                None
+            }
+            _ => None,
+        };
+        if let Some(why) = verdict {
+            // Banned by key even if the peer has disconnected since it sent the block.
+            let remote = self
+                .peers
+                .get(&peer)
+                .map(|p| p.remote)
+                .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+            self.ban(ban_key, remote, &why, now);
+            if self.peers.contains_key(&peer) {
+                self.drop_peer(peer, &why.to_string(), now, chain);
+            }
+        }
+        self.feed(chain);
+        self.schedule(now, chain);
+    }
+
+    /// Periodic sync upkeep: forget bodies downloaded for a branch that is no longer the best
+    /// header chain, and ask peers that claim more than we have for headers.
+    pub(super) fn sync_housekeeping(&mut self, now: Time, chain: &dyn ChainReader) {
+        let window: std::collections::HashSet<Hash> =
+            chain.missing().into_iter().map(|(h, _)| h).collect();
+        self.downloaded.retain(|h, _| window.contains(h));
+        // Requests for blocks that left the window (another branch won) are forgotten.
+        self.requested.retain(|h, _| window.contains(h));
+        let (best_height, best_work) = chain.best_header();
+        let mut behind: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                (p.height > best_height || p.work > best_work)
+                    && p.headers_asked.is_none()
+                    && p.headers_pending == 0
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        behind.sort_unstable();
+        if !behind.is_empty() {
+            let locator = chain.locator();
+            for pid in behind {
+                self.ask_headers(pid, locator.clone(), now);
+            }
+        }
+        self.schedule(now, chain);
+    }
+}

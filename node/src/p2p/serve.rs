@@ -1,0 +1,33 @@
+//! The answers a connection gives on its own, without the state machine: headers after a
+//! locator, validated blocks and pending transfers, read from the published chain view and the
+//! mempool. The tokio connection ([`super::conn`]) and the network simulator both call these.
+
+use ferrite_core::{Block, BlockHeader, Hash, SignedTransaction};
+
+use super::wire::MAX_HEADERS;
+use crate::chain::{ChainError, ChainView};
+use crate::mempool::Mempool;
+use crate::store::StoreRead;
+
+/// The answer to `GetHeaders`: best-chain headers after the first locator entry on it.
+pub fn headers(
+    view: &ChainView,
+    locator: &[Hash],
+    stop: &Hash,
+) -> Result<Vec<BlockHeader>, ChainError> {
+    view.headers_after(locator, stop, MAX_HEADERS)
+}
+
+/// One block of a `GetBlocks` answer: only fully validated blocks are served (a stored but
+/// never connected block may turn out invalid). `None` goes into `NotFound`.
+pub fn block(view: &ChainView, h: &Hash) -> Option<Block> {
+    if !view.can_serve(h).ok()? {
+        return None;
+    }
+    view.block(h).ok().flatten()
+}
+
+/// The answer to `GetTxs`: the requested transfers still pending.
+pub fn txs(pool: &Mempool, ids: &[Hash]) -> Vec<SignedTransaction> {
+    ids.iter().filter_map(|h| pool.get(h)).collect()
+}
