@@ -551,8 +551,9 @@ impl Mempool {
         out
     }
 
-    /// Ids of every held transfer.
+    /// Every pending id, in arrival order (so that announcements do not depend on a hash map's
+    /// order).
     pub fn ids(&self) -> Vec<Hash> {
-        self.by_id.keys().copied().collect()
+        self.by_seq.values().copied().collect()
     }
 }

@@ -3,9 +3,10 @@
 //! or the pool changed.
 //!
 //! Lock order is always chain, then mempool. A block commit takes the mempool lock before it
-//! releases the chain lock, so the mempool's clean-up runs after the chain lock is free but in
-//! commit order; the new view is published under the mempool lock once the clean-up is done, so
-//! whoever holds the mempool lock sees a pool and a view of the same tip.
+//! publishes the new view and releases the chain lock: the mempool's clean-up then runs after
+//! the chain lock is free but in commit order, and whoever holds the mempool lock sees a pool
+//! and a view of the same tip (readers that need both lock the pool first). The view is
+//! published before the tip is announced, so peers asking for the new block get it.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -269,9 +270,13 @@ impl Node {
                     .collect()
             })
             .unwrap_or_default();
-        let mut pool = self.mempool();
-        drop(chain);
         let view = view?;
+        // The pool lock is taken before the view is published: whoever holds the pool sees a
+        // pool and a view of the same tip. The view is published before the tip is announced,
+        // so a peer that asks for the new block right away is served it.
+        let mut pool = self.mempool();
+        self.view.store(view.clone());
+        drop(chain);
         if let Some(change) = change {
             // Announce first: relaying the block does not wait for the mempool's clean-up.
             // No subscriber is not an error.
@@ -284,7 +289,6 @@ impl Node {
             });
             self.clean_pool(&mut pool, change, &view);
         }
-        self.view.store(view);
         drop(pool);
         if change.is_some() {
             self.tip_generation.fetch_add(1, Ordering::AcqRel);

@@ -1,11 +1,13 @@
-//! ferrite-tests: end-to-end tests that start real `ferrite-node` (and later `ferrite-wallet`)
-//! processes and talk to them through their real interfaces.
+//! ferrite-tests: end-to-end tests that start real `ferrite-node` and `ferrite-wallet`
+//! processes and talk to them through their real interfaces, and the whole-network simulator
+//! ([`sim`]) that runs many nodes' real state machines and chains in one process.
 //!
 //! The helpers here find the built binaries (scripts/test builds them before the tests run),
 //! start them with captured output, and read what they report.
 
 pub mod http;
 pub mod peer;
+pub mod sim;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

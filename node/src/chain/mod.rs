@@ -28,7 +28,7 @@ pub use view::{ChainView, MISSING_LISTED};
 
 use crate::orphans::OrphanPool;
 use crate::store::{
-    BlockMeta, BlockStatus, ConnectWrite, DisconnectWrite, Store, StoreError, StoreRead,
+    BlockMeta, BlockStatus, ConnectWrite, DisconnectWrite, Durability, Store, StoreError, StoreRead,
 };
 use crate::verified::VerifiedBlock;
 
@@ -139,7 +139,17 @@ impl Chain {
         genesis: &Genesis,
         cache_bytes: usize,
     ) -> Result<Chain, ChainError> {
-        let store = Store::open(data_dir, genesis, cache_bytes)?;
+        Chain::open_with(data_dir, genesis, cache_bytes, Durability::Synced)
+    }
+
+    /// [`Chain::open`] with the store's durability given (the simulator's nodes do not sync).
+    pub fn open_with(
+        data_dir: &Path,
+        genesis: &Genesis,
+        cache_bytes: usize,
+        durability: Durability,
+    ) -> Result<Chain, ChainError> {
+        let store = Store::open_with(data_dir, genesis, cache_bytes, durability)?;
         let mut index = HashMap::new();
         let mut candidates = BTreeSet::new();
         let mut headers = BTreeSet::new();

@@ -265,6 +265,16 @@ impl AddrBook {
         self.dirty = true;
     }
 
+    /// Addresses known.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no address is known.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Every ban with its end (Unix seconds), in key order.
     pub fn bans(&self) -> impl Iterator<Item = (BanKey, u64)> + '_ {
         let mut all: Vec<(BanKey, u64)> = self.bans.iter().map(|(k, u)| (*k, *u)).collect();

@@ -327,9 +327,8 @@ async fn read_loop(
             Message::Block(b) => {
                 // Each block must be the body its header commits to (checked here, on the
                 // connection's own task); the state machine takes only blocks it asked for.
-                let ids = ferrite_core::validation::tx_ids(&b);
-                if ferrite_core::merkle::merkle_root(&ids) != b.header.merkle_root {
-                    return Close::Misbehaved(Misbehavior::MerkleMismatch(b.hash()));
+                if let Err(why) = serve::check_body(&b) {
+                    return Close::Misbehaved(why);
                 }
                 if events
                     .send(Event::Message {

@@ -4,6 +4,7 @@
 
 use ferrite_core::{Block, BlockHeader, Hash, SignedTransaction};
 
+use super::fsm::Misbehavior;
 use super::wire::MAX_HEADERS;
 use crate::chain::{ChainError, ChainView};
 use crate::mempool::Mempool;
@@ -30,4 +31,14 @@ pub fn block(view: &ChainView, h: &Hash) -> Option<Block> {
 /// The answer to `GetTxs`: the requested transfers still pending.
 pub fn txs(pool: &Mempool, ids: &[Hash]) -> Vec<SignedTransaction> {
     ids.iter().filter_map(|h| pool.get(h)).collect()
+}
+
+/// A received block must be the body its header commits to (its merkle root): checked by the
+/// connection before the state machine sees the block.
+pub fn check_body(block: &Block) -> Result<(), Misbehavior> {
+    let ids = ferrite_core::validation::tx_ids(block);
+    if ferrite_core::merkle::merkle_root(&ids) != block.header.merkle_root {
+        return Err(Misbehavior::MerkleMismatch(block.hash()));
+    }
+    Ok(())
 }

@@ -122,12 +122,35 @@ pub struct Store {
     /// Figures of recently summarised bodies (a body never changes for its hash), shared with
     /// every snapshot.
     stats_cache: Arc<Mutex<history::StatsCache>>,
+    /// Sync every chain write to disk (always, but in the network simulator).
+    sync: bool,
+}
+
+/// How durable the store's chain writes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Each connect, disconnect and header batch is synced before it returns: a crash or a
+    /// power loss keeps every block the node reported committed. What nodes use.
+    Synced,
+    /// Writes reach the OS but are not synced: a process crash keeps them, a power loss may
+    /// not. Only for the network simulator, whose nodes "crash" inside one process.
+    Unsynced,
 }
 
 impl Store {
     /// Opens (creating if needed) the store at `path` for `genesis`, with a block cache of
     /// `cache_bytes`.
     pub fn open(path: &Path, genesis: &Genesis, cache_bytes: usize) -> Result<Store, StoreError> {
+        Store::open_with(path, genesis, cache_bytes, Durability::Synced)
+    }
+
+    /// [`Store::open`] with the given durability.
+    pub fn open_with(
+        path: &Path,
+        genesis: &Genesis,
+        cache_bytes: usize,
+        durability: Durability,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(path).map_err(|e| StoreError::Unusable {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -172,6 +195,7 @@ impl Store {
             db: Arc::new(db),
             path: path.to_path_buf(),
             stats_cache: Default::default(),
+            sync: durability == Durability::Synced,
         };
         store.init_or_check(genesis)?;
         Ok(store)
@@ -256,7 +280,7 @@ impl Store {
 
     fn write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut opts = WriteOptions::default();
-        opts.set_sync(true);
+        opts.set_sync(self.sync);
         Ok(self.db.write_opt(batch, &opts)?)
     }
 

@@ -248,6 +248,23 @@ pub struct Config {
     pub max_inbound: usize,
 }
 
+/// Sizes of what the machine holds (see [`Machine::footprint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Connected peers.
+    pub peers: usize,
+    /// Blocks requested and not received.
+    pub blocks_requested: usize,
+    /// Blocks held downloaded or handed to the processor.
+    pub blocks_downloaded: usize,
+    /// Transfers being fetched.
+    pub txs_wanted: usize,
+    /// The most transfers requested from one peer.
+    pub most_txs_in_flight_per_peer: usize,
+    /// Addresses in the book.
+    pub addresses: usize,
+}
+
 /// A block downloaded ahead of the ones before it.
 struct Downloaded {
     peer: PeerId,
@@ -389,6 +406,23 @@ impl Machine {
     /// Blocks requested from `id` and not yet received.
     fn in_flight(&self, id: PeerId) -> usize {
         self.requested.values().filter(|(p, _)| *p == id).count()
+    }
+
+    /// What the machine holds, for the simulator's memory bounds.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            peers: self.peers.len(),
+            blocks_requested: self.requested.len(),
+            blocks_downloaded: self.downloaded.len() + self.fed.len(),
+            txs_wanted: self.tx_wanted.len(),
+            most_txs_in_flight_per_peer: self
+                .peers
+                .values()
+                .map(|p| p.txs_in_flight)
+                .max()
+                .unwrap_or(0),
+            addresses: self.book.len(),
+        }
     }
 
     /// The connected peers (for tests and the simulator).

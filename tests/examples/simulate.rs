@@ -1,0 +1,43 @@
+//! `scripts/simulate`: one long simulated network, or one CI seed, with a summary.
+//!
+//! ```text
+//! simulate --seed S [--nodes N] [--minutes M]   # a long scenario (default 50 nodes, 60 min)
+//! simulate --ci --seed S                         # the CI scenario of that seed
+//! ```
+
+use ferrite_tests::sim::{Scenario, Sim};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str, default: u64| -> u64 {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => match args.get(i + 1).and_then(|v| v.parse().ok()) {
+                Some(v) => v,
+                None => {
+                    eprintln!("error: {flag} takes a whole number");
+                    std::process::exit(2);
+                }
+            },
+            None => default,
+        }
+    };
+    let seed = value("--seed", 1);
+    let scenario = if args.iter().any(|a| a == "--ci") {
+        Scenario::ci(seed)
+    } else {
+        Scenario::long(seed, value("--nodes", 50) as usize, value("--minutes", 60))
+    };
+    println!(
+        "seed {seed}: {} nodes, {} s active, {} partition(s), {} crash(es), misbehaving: {:?}",
+        scenario.nodes,
+        scenario.active.as_secs(),
+        scenario.partitions,
+        scenario.crashes,
+        scenario.evil
+    );
+    let report = Sim::new(scenario).run();
+    print!("{report}");
+    if !report.violations.is_empty() {
+        std::process::exit(1);
+    }
+}
