@@ -28,3 +28,37 @@ pub fn parallel_verify_rate(duration: Duration) -> f64 {
     }
     (rounds as f64 * SIGS as f64) / started.elapsed().as_secs_f64()
 }
+
+/// Single-signature ZIP-215 verification rate (signatures per second) on `threads` threads
+/// at once, measured for about `duration`: the limit of admission, which verifies one transfer
+/// per request.
+pub fn single_verify_rate(threads: usize, duration: Duration) -> f64 {
+    let items: Vec<_> = (0..256u32)
+        .map(|i| {
+            let k = dev_key(i);
+            let m = u64::from(i).to_le_bytes().repeat(17);
+            let s = k.sign(&m);
+            (k.public_key(), m, s)
+        })
+        .collect();
+    let started = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0u64;
+                    while n == 0 || started.elapsed() < duration {
+                        for (pk, m, sig) in &items {
+                            let ok = ferrite_core::verify::verify(pk, m, sig).is_ok();
+                            debug_assert!(ok);
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}

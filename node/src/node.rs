@@ -200,20 +200,17 @@ impl Node {
     /// Checks `block`'s signatures with no lock held, skipping transfers the mempool admitted
     /// (their signatures were verified on entry, and the id binds the signature).
     pub fn check_signatures(&self, block: Block) -> CheckedBlock {
-        let known: HashSet<Hash> = {
+        let known: Vec<bool> = {
             let pool = self.mempool();
             if pool.is_empty() {
-                HashSet::new()
+                Vec::new()
             } else {
-                block
-                    .txs
-                    .iter()
-                    .map(|t| t.id())
-                    .filter(|id| pool.contains(id))
-                    .collect()
+                block.txs.iter().map(|t| pool.contains(&t.id())).collect()
             }
         };
-        CheckedBlock::check(&self.params, block, |id| known.contains(id))
+        CheckedBlock::check(&self.params, block, |i| {
+            known.get(i).copied().unwrap_or(false)
+        })
     }
 
     /// Submits a block from any source: signatures first (no lock), then the chain.
@@ -234,10 +231,14 @@ impl Node {
             self.metrics.block(&result, started.elapsed());
             result
         };
-        self.commit(write, |s| match s {
-            Submitted::TipChanged(change) => Some(change),
-            _ => None,
-        })
+        self.commit(
+            write,
+            |r| !matches!(r, Ok(Submitted::Known)),
+            |s| match s {
+                Submitted::TipChanged(change) => Some(change),
+                _ => None,
+            },
+        )
     }
 
     /// Submits headers ahead of their blocks (headers-first sync).
@@ -246,19 +247,29 @@ impl Node {
         headers: &[BlockHeader],
     ) -> Result<crate::chain::HeadersAdded, ChainError> {
         let now = self.now();
-        self.commit(|chain| chain.submit_headers_at(headers, now), |_| None)
+        self.commit(
+            |chain| chain.submit_headers_at(headers, now),
+            // Headers accepted before an error are kept, so only a clean "nothing new" is no
+            // change.
+            |r| !matches!(r, Ok(added) if added.new == 0),
+            |_| None,
+        )
     }
 
-    /// The write path: runs `write` under the chain lock, then (chain lock released, mempool
-    /// lock held) brings the mempool in line with the tip change `change_of` finds in the
-    /// result, if any, and publishes the new view.
+    /// The write path: runs `write` under the chain lock; unless `changed` says the result
+    /// changed nothing, publishes the new view and then (chain lock released, mempool lock
+    /// held) brings the mempool in line with the tip change `change_of` finds in the result.
     fn commit<T>(
         &self,
         write: impl FnOnce(&mut Chain) -> Result<T, ChainError>,
+        changed: impl Fn(&Result<T, ChainError>) -> bool,
         change_of: impl Fn(&T) -> Option<&crate::chain::TipChange>,
     ) -> Result<T, ChainError> {
         let mut chain = self.chain();
         let result = write(&mut chain);
+        if !changed(&result) {
+            return result;
+        }
         let view = chain.view();
         let change = result.as_ref().ok().and_then(&change_of);
         let announce: Vec<BlockHeader> = change

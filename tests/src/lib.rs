@@ -5,6 +5,7 @@
 //! The helpers here find the built binaries (scripts/test builds them before the tests run),
 //! start them with captured output, and read what they report.
 
+pub mod bench;
 pub mod http;
 pub mod peer;
 pub mod sim;

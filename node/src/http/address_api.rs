@@ -46,32 +46,41 @@ pub(super) async fn address(
 ) -> Result<impl IntoResponse, ApiError> {
     let prefix = api.prefix;
     let body = api
-        .with_pool(move |c, pool| {
-            let prefix = &prefix;
-            let a = extract::address(&address, prefix)?;
-            let acct = c.account(&a)?;
-            let tx_count = c.address_tx_count(&a)?;
-            let outgoing = pool.pending_of(&a);
-            let incoming = pool.incoming_of(&a);
-            let next_nonce = pool.next_nonce(&a, acct.nonce);
-            let spent: i128 = outgoing
-                .iter()
-                .map(|t| i128::from(t.tx.amount) + i128::from(t.tx.fee))
-                .sum();
-            let received: i128 = incoming.iter().map(|t| i128::from(t.tx.amount)).sum();
-            Ok(json!({
-                "address": a.to_bech32(prefix),
-                "balance": acct.balance,
-                "nonce": acct.nonce,
-                "tx_count": tx_count,
-                "mempool": {
-                    "tx_count": outgoing.len() + incoming.len(),
-                    "pending_delta": (received - spent).to_string(),
-                    "pending_spend": spent.to_string(),
-                    "next_nonce": next_nonce,
-                },
-            }))
-        })
+        .with_pool(
+            move |c, pool| {
+                let a = extract::address(&address, &prefix)?;
+                let acct = c.account(&a)?;
+                let next_nonce = pool.next_nonce(&a, acct.nonce);
+                Ok((
+                    a,
+                    acct,
+                    pool.pending_of(&a),
+                    pool.incoming_of(&a),
+                    next_nonce,
+                ))
+            },
+            move |c, (a, acct, outgoing, incoming, next_nonce)| {
+                let prefix = &prefix;
+                let tx_count = c.address_tx_count(&a)?;
+                let spent: i128 = outgoing
+                    .iter()
+                    .map(|t| i128::from(t.tx.amount) + i128::from(t.tx.fee))
+                    .sum();
+                let received: i128 = incoming.iter().map(|t| i128::from(t.tx.amount)).sum();
+                Ok(json!({
+                    "address": a.to_bech32(prefix),
+                    "balance": acct.balance,
+                    "nonce": acct.nonce,
+                    "tx_count": tx_count,
+                    "mempool": {
+                        "tx_count": outgoing.len() + incoming.len(),
+                        "pending_delta": (received - spent).to_string(),
+                        "pending_spend": spent.to_string(),
+                        "next_nonce": next_nonce,
+                    },
+                }))
+            },
+        )
         .await?;
     Ok((NO_CACHE, Json(body)))
 }
@@ -102,17 +111,21 @@ pub(super) async fn txs(
 ) -> Result<impl IntoResponse, ApiError> {
     let prefix = api.prefix;
     let list = api
-        .with_pool(move |c, pool| {
-            let a = extract::address(&address, &prefix)?;
-            let pending = pending_touching(pool, &a, HISTORY_PENDING);
-            let status = json!({"confirmed": false, "in_mempool": true});
-            let mut out: Vec<Value> = pending
-                .iter()
-                .map(|t| tx_api::tx_json(&prefix, t, status.clone()))
-                .collect();
-            out.extend(history_page(c, &a, None)?);
-            Ok(out)
-        })
+        .with_pool(
+            move |_, pool| {
+                let a = extract::address(&address, &prefix)?;
+                Ok((a, pending_touching(pool, &a, HISTORY_PENDING)))
+            },
+            move |c, (a, pending)| {
+                let status = json!({"confirmed": false, "in_mempool": true});
+                let mut out: Vec<Value> = pending
+                    .iter()
+                    .map(|t| tx_api::tx_json(&prefix, t, status.clone()))
+                    .collect();
+                out.extend(history_page(c, &a, None)?);
+                Ok(out)
+            },
+        )
         .await?;
     Ok((NO_CACHE, Json(list)))
 }

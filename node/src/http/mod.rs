@@ -116,14 +116,18 @@ impl Api {
 
     /// Like [`Api::with_chain`], with the mempool too: the pool is locked first and the view
     /// loaded under it, so both describe the same tip (a new view is published under the
-    /// mempool lock once the pool has caught up with it).
-    async fn with_pool<T: Send + 'static>(
+    /// mempool lock). `pool_part` runs under the lock and copies out what it needs; the lock is
+    /// released before `chain_part` reads the store, so a slow read never holds up a commit.
+    async fn with_pool<P: Send + 'static, T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&ChainView, &Mempool) -> Result<T, ApiError> + Send + 'static,
+        pool_part: impl FnOnce(&ChainView, &Mempool) -> Result<P, ApiError> + Send + 'static,
+        chain_part: impl FnOnce(&ChainView, P) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.on_blocking_pool(move |api| {
             let (pool, view) = api.node.pool_and_view();
-            f(&view, &pool)
+            let part = pool_part(&view, &pool);
+            drop(pool);
+            chain_part(&view, part?)
         })
         .await
     }

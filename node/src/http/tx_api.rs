@@ -59,22 +59,28 @@ pub(super) fn confirmed(
     Ok((tx, status, depth))
 }
 
-/// Where a transaction is: in a best-chain block (with its depth), or in the mempool.
+/// Where a transaction is: in a best-chain block (with its depth), or in the mempool (`pending`
+/// is the mempool's copy, looked up with the same view).
 fn lookup(
     c: &ChainView,
-    pool: &Mempool,
+    pending: Option<SignedTransaction>,
     txid: &Hash,
 ) -> Result<(SignedTransaction, Value, Option<u64>), ApiError> {
     if let Some(loc) = c.tx_location(txid)? {
         let (tx, status, depth) = confirmed(c, &loc)?;
         return Ok((tx, status, Some(depth)));
     }
-    if let Some(tx) = pool.get(txid) {
+    if let Some(tx) = pending {
         return Ok((tx, json!({"confirmed": false, "in_mempool": true}), None));
     }
     Err(ApiError::not_found(format!(
         "transaction {txid} is unknown"
     )))
+}
+
+/// The mempool's copy of `txid`, if any (the pool part of a lookup).
+fn pending(pool: &Mempool, txid: Hash) -> Result<Option<SignedTransaction>, ApiError> {
+    Ok(pool.get(&txid))
 }
 
 pub(super) async fn tx(
@@ -84,10 +90,13 @@ pub(super) async fn tx(
     let txid = extract::hash("txid", &txid)?;
     let prefix = api.prefix;
     let (body, depth) = api
-        .with_pool(move |c, pool| {
-            let (tx, status, depth) = lookup(c, pool, &txid)?;
-            Ok((tx_json(&prefix, &tx, status), depth))
-        })
+        .with_pool(
+            move |_, pool| pending(pool, txid),
+            move |c, p| {
+                let (tx, status, depth) = lookup(c, p, &txid)?;
+                Ok((tx_json(&prefix, &tx, status), depth))
+            },
+        )
         .await?;
     Ok((cache_control(depth), Json(body)))
 }
@@ -98,13 +107,16 @@ pub(super) async fn tx_status(
 ) -> Result<impl IntoResponse, ApiError> {
     let txid = extract::hash("txid", &txid)?;
     let status = api
-        .with_pool(move |c, pool| {
-            let (_, mut status, depth) = lookup(c, pool, &txid)?;
-            if let (Some(depth), Some(fields)) = (depth, status.as_object_mut()) {
-                fields.insert("confirmations".into(), json!(depth + 1));
-            }
-            Ok(status)
-        })
+        .with_pool(
+            move |_, pool| pending(pool, txid),
+            move |c, p| {
+                let (_, mut status, depth) = lookup(c, p, &txid)?;
+                if let (Some(depth), Some(fields)) = (depth, status.as_object_mut()) {
+                    fields.insert("confirmations".into(), json!(depth + 1));
+                }
+                Ok(status)
+            },
+        )
         .await?;
     Ok((NO_CACHE, Json(status)))
 }
@@ -115,10 +127,13 @@ pub(super) async fn tx_raw(
 ) -> Result<impl IntoResponse, ApiError> {
     let txid = extract::hash("txid", &txid)?;
     let (tx, depth) = api
-        .with_pool(move |c, pool| {
-            let (tx, _, depth) = lookup(c, pool, &txid)?;
-            Ok((tx, depth))
-        })
+        .with_pool(
+            move |_, pool| pending(pool, txid),
+            move |c, p| {
+                let (tx, _, depth) = lookup(c, p, &txid)?;
+                Ok((tx, depth))
+            },
+        )
         .await?;
     let [cache] = cache_control(depth);
     Ok((

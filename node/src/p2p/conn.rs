@@ -4,6 +4,7 @@
 //! connection's bounded outgoing queue.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -228,6 +229,7 @@ pub async fn run(
     };
     let (out_tx, mut out_rx) = mpsc::channel::<Frame>(SEND_QUEUE);
     let kill = Arc::new(tokio::sync::Notify::new());
+    let blocks_allowed = Arc::new(AtomicUsize::new(0));
     let connected = Event::Connected {
         id,
         remote,
@@ -235,6 +237,7 @@ pub async fn run(
         version,
         out: out_tx.clone(),
         kill: kill.clone(),
+        blocks_allowed: blocks_allowed.clone(),
     };
     if events.send(connected).await.is_err() {
         return;
@@ -247,7 +250,7 @@ pub async fn run(
         }
         Close::Dropped("closed by this node".into())
     };
-    let reader = read_loop(id, &mut r, &shared, &events, out_tx);
+    let reader = read_loop(id, &mut r, &shared, &events, out_tx, &blocks_allowed);
     let close = tokio::select! {
         c = writer => c,
         c = reader => c,
@@ -270,6 +273,7 @@ async fn read_loop(
     shared: &Arc<Shared>,
     events: &mpsc::Sender<Event>,
     out: mpsc::Sender<Frame>,
+    blocks_allowed: &AtomicUsize,
 ) -> Close {
     let mut msgs = Bucket::new(MSG_RATE, MSG_BURST);
     let mut bytes = Bucket::new(BYTE_RATE, BYTE_BURST);
@@ -320,13 +324,39 @@ async fn read_loop(
                 }
                 (!missing.is_empty()).then(|| vec![Message::NotFound(missing)])
             }
+            Message::NotFound(hs) => {
+                let n = hs.len();
+                let _ = blocks_allowed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| {
+                    Some(a.saturating_sub(n))
+                });
+                if events
+                    .send(Event::Message {
+                        id,
+                        msg: Message::NotFound(hs),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return Close::Dropped("node stopping".into());
+                }
+                None
+            }
             Message::GetTxs(ids) => {
                 let txs = serve::txs(&shared.node.mempool(), &ids);
                 (!txs.is_empty()).then(|| vec![Message::Txs(txs)])
             }
             Message::Block(b) => {
-                // Each block must be the body its header commits to (checked here, on the
-                // connection's own task); the state machine takes only blocks it asked for.
+                // A block nobody asked this peer for is dropped unread: the allowance counts
+                // the blocks requested of it (the state machine, which owns the requests, then
+                // takes only those it is still waiting for). Each block must be the body its
+                // header commits to, checked here on the connection's own task.
+                let allowed = blocks_allowed
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok();
+                if !allowed {
+                    tracing::debug!(block = %b.hash(), "ignoring an unrequested block");
+                    continue;
+                }
                 if let Err(why) = serve::check_body(&b) {
                     return Close::Misbehaved(why);
                 }

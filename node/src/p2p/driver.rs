@@ -60,6 +60,7 @@ impl Stopped {
 struct Handle {
     out: mpsc::Sender<Frame>,
     kill: Arc<Notify>,
+    blocks_allowed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The machine's window on the node: the published view and the mempool.
@@ -84,8 +85,9 @@ impl ChainReader for NodeReader<'_> {
         self.view.missing.to_vec()
     }
 
-    fn has_tx(&self, id: &ferrite_core::Hash) -> bool {
-        self.node.mempool().contains(id)
+    fn missing_txs(&self, ids: &[ferrite_core::Hash]) -> Vec<ferrite_core::Hash> {
+        let pool = self.node.mempool();
+        ids.iter().filter(|h| !pool.contains(h)).copied().collect()
     }
 
     fn pool_ids(&self) -> Vec<ferrite_core::Hash> {
@@ -104,6 +106,47 @@ pub struct Driver {
     work_rx: Option<mpsc::UnboundedReceiver<Input>>,
     processed_rx: Option<mpsc::UnboundedReceiver<Processed>>,
     stopped: Arc<Stopped>,
+    book: BookWriter,
+}
+
+/// Writes address-book records on a thread of its own, one save after another in the order
+/// the machine made them (a later save must never be overwritten by an earlier one).
+struct BookWriter {
+    tx: Option<std::sync::mpsc::Sender<Vec<crate::store::PeerUpdate>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BookWriter {
+    fn start(node: Arc<Node>) -> std::io::Result<BookWriter> {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<crate::store::PeerUpdate>>();
+        let thread = std::thread::Builder::new()
+            .name("p2p-book".into())
+            .spawn(move || {
+                for records in rx {
+                    if let Err(e) = node.peer_store().update_peers(&records) {
+                        tracing::warn!(error = %e, "cannot save the address book");
+                    }
+                }
+            })?;
+        Ok(BookWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn save(&self, records: Vec<crate::store::PeerUpdate>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(records);
+        }
+    }
+
+    /// Waits for every queued save to be written.
+    fn finish(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Driver {
@@ -117,7 +160,9 @@ impl Driver {
         let (processed_tx, processed_rx) = mpsc::unbounded_channel();
         let jobs = processor::spawn(shared.node.clone(), processed_tx)?;
         let (work_tx, work_rx) = mpsc::unbounded_channel();
+        let book = BookWriter::start(shared.node.clone())?;
         Ok(Driver {
+            book,
             shared,
             machine,
             handles: HashMap::new(),
@@ -175,14 +220,20 @@ impl Driver {
         for h in self.handles.values() {
             h.kill.notify_one();
         }
-        // The final save runs here, on this task, so that it is done when `Stopped` is set.
+        // The final save goes behind the others, and all are written when `Stopped` is set.
         for out in self.machine.final_save() {
             if let Output::SaveBook(records) = out {
-                if let Err(e) = self.shared.node.peer_store().update_peers(&records) {
-                    tracing::warn!(error = %e, "cannot save the address book");
-                }
+                self.book.save(records);
             }
         }
+        let mut book = std::mem::replace(
+            &mut self.book,
+            BookWriter {
+                tx: None,
+                thread: None,
+            },
+        );
+        let _ = tokio::task::spawn_blocking(move || book.finish()).await;
         self.stopped.set();
     }
 
@@ -196,8 +247,16 @@ impl Driver {
                 version,
                 out,
                 kill,
+                blocks_allowed,
             } => {
-                self.handles.insert(id, Handle { out, kill });
+                self.handles.insert(
+                    id,
+                    Handle {
+                        out,
+                        kill,
+                        blocks_allowed,
+                    },
+                );
                 Input::Connected {
                     id,
                     remote,
@@ -276,14 +335,7 @@ impl Driver {
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(key, until);
                 }
-                Output::SaveBook(records) => {
-                    let node = self.shared.node.clone();
-                    tokio::task::spawn_blocking(move || {
-                        if let Err(e) = node.peer_store().update_peers(&records) {
-                            tracing::warn!(error = %e, "cannot save the address book");
-                        }
-                    });
-                }
+                Output::SaveBook(records) => self.book.save(records),
                 Output::PublishPeers(list) => self.shared.peer_table.publish(list),
                 Output::Fatal(e) => {
                     tracing::error!(error = %e, "store failed; stopping the node");
@@ -295,6 +347,10 @@ impl Driver {
 
     fn send(&self, id: PeerId, msg: &super::wire::Message) {
         if let Some(h) = self.handles.get(&id) {
+            if let super::wire::Message::GetBlocks(ids) = msg {
+                h.blocks_allowed
+                    .fetch_add(ids.len(), std::sync::atomic::Ordering::AcqRel);
+            }
             let frame = Arc::new(msg.to_frame(self.shared.magic));
             if h.out.try_send(frame).is_err() {
                 // A full queue: the peer does not keep up.

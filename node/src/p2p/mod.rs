@@ -58,6 +58,9 @@ pub enum Event {
         out: mpsc::Sender<Frame>,
         /// Notified to close the connection.
         kill: Arc<tokio::sync::Notify>,
+        /// Blocks the connection may still take from the peer: raised by the driver for each
+        /// block it requests, lowered by the connection for each block or `NotFound` entry.
+        blocks_allowed: Arc<std::sync::atomic::AtomicUsize>,
     },
     /// A message for the state machine.
     Message {

@@ -27,7 +27,7 @@ pub enum Violation {
         /// The key it banned.
         key: String,
     },
-    /// A machine held more than its bounds allow.
+    /// A machine held more than its bounds allow, or its bookkeeping disagreed with itself.
     Unbounded(String),
 }
 
@@ -183,12 +183,18 @@ pub(super) fn during(sim: &mut Sim) {
         let f = live.machine.footprint();
         sim.report.most_requested = sim.report.most_requested.max(f.blocks_requested);
         sim.report.most_txs_wanted = sim.report.most_txs_wanted.max(f.txs_wanted);
+        // Requests and downloads are pruned to the download window whenever the machine
+        // schedules; transfer requests are capped per peer and in all.
         let over = f.blocks_requested > MISSING_LISTED
             || f.blocks_downloaded > MISSING_LISTED
             || f.txs_wanted > MAX_TX_WANTED
             || f.most_txs_in_flight_per_peer > MAX_TX_IN_FLIGHT_PER_PEER;
+        let mut wrong = live.machine.audit();
         if over {
-            let v = Violation::Unbounded(format!("node {}: {f:?}", h.index));
+            wrong.push(format!("{f:?}"));
+        }
+        for w in wrong {
+            let v = Violation::Unbounded(format!("node {}: {w}", h.index));
             if !sim.report.violations.contains(&v) {
                 sim.report.violations.push(v);
             }
@@ -254,7 +260,9 @@ pub(super) fn finish(sim: &mut Sim) {
         .map(|h| (h.index, h.addr.ip().to_string()))
         .collect();
     for (by, key) in &sim.report.bans.clone() {
-        if honest_ips.iter().any(|(_, ip)| ip == key) {
+        // A misbehaving node's own opinion of the honest ones does not count.
+        let by_honest = sim.hosts[*by].role == Role::Honest;
+        if by_honest && honest_ips.iter().any(|(_, ip)| ip == key) {
             sim.report.violations.push(Violation::HonestBanned {
                 by: *by,
                 key: key.clone(),

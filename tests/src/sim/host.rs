@@ -87,8 +87,9 @@ impl ChainReader for Reader<'_> {
     fn missing(&self) -> Vec<(Hash, u64)> {
         self.0.view().missing.to_vec()
     }
-    fn has_tx(&self, id: &Hash) -> bool {
-        self.0.mempool().contains(id)
+    fn missing_txs(&self, ids: &[Hash]) -> Vec<Hash> {
+        let pool = self.0.mempool();
+        ids.iter().filter(|h| !pool.contains(h)).copied().collect()
     }
     fn pool_ids(&self) -> Vec<Hash> {
         self.0.mempool().ids()

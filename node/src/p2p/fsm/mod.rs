@@ -83,8 +83,8 @@ pub trait ChainReader {
     fn best_header(&self) -> (u64, Work);
     /// The first blocks of the best header chain whose bodies are missing, lowest first.
     fn missing(&self) -> Vec<(Hash, u64)>;
-    /// True when the mempool holds this transfer.
-    fn has_tx(&self, id: &Hash) -> bool;
+    /// The ids among `ids` that the mempool does not hold, in order.
+    fn missing_txs(&self, ids: &[Hash]) -> Vec<Hash>;
     /// Every transfer id in the mempool.
     fn pool_ids(&self) -> Vec<Hash>;
 }
@@ -423,6 +423,33 @@ impl Machine {
                 .unwrap_or(0),
             addresses: self.book.len(),
         }
+    }
+
+    /// Checks the machine's own bookkeeping (for the simulator, after any input): every
+    /// request belongs to a connected peer, and each peer's count of transfers in flight is
+    /// the number of transfer requests made of it. Returns what is wrong.
+    pub fn audit(&self) -> Vec<String> {
+        let mut wrong = Vec::new();
+        for (h, (owner, _)) in &self.requested {
+            if !self.peers.contains_key(owner) {
+                wrong.push(format!("block {h} requested of gone peer {owner}"));
+            }
+        }
+        for (h, w) in &self.tx_wanted {
+            if !self.peers.contains_key(&w.asked()) {
+                wrong.push(format!("transfer {h} requested of gone peer {}", w.asked()));
+            }
+        }
+        for (id, p) in &self.peers {
+            let asked = self.tx_wanted.values().filter(|w| w.asked() == *id).count();
+            if asked != p.txs_in_flight {
+                wrong.push(format!(
+                    "peer {id}: {} transfers counted in flight, {asked} requested",
+                    p.txs_in_flight
+                ));
+            }
+        }
+        wrong
     }
 
     /// The connected peers (for tests and the simulator).

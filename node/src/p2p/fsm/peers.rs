@@ -156,7 +156,8 @@ impl Machine {
                 known_txs: Known::default(),
                 txs_in_flight: 0,
                 headers_asked: None,
-                headers_pending: 0,
+                headers_in_chain: None,
+                headers_queue: Default::default(),
                 unconnecting: 0,
                 ping: None,
                 next_ping: now + PING_INTERVAL,
@@ -176,9 +177,10 @@ impl Machine {
         self.schedule(now, chain);
     }
 
-    /// Two connections to the same node (both dialled each other): both ends keep the one
-    /// dialled by the side with the lower nonce, so they never drop both. False when the new
-    /// connection is the one to close.
+    /// Two connections to the same node. When both dialled each other, both ends keep the one
+    /// dialled by the side with the lower nonce, so they never drop both; when the same side
+    /// dialled both, the newer replaces the older. False when the new connection is the one to
+    /// close.
     fn keep_against_duplicate(
         &mut self,
         id: PeerId,
@@ -201,7 +203,10 @@ impl Machine {
         };
         let ours = self.cfg.nonce;
         let dialer = |outbound: bool, theirs: u64| if outbound { ours } else { theirs };
-        if dialer(outbound, their_nonce) < dialer(old_outbound, old_nonce) {
+        // Both dialled the same way: the old one is a connection the peer (or we) already
+        // replaced (a reconnect before our side saw the close); the new one is kept.
+        let replaces = outbound == old_outbound;
+        if replaces || dialer(outbound, their_nonce) < dialer(old_outbound, old_nonce) {
             self.drop_peer(old, "duplicate connection", now, chain);
             true
         } else {

@@ -29,6 +29,13 @@ pub(super) struct TxWant {
     others: Vec<PeerId>,
 }
 
+impl TxWant {
+    /// The peer asked.
+    pub(super) fn asked(&self) -> PeerId {
+        self.asked
+    }
+}
+
 impl Machine {
     /// Sends each peer the suffix of `headers` after the last one it already has.
     pub(super) fn announce_blocks(&mut self, headers: Vec<BlockHeader>) {
@@ -98,7 +105,7 @@ impl Machine {
         now: Time,
         chain: &dyn ChainReader,
     ) {
-        let unknown: Vec<Hash> = ids.iter().filter(|h| !chain.has_tx(h)).copied().collect();
+        let unknown = chain.missing_txs(&ids);
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };

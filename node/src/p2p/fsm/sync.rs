@@ -27,6 +27,10 @@ pub const BLOCK_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_ANNOUNCE: usize = crate::node::MAX_ANNOUNCED;
 /// Announcements that do not connect tolerated per peer before it counts as misbehaving.
 pub const MAX_UNCONNECTING: u32 = 10;
+/// Header batches one peer may have waiting behind the one the chain is checking: an honest
+/// peer sends one answer per request and an announcement per block. A peer beyond it sends
+/// headers faster than they can be checked and is dropped.
+pub const MAX_QUEUED_HEADER_BATCHES: usize = 16;
 
 impl Machine {
     /// Asks `id` for headers after `locator`.
@@ -74,11 +78,36 @@ impl Machine {
             p.known_blocks.insert(hash);
             p.not_found.remove(&hash);
         }
-        p.headers_pending += 1;
+        // Whether this answers our request is decided now, not when the chain has checked it.
+        let asked = p.headers_asked.is_some();
+        if p.headers_in_chain.is_some() {
+            if p.headers_queue.len() >= MAX_QUEUED_HEADER_BATCHES {
+                return self.drop_peer(
+                    id,
+                    "sends headers faster than they are checked",
+                    now,
+                    chain,
+                );
+            }
+            p.headers_queue.push_back((hs, asked));
+            return;
+        }
+        p.headers_in_chain = Some(asked);
         self.out.push(Output::SubmitHeaders {
             peer: id,
             headers: hs,
         });
+    }
+
+    /// Hands `id`'s next waiting header batch to the chain, if any.
+    fn next_header_batch(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if let Some((headers, asked)) = p.headers_queue.pop_front() {
+            p.headers_in_chain = Some(asked);
+            self.out.push(Output::SubmitHeaders { peer: id, headers });
+        }
     }
 
     /// The chain's answer to headers from `id`: continue, ask again, or judge the peer.
@@ -94,8 +123,11 @@ impl Machine {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        p.headers_pending = p.headers_pending.saturating_sub(1);
-        let asked = p.headers_asked.is_some();
+        let asked = p.headers_in_chain.take().unwrap_or(false) || p.headers_asked.is_some();
+        self.next_header_batch(id);
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
         match result {
             Ok(added) => {
                 // Answers to getheaders always connect, so this may be one.
@@ -220,6 +252,12 @@ impl Machine {
     /// Requests missing bodies of the best header chain from peers with free slots: the peer
     /// that announced the block first, then the least busy one that claims the height.
     pub(super) fn schedule(&mut self, now: Time, chain: &dyn ChainReader) {
+        let missing = chain.missing();
+        // What left the window (another branch won, or the body came) is forgotten, so the
+        // requests and downloads held never exceed it.
+        let window: std::collections::HashSet<Hash> = missing.iter().map(|(h, _)| *h).collect();
+        self.requested.retain(|h, _| window.contains(h));
+        self.downloaded.retain(|h, _| window.contains(h));
         let mut load: HashMap<PeerId, usize> = self.peers.keys().map(|id| (*id, 0)).collect();
         for (owner, _) in self.requested.values() {
             if let Some(n) = load.get_mut(owner) {
@@ -227,7 +265,7 @@ impl Machine {
             }
         }
         let mut batches: Vec<(PeerId, Vec<Hash>)> = Vec::new();
-        for (h, height) in chain.missing() {
+        for (h, height) in missing {
             if self.fed.contains(&h)
                 || self.downloaded.contains_key(&h)
                 || self.requested.contains_key(&h)
@@ -320,14 +358,8 @@ impl Machine {
         self.schedule(now, chain);
     }
 
-    /// Periodic sync upkeep: forget bodies downloaded for a branch that is no longer the best
-    /// header chain, and ask peers that claim more than we have for headers.
+    /// Periodic sync upkeep: ask peers that claim more than we have for headers, and schedule.
     pub(super) fn sync_housekeeping(&mut self, now: Time, chain: &dyn ChainReader) {
-        let window: std::collections::HashSet<Hash> =
-            chain.missing().into_iter().map(|(h, _)| h).collect();
-        self.downloaded.retain(|h, _| window.contains(h));
-        // Requests for blocks that left the window (another branch won) are forgotten.
-        self.requested.retain(|h, _| window.contains(h));
         let (best_height, best_work) = chain.best_header();
         let mut behind: Vec<PeerId> = self
             .peers
@@ -335,7 +367,7 @@ impl Machine {
             .filter(|(_, p)| {
                 (p.height > best_height || p.work > best_work)
                     && p.headers_asked.is_none()
-                    && p.headers_pending == 0
+                    && p.headers_in_chain.is_none()
             })
             .map(|(id, _)| *id)
             .collect();

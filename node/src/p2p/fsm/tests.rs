@@ -33,8 +33,9 @@ impl ChainReader for Fake {
     fn missing(&self) -> Vec<(Hash, u64)> {
         self.missing.borrow().clone()
     }
-    fn has_tx(&self, id: &Hash) -> bool {
-        self.pool.borrow().contains(id)
+    fn missing_txs(&self, ids: &[Hash]) -> Vec<Hash> {
+        let pool = self.pool.borrow();
+        ids.iter().filter(|h| !pool.contains(h)).copied().collect()
     }
     fn pool_ids(&self) -> Vec<Hash> {
         let mut ids: Vec<Hash> = self.pool.borrow().iter().copied().collect();
@@ -700,4 +701,128 @@ fn the_same_seed_and_inputs_give_the_same_outputs() {
         format!("{all:?}")
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn header_batches_reach_the_chain_one_at_a_time_in_order() {
+    let (mut m, chain) = (machine(), Fake::default());
+    connect(&mut m, &chain, 1, 10, T0);
+    let batch = |h: u64| vec![block(h).header];
+    let submitted = |out: &[Output]| -> Vec<u64> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::SubmitHeaders { headers, .. } => Some(headers[0].height),
+                _ => None,
+            })
+            .collect()
+    };
+    for h in [1, 2, 3] {
+        m.handle(
+            Input::Message {
+                id: 1,
+                msg: Message::Headers(batch(h)),
+            },
+            T0,
+            &chain,
+        );
+    }
+    assert_eq!(
+        submitted(&m.drain()),
+        vec![1],
+        "a second batch went out before the first came back"
+    );
+    for next in [2, 3] {
+        m.handle(
+            Input::HeadersSubmitted {
+                peer: 1,
+                count: 1,
+                last_height: next - 1,
+                result: Ok(HeadersAdded::default()),
+            },
+            T0,
+            &chain,
+        );
+        assert_eq!(submitted(&m.drain()), vec![next]);
+    }
+}
+
+#[test]
+fn a_peer_that_floods_headers_faster_than_they_are_checked_is_dropped() {
+    let (mut m, chain) = (machine(), Fake::default());
+    connect(&mut m, &chain, 1, 10, T0);
+    for h in 0..=(sync::MAX_QUEUED_HEADER_BATCHES as u64 + 1) {
+        m.handle(
+            Input::Message {
+                id: 1,
+                msg: Message::Headers(vec![block(h + 1).header]),
+            },
+            T0,
+            &chain,
+        );
+    }
+    let out = m.drain();
+    assert!(disconnected(&out, 1) && !banned(&out));
+}
+
+#[test]
+fn a_second_connection_dialled_the_same_way_replaces_the_first() {
+    let (mut m, chain) = (machine(), Fake::default());
+    let b = addr(9);
+    for id in [1, 2] {
+        m.handle(
+            Input::Connected {
+                id,
+                remote: b,
+                dialed: Some(b),
+                version: version(0, b.port(), 50),
+            },
+            T0,
+            &chain,
+        );
+    }
+    let out = m.drain();
+    assert!(disconnected(&out, 1) && !disconnected(&out, 2));
+    assert_eq!(m.peer_count(), 1);
+}
+
+#[test]
+fn the_machines_bookkeeping_agrees_with_itself_after_a_departure() {
+    let (mut m, chain) = (
+        machine(),
+        chain_missing(&(1..=4).map(block).collect::<Vec<_>>()),
+    );
+    connect(&mut m, &chain, 1, 4, T0);
+    connect(&mut m, &chain, 2, 4, T0);
+    let id = signed_tx(0).id();
+    m.handle(
+        Input::Message {
+            id: 1,
+            msg: Message::InvTx(vec![id]),
+        },
+        T0,
+        &chain,
+    );
+    m.handle(
+        Input::Message {
+            id: 2,
+            msg: Message::InvTx(vec![id]),
+        },
+        T0,
+        &chain,
+    );
+    assert!(m.audit().is_empty(), "{:?}", m.audit());
+    m.handle(
+        Input::Closed {
+            id: 1,
+            remote: SocketAddr::from(([10, 0, 0, 1], 40_000)),
+            dialed: None,
+            close: Close::Dropped("gone".into()),
+            listen_port: Some(9733),
+        },
+        T0,
+        &chain,
+    );
+    m.drain();
+    assert!(m.audit().is_empty(), "{:?}", m.audit());
+    assert_eq!(m.in_flight(2), 4, "the blocks peer 1 owed went to peer 2");
 }

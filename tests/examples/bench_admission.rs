@@ -1,0 +1,163 @@
+//! Mempool admission over HTTP: a compiled client posts pre-signed transfers (one per funded
+//! account) to `POST /api/tx` over keep-alive connections from several threads, while the node
+//! mines on one thread. Prints accepted transfers per second and the ratio to the single-verify
+//! limit of both cores, measured in the same run before the node starts.
+//!
+//! Run with `scripts/bench-reads` (release build).
+//! Usage: bench_admission [transfers] [connections]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferrite_core::dev::dev_key;
+use ferrite_core::encoding::Encode;
+use ferrite_core::Transaction;
+use ferrite_tests::{generate_chain, genesis_hash, import_chain, Running};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let count: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let conns: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("chain.bin");
+    let data = dir.path().join("node");
+    // Accounts 0 and 1 send the generated block's transfers; the rest are untouched.
+    generate_chain(&file, 1, 2, count + 2);
+    import_chain(&file, &data);
+    let genesis = data.join("genesis.json");
+    let gh = genesis_hash(&genesis);
+    let bodies: Vec<String> = (2..count + 2)
+        .map(|i| {
+            let k = dev_key(i);
+            let tx = Transaction {
+                sender: k.public_key(),
+                recipient: dev_key(0).address(),
+                amount: 1,
+                fee: ferrite_node::mempool::DEFAULT_MIN_FEE,
+                nonce: 0,
+            }
+            .sign(&k, &gh);
+            hex::encode(tx.encode())
+        })
+        .collect();
+    let limit = ferrite_node::bench::single_verify_rate(2, Duration::from_secs(3));
+    let miner = dev_key(0).address().to_bech32(
+        &ferrite_core::AddressPrefix::new(ferrite_core::dev::DEV_PREFIX).expect("prefix"),
+    );
+    let node = Running::node(&[
+        "--genesis",
+        genesis.to_str().expect("path"),
+        "--data-dir",
+        data.to_str().expect("path"),
+        "--listen",
+        "off",
+        "--http",
+        "127.0.0.1:0",
+        "--mine",
+        "--miner-address",
+        &miner,
+        "--mine-threads",
+        "1",
+    ]);
+    let http = node.http_addr();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..conns)
+        .map(|_| {
+            let (bodies, next, accepted, refused) = (
+                bodies.clone(),
+                next.clone(),
+                accepted.clone(),
+                refused.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut c = Client::connect(http);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    match c.post("/api/tx", body.as_bytes()) {
+                        200 => accepted.fetch_add(1, Ordering::Relaxed),
+                        _ => refused.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("client thread");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    node.terminate(30);
+    let ok = accepted.load(Ordering::Relaxed);
+    let rate = ok as f64 / secs;
+    println!(
+        "admission: {ok} of {count} transfers accepted ({} refused) over {conns} keep-alive \
+         connections in {secs:.2} s, miner running: {rate:.0} tx/s",
+        refused.load(Ordering::Relaxed)
+    );
+    println!(
+        "limit: single verify on 2 threads {limit:.0} sig/s; admission/limit = {:.2}",
+        rate / limit
+    );
+}
+
+/// A keep-alive HTTP/1.1 client, just enough to post a body and read the status.
+struct Client {
+    addr: SocketAddr,
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect");
+        let _ = s.set_nodelay(true);
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        Client {
+            addr,
+            r: BufReader::new(s.try_clone().expect("clone")),
+            w: s,
+        }
+    }
+
+    fn post(&mut self, path: &str, body: &[u8]) -> u16 {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        self.w.write_all(head.as_bytes()).expect("write");
+        self.w.write_all(body).expect("write");
+        let mut line = String::new();
+        self.r.read_line(&mut line).expect("status line");
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.r.read_line(&mut line).expect("header");
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut rest = vec![0; len];
+        self.r.read_exact(&mut rest).expect("body");
+        status
+    }
+}
