@@ -15,7 +15,7 @@ use ferrite_core::{Account, Address, BlockHeader, ChainParams, Hash, State};
 use rocksdb::{ColumnFamily, DBIterator, DBPinnableSlice, IteratorMode};
 
 use super::{ChainError, TipInfo};
-use crate::store::{BlockMeta, BlockStatus, Snapshot, StoreError, StoreRead};
+use crate::store::{BlockMeta, BlockStatus, MultiGet, Snapshot, StoreError, StoreRead};
 
 /// Missing bodies a view lists, lowest first: the download window of headers-first sync
 /// (`p2p`'s scheduler requests only these). Bounds the memory of blocks downloaded out of order
@@ -180,11 +180,7 @@ impl StoreRead for ChainView {
         self.snapshot.get_pinned(cf, key)
     }
 
-    fn multi_get(
-        &self,
-        cf: &str,
-        keys: &[&[u8]],
-    ) -> Result<Vec<Result<Option<Vec<u8>>, rocksdb::Error>>, StoreError> {
+    fn multi_get(&self, cf: &str, keys: &[&[u8]]) -> Result<MultiGet, StoreError> {
         self.snapshot.multi_get(cf, keys)
     }
 

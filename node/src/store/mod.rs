@@ -23,7 +23,7 @@ use rocksdb::{
 pub use history::{BodyStats, StatsCache};
 use keys::*;
 pub use keys::{BlockMeta, BlockStatus, TxLocation};
-pub use read::{Snapshot, StoreRead};
+pub use read::{MultiGet, Snapshot, StoreRead};
 
 /// Default RocksDB block cache: enough for the hot accounts and recent blocks of a small node
 /// while keeping the whole process well under 100 MiB.
@@ -448,11 +448,7 @@ impl StoreRead for Store {
         Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?)
     }
 
-    fn multi_get(
-        &self,
-        cf: &str,
-        keys: &[&[u8]],
-    ) -> Result<Vec<Result<Option<Vec<u8>>, rocksdb::Error>>, StoreError> {
+    fn multi_get(&self, cf: &str, keys: &[&[u8]]) -> Result<MultiGet, StoreError> {
         let cf = self.cf(cf)?;
         Ok(self.db.multi_get_cf(keys.iter().map(|k| (cf, *k))))
     }

@@ -19,6 +19,9 @@ use super::history::{BodyStats, StatsCache};
 use super::keys::*;
 use super::{corrupt, decode_body, StoreError};
 
+/// The answers of a multi-get, one per key in order.
+pub type MultiGet = Vec<Result<Option<Vec<u8>>, rocksdb::Error>>;
+
 /// The store's reads. Implemented by [`super::Store`] (live) and [`Snapshot`] (pinned); the
 /// required methods are the raw RocksDB reads, everything else is provided.
 pub trait StoreRead {
@@ -29,11 +32,7 @@ pub trait StoreRead {
     /// One value, without copying it out of RocksDB's block cache.
     fn get_pinned(&self, cf: &str, key: &[u8]) -> Result<Option<DBPinnableSlice<'_>>, StoreError>;
     /// Several values of one column family in one call.
-    fn multi_get(
-        &self,
-        cf: &str,
-        keys: &[&[u8]],
-    ) -> Result<Vec<Result<Option<Vec<u8>>, rocksdb::Error>>, StoreError>;
+    fn multi_get(&self, cf: &str, keys: &[&[u8]]) -> Result<MultiGet, StoreError>;
     /// An iterator over one column family.
     fn iter(&self, cf: &str, mode: IteratorMode<'_>) -> Result<DBIterator<'_>, StoreError>;
     /// Figures of recently summarised bodies, shared by the store and its snapshots.
@@ -328,11 +327,7 @@ impl StoreRead for Snapshot {
             .get_pinned_cf(self.cf(cf)?, key)?)
     }
 
-    fn multi_get(
-        &self,
-        cf: &str,
-        keys: &[&[u8]],
-    ) -> Result<Vec<Result<Option<Vec<u8>>, rocksdb::Error>>, StoreError> {
+    fn multi_get(&self, cf: &str, keys: &[&[u8]]) -> Result<MultiGet, StoreError> {
         let cf = self.cf(cf)?;
         Ok(self
             .pinned

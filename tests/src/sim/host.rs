@@ -23,6 +23,11 @@ pub const PORT: u16 = 9733;
 /// RocksDB block cache per simulated node: small, the chains are short.
 const CACHE_BYTES: usize = 1 << 20;
 
+/// The address of host `index` (10.0.x.y, inside the simulation only).
+pub fn address(index: usize) -> SocketAddr {
+    SocketAddr::from(([10, 0, (index / 250) as u8, (index % 250 + 1) as u8], PORT))
+}
+
 /// How a host behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -121,7 +126,7 @@ impl Host {
     pub fn new(index: usize, dir: PathBuf, role: Role, skew: i64) -> Host {
         Host {
             index,
-            addr: SocketAddr::from(([10, 0, (index / 250) as u8, (index % 250 + 1) as u8], PORT)),
+            addr: address(index),
             role,
             dir,
             incarnation: 0,

@@ -255,14 +255,12 @@ impl Sim {
             hosts.push(h);
         }
         // A ring: each node knows the next two; discovery finds the rest.
-        for i in 0..sc.nodes {
-            let n = sc.nodes;
-            hosts[i].configured = [(i + 1) % n, (i + 2) % n]
+        let n = sc.nodes;
+        for (i, h) in hosts.iter_mut().enumerate() {
+            h.configured = [(i + 1) % n, (i + 2) % n]
                 .into_iter()
                 .filter(|j| *j != i)
-                .map(|j| {
-                    SocketAddr::from(([10, 0, (j / 250) as u8, (j % 250 + 1) as u8], host::PORT))
-                })
+                .map(host::address)
                 .collect();
         }
         let net = Net::new(sc.nodes, sc.latency_ms, &mut rng);

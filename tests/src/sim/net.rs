@@ -50,12 +50,13 @@ impl Net {
     /// `hosts` hosts with base latencies drawn from `latency_ms` (min, max) per pair.
     pub fn new(hosts: usize, latency_ms: (u64, u64), rng: &mut ChaCha20Rng) -> Net {
         let mut base = vec![vec![0; hosts]; hosts];
-        for a in 0..hosts {
-            for b in (a + 1)..hosts {
-                let l = rng.gen_range(latency_ms.0..=latency_ms.1.max(latency_ms.0));
-                base[a][b] = l;
-                base[b][a] = l;
-            }
+        let pairs: Vec<(usize, usize)> = (0..hosts)
+            .flat_map(|a| ((a + 1)..hosts).map(move |b| (a, b)))
+            .collect();
+        for (a, b) in pairs {
+            let l = rng.gen_range(latency_ms.0..=latency_ms.1.max(latency_ms.0));
+            base[a][b] = l;
+            base[b][a] = l;
         }
         Net {
             base,

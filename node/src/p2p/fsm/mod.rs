@@ -435,13 +435,15 @@ impl Machine {
                 wrong.push(format!("block {h} requested of gone peer {owner}"));
             }
         }
+        let mut asked_of: BTreeMap<PeerId, usize> = BTreeMap::new();
         for (h, w) in &self.tx_wanted {
             if !self.peers.contains_key(&w.asked()) {
                 wrong.push(format!("transfer {h} requested of gone peer {}", w.asked()));
             }
+            *asked_of.entry(w.asked()).or_default() += 1;
         }
         for (id, p) in &self.peers {
-            let asked = self.tx_wanted.values().filter(|w| w.asked() == *id).count();
+            let asked = asked_of.get(id).copied().unwrap_or(0);
             if asked != p.txs_in_flight {
                 wrong.push(format!(
                     "peer {id}: {} transfers counted in flight, {asked} requested",

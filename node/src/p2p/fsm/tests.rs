@@ -154,7 +154,7 @@ fn banned(out: &[Output]) -> bool {
 }
 
 fn disconnected(out: &[Output], id: PeerId) -> bool {
-    out.iter().any(|o| *o == Output::Disconnect(id))
+    out.contains(&Output::Disconnect(id))
 }
 
 fn signed_tx(n: u64) -> SignedTransaction {
