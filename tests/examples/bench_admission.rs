@@ -4,7 +4,7 @@
 //! limit of both cores, measured in the same run before the node starts.
 //!
 //! Run with `scripts/bench-reads` (release build).
-//! Usage: bench_admission [transfers] [connections]
+//! Usage: bench_admission [transfers] [connections] [idle]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -21,6 +21,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let count: u32 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let conns: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
+    // `idle` as the third argument: no miner (the HTTP path alone, for comparison).
+    let mine = args.get(3).map(String::as_str) != Some("idle");
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("chain.bin");
     let data = dir.path().join("node");
@@ -47,7 +49,7 @@ fn main() {
     let miner = dev_key(0).address().to_bech32(
         &ferrite_core::AddressPrefix::new(ferrite_core::dev::DEV_PREFIX).expect("prefix"),
     );
-    let node = Running::node(&[
+    let mut node_args = vec![
         "--genesis",
         genesis.to_str().expect("path"),
         "--data-dir",
@@ -56,12 +58,11 @@ fn main() {
         "off",
         "--http",
         "127.0.0.1:0",
-        "--mine",
-        "--miner-address",
-        &miner,
-        "--mine-threads",
-        "1",
-    ]);
+    ];
+    if mine {
+        node_args.extend(["--mine", "--miner-address", &miner, "--mine-threads", "1"]);
+    }
+    let node = Running::node(&node_args);
     let http = node.http_addr();
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
@@ -98,8 +99,9 @@ fn main() {
     let rate = ok as f64 / secs;
     println!(
         "admission: {ok} of {count} transfers accepted ({} refused) over {conns} keep-alive \
-         connections in {secs:.2} s, miner running: {rate:.0} tx/s",
-        refused.load(Ordering::Relaxed)
+         connections in {secs:.2} s, {}: {rate:.0} tx/s",
+        refused.load(Ordering::Relaxed),
+        if mine { "miner running" } else { "no miner" }
     );
     println!(
         "limit: single verify on 2 threads {limit:.0} sig/s; admission/limit = {:.2}",
