@@ -19,6 +19,9 @@ use crate::node::SubmitTxError;
 const VALIDATION_BUCKETS: (f64, f64, u16) = (0.0005, 2.0, 14);
 /// Reorg-depth buckets: 1, 2, 4 ... 512 blocks.
 const REORG_BUCKETS: (f64, f64, u16) = (1.0, 2.0, 10);
+/// Ping-to-pong buckets: 10 us doubling 16 times to ~0.3 s, from an idle connection task to
+/// one stuck behind a full queue.
+const PONG_BUCKETS: (f64, f64, u16) = (0.00001, 2.0, 16);
 
 /// What happened to a block or transfer, and why when it was refused.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,6 +50,7 @@ pub struct Metrics {
     reorgs: Counter,
     reorg_depth: Histogram,
     validation: Histogram,
+    pong: Histogram,
     http: Family<HttpLabels, Counter>,
     height: Gauge,
     header_height: Gauge,
@@ -97,6 +101,11 @@ impl Metrics {
                 VALIDATION_BUCKETS.1,
                 VALIDATION_BUCKETS.2,
             )),
+            pong: Histogram::new(exponential_buckets(
+                PONG_BUCKETS.0,
+                PONG_BUCKETS.1,
+                PONG_BUCKETS.2,
+            )),
             http: Family::default(),
             height: Gauge::default(),
             header_height: Gauge::default(),
@@ -130,6 +139,11 @@ impl Metrics {
             "block_validation_seconds",
             "Time to validate a submitted block and store or connect it",
             m.validation.clone(),
+        );
+        registry.register(
+            "p2p_pong_seconds",
+            "Time from a peer's ping frame read to its pong queued",
+            m.pong.clone(),
         );
         registry.register(
             "http_requests",
@@ -175,6 +189,11 @@ impl Metrics {
             self.validation.observe(took.as_secs_f64());
         }
         self.blocks.get_or_create(&Outcome { result, reason }).inc();
+    }
+
+    /// Records how long a pong took to be queued after its ping was read.
+    pub fn pong(&self, took: Duration) {
+        self.pong.observe(took.as_secs_f64());
     }
 
     /// Records a transfer submission.

@@ -93,6 +93,13 @@ fn main() {
     let h1 = height();
     stop.store(true, Ordering::Release);
     let mut sync_pings = pinger.join().expect("pinger");
+    // The node's own figure: ping frame read to pong queued, over the pings so far (all but a
+    // handful are this sync's).
+    let pong = ferrite_tests::bench::histogram_quantile(
+        &get(http, "/metrics").text(),
+        "ferrite_p2p_pong_seconds",
+        0.99,
+    );
     let still_syncing = h1 < target.height;
     // Wait for the end of sync, then measure the idle node.
     while height() < target.height {
@@ -147,6 +154,14 @@ fn main() {
         ms(ip99),
         idle_pings.len()
     );
+    match pong {
+        Some((le, n)) => println!(
+            "node side during sync: p99 from ping read to pong queued <= {:.3} ms ({n} pongs, \
+             histogram bucket bound)",
+            le * 1000.0
+        ),
+        None => println!("node side: no pong histogram in /metrics"),
+    }
 }
 
 fn ms(d: Duration) -> f64 {

@@ -58,6 +58,33 @@ fn parse_wrk_time(s: &str) -> Option<f64> {
     }
 }
 
+/// The upper bound of the histogram bucket holding the `q` quantile (0-1) of series `name` in
+/// a Prometheus text exposition, and the sample count; `None` without samples.
+pub fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<(f64, u64)> {
+    let bucket = format!("{name}_bucket{{le=\"");
+    let mut buckets: Vec<(f64, u64)> = Vec::new();
+    let mut count = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(&bucket) {
+            let (le, n) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            buckets.push((le, n.trim().parse().ok()?));
+        } else if let Some(n) = line.strip_prefix(&format!("{name}_count ")) {
+            count = n.trim().parse::<u64>().ok();
+        }
+    }
+    let count = count.filter(|c| *c > 0)?;
+    let want = (q * count as f64).ceil() as u64;
+    buckets
+        .iter()
+        .find(|(_, n)| *n >= want)
+        .map(|(le, _)| (*le, count))
+}
+
 /// The `p`-th percentile (0-100) of `samples` (sorted in place).
 pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     if samples.is_empty() {
@@ -78,6 +105,15 @@ mod tests {
         assert_eq!(parse_wrk_time("1.50ms"), Some(1.5));
         assert_eq!(parse_wrk_time("2.00s"), Some(2000.0));
         assert_eq!(parse_wrk_time("fast"), None);
+    }
+
+    #[test]
+    fn histogram_quantiles_come_from_cumulative_buckets() {
+        let text = "# TYPE x histogram\nx_sum 1.0\nx_count 100\nx_bucket{le=\"0.001\"} 50\n\
+                    x_bucket{le=\"0.002\"} 98\nx_bucket{le=\"0.004\"} 100\nx_bucket{le=\"+Inf\"} 100\n";
+        assert_eq!(histogram_quantile(text, "x", 0.5), Some((0.001, 100)));
+        assert_eq!(histogram_quantile(text, "x", 0.99), Some((0.004, 100)));
+        assert_eq!(histogram_quantile("x_count 0\n", "x", 0.5), None);
     }
 
     #[test]

@@ -289,7 +289,16 @@ async fn read_loop(
             return Close::Misbehaved(Misbehavior::RateLimit);
         }
         let reply = match msg {
-            Message::Ping(n) => Some(vec![Message::Pong(n)]),
+            Message::Ping(n) => {
+                // Answered here, never by the state machine; the time to queue it is a metric.
+                let read = Instant::now();
+                let pong = Arc::new(Message::Pong(n).to_frame(shared.magic));
+                if out.send(pong).await.is_err() {
+                    return Close::Dropped("closed".into());
+                }
+                shared.node.metrics().pong(read.elapsed());
+                None
+            }
             Message::Version(_) | Message::Verack => {
                 return Close::Misbehaved(Misbehavior::SecondHandshake)
             }

@@ -59,12 +59,11 @@ pub(super) struct Peer {
     /// Transfers requested from this peer and not yet received.
     pub txs_in_flight: usize,
     pub headers_asked: Option<Time>,
-    /// The header batch handed to the chain and not answered yet, if any: whether a
-    /// `GetHeaders` of ours was outstanding when it arrived. One at a time per peer, so that
-    /// batches reach the chain in the order the peer sent them.
-    pub headers_in_chain: Option<bool>,
-    /// Batches that arrived meanwhile, with the same flag, oldest first.
-    pub headers_queue: std::collections::VecDeque<(Vec<ferrite_core::BlockHeader>, bool)>,
+    /// A header batch of this peer's is with the chain and not answered yet. One at a time per
+    /// peer, so that batches reach the chain in the order the peer sent them.
+    pub headers_in_chain: bool,
+    /// Batches that arrived meanwhile, oldest first.
+    pub headers_queue: std::collections::VecDeque<Vec<ferrite_core::BlockHeader>>,
     pub unconnecting: u32,
     pub ping: Option<(u64, Time)>,
     pub next_ping: Time,

@@ -156,7 +156,7 @@ impl Machine {
                 known_txs: Known::default(),
                 txs_in_flight: 0,
                 headers_asked: None,
-                headers_in_chain: None,
+                headers_in_chain: false,
                 headers_queue: Default::default(),
                 unconnecting: 0,
                 ping: None,
@@ -398,10 +398,11 @@ impl Machine {
             };
             if in_flight > 0 && now.since(p.last_progress) > super::BLOCK_STALL_TIMEOUT {
                 stalled.push((pid, "block download stalled"));
-            } else if p
-                .headers_asked
-                .is_some_and(|at| now.since(at) > HEADERS_TIMEOUT)
+            } else if !p.headers_in_chain
+                && p.headers_asked
+                    .is_some_and(|at| now.since(at) > HEADERS_TIMEOUT)
             {
+                // An answer that came in time but waits behind earlier batches is not late.
                 stalled.push((pid, "no answer to getheaders"));
             } else if p.ping.is_some_and(|(_, at)| now.since(at) > PING_TIMEOUT) {
                 stalled.push((pid, "no answer to ping"));

@@ -78,9 +78,7 @@ impl Machine {
             p.known_blocks.insert(hash);
             p.not_found.remove(&hash);
         }
-        // Whether this answers our request is decided now, not when the chain has checked it.
-        let asked = p.headers_asked.is_some();
-        if p.headers_in_chain.is_some() {
+        if p.headers_in_chain {
             if p.headers_queue.len() >= MAX_QUEUED_HEADER_BATCHES {
                 return self.drop_peer(
                     id,
@@ -89,10 +87,10 @@ impl Machine {
                     chain,
                 );
             }
-            p.headers_queue.push_back((hs, asked));
+            p.headers_queue.push_back(hs);
             return;
         }
-        p.headers_in_chain = Some(asked);
+        p.headers_in_chain = true;
         self.out.push(Output::SubmitHeaders {
             peer: id,
             headers: hs,
@@ -104,8 +102,8 @@ impl Machine {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        if let Some((headers, asked)) = p.headers_queue.pop_front() {
-            p.headers_in_chain = Some(asked);
+        if let Some(headers) = p.headers_queue.pop_front() {
+            p.headers_in_chain = true;
             self.out.push(Output::SubmitHeaders { peer: id, headers });
         }
     }
@@ -123,11 +121,10 @@ impl Machine {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
-        let asked = p.headers_in_chain.take().unwrap_or(false) || p.headers_asked.is_some();
-        self.next_header_batch(id);
-        let Some(p) = self.peers.get_mut(&id) else {
-            return;
-        };
+        p.headers_in_chain = false;
+        // Batches reach the chain one at a time, so a request of ours outstanding now was
+        // outstanding when this batch was checked.
+        let asked = p.headers_asked.is_some();
         match result {
             Ok(added) => {
                 // Answers to getheaders always connect, so this may be one.
@@ -171,10 +168,13 @@ impl Machine {
                 return self.misbehaved(id, Misbehavior::HeadersOfInvalid(h), now, chain);
             }
             Err(ChainError::Store(e)) => {
+                p.headers_queue.clear();
                 self.out.push(Output::Fatal(e.to_string()));
                 return;
             }
         }
+        // The next batch goes only from a peer that is kept.
+        self.next_header_batch(id);
         self.schedule(now, chain);
     }
 
@@ -367,7 +367,7 @@ impl Machine {
             .filter(|(_, p)| {
                 (p.height > best_height || p.work > best_work)
                     && p.headers_asked.is_none()
-                    && p.headers_in_chain.is_none()
+                    && !p.headers_in_chain
             })
             .map(|(id, _)| *id)
             .collect();

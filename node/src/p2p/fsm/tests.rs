@@ -826,3 +826,37 @@ fn the_machines_bookkeeping_agrees_with_itself_after_a_departure() {
     assert!(m.audit().is_empty(), "{:?}", m.audit());
     assert_eq!(m.in_flight(2), 4, "the blocks peer 1 owed went to peer 2");
 }
+
+#[test]
+fn a_banned_peers_waiting_header_batches_never_reach_the_chain() {
+    let (mut m, chain) = (machine(), Fake::default());
+    connect(&mut m, &chain, 1, 10, T0);
+    for h in [1, 2] {
+        m.handle(
+            Input::Message {
+                id: 1,
+                msg: Message::Headers(vec![block(h).header]),
+            },
+            T0,
+            &chain,
+        );
+    }
+    m.drain();
+    m.handle(
+        Input::HeadersSubmitted {
+            peer: 1,
+            count: 1,
+            last_height: 1,
+            result: Err(ChainError::Invalid(
+                ferrite_core::validation::BlockError::BadMerkleRoot,
+            )),
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    assert!(banned(&out));
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::SubmitHeaders { .. })));
+}
