@@ -1,7 +1,7 @@
 //! One peer connection: the handshake, then a reader that checks every frame (magic, type,
 //! size cap, rate), answers the requests it can serve from the node (headers, blocks,
-//! transfers, pings) and hands everything else to the manager; and a writer that drains the
-//! connection's bounded outgoing queue.
+//! transfers, pings) and hands everything else to the driver for the state machine; and a
+//! writer that drains the connection's bounded outgoing queue.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -182,7 +182,7 @@ async fn handshake(
     theirs.ok_or_else(|| Close::Dropped("no version".into()))
 }
 
-/// Runs a connection to the end, reporting to the manager. `dialed` is the address we dialled
+/// Runs a connection to the end, reporting to the driver. `dialed` is the address we dialled
 /// (outbound) or `None` (inbound).
 ///
 /// `permit` is the inbound handshake slot (`None` for dials); it is released once the handshake

@@ -32,7 +32,7 @@ use wire::Version;
 pub const DEFAULT_MAX_OUTBOUND: usize = 8;
 /// Default inbound connections: bounds the memory and bandwidth strangers can take.
 pub const DEFAULT_MAX_INBOUND: usize = 32;
-/// Events queued from all connections to the manager; a full queue makes readers wait, which
+/// Events queued from all connections to the driver; a full queue makes readers wait, which
 /// slows the peers down instead of growing memory.
 pub const EVENT_QUEUE: usize = 1024;
 

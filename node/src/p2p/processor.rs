@@ -1,4 +1,4 @@
-//! The block processor: two threads that take downloaded blocks from the manager, verify their
+//! The block processor: two threads that take downloaded blocks from the driver, verify their
 //! signatures ahead with no lock held (`Node::check_signatures`, which skips transfers already
 //! verified on entry to the mempool) and connect them through the node's single block path,
 //! reporting each result back.
