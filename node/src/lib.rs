@@ -3,6 +3,7 @@
 //! The chain ([`chain::Chain`]) owns the RocksDB store ([`store::Store`]) and is the only way
 //! blocks enter; the mempool and the miner sit beside it under [`node::Node`].
 
+pub mod admission;
 pub mod bench;
 pub mod chain;
 pub mod chainfile;

@@ -222,7 +222,16 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     }
     let mut http_api = None;
     if let Some(addr) = settings.http {
-        let api = ferrite_node::http::Api::new(node.clone(), network.peer_table());
+        let api = match ferrite_node::http::Api::new(node.clone(), network.peer_table()) {
+            Ok(api) => api,
+            Err(e) => {
+                node.request_shutdown();
+                for m in miners {
+                    let _ = m.join();
+                }
+                bail!("cannot start the HTTP admission thread: {e}");
+            }
+        };
         http_api = Some(api.clone());
         match rt.block_on(ferrite_node::http::start(api, addr)) {
             Ok(a) => println!("explorer: http://{a}/api/node/info"),

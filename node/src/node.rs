@@ -341,6 +341,56 @@ impl Node {
         result
     }
 
+    /// Submits many transfers at once, in order: duplicates are refused under one look at the
+    /// pool, the signatures of the rest are verified together with no lock held (ZIP-215
+    /// batches), and the good ones are admitted under one hold of the pool lock. One result per
+    /// transfer.
+    pub fn submit_txs(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitTxError>> {
+        let mut results: Vec<Option<Result<Hash, SubmitTxError>>> = Vec::with_capacity(txs.len());
+        let mut fresh = Vec::with_capacity(txs.len());
+        {
+            let pool = self.mempool();
+            for tx in txs {
+                if pool.contains(&tx.id()) {
+                    results.push(Some(Err(MempoolError::Duplicate.into())));
+                } else {
+                    results.push(None);
+                    fresh.push(tx);
+                }
+            }
+        }
+        let verified = VerifiedTx::verify_all(fresh, &self.params.genesis_hash);
+        let mut admitted = Vec::new();
+        {
+            let (mut pool, view) = self.pool_and_view();
+            let now = self.now();
+            let mut verified = verified.into_iter();
+            for slot in results.iter_mut().filter(|r| r.is_none()) {
+                let Some(v) = verified.next() else { break };
+                let r = v.map_err(SubmitTxError::from).and_then(|tx| {
+                    let acct = view.account_at_tip(&tx.tx().tx.sender_address())?;
+                    Ok(pool.add(tx, acct, now)?)
+                });
+                if let Ok(id) = &r {
+                    admitted.push(*id);
+                }
+                *slot = Some(r);
+            }
+        }
+        if !admitted.is_empty() {
+            self.pool_generation.fetch_add(1, Ordering::AcqRel);
+        }
+        for id in admitted {
+            let _ = self.events.send(NodeEvent::Tx(id));
+        }
+        // Every slot is filled: each fresh transfer has exactly one verification result.
+        let results: Vec<Result<Hash, SubmitTxError>> = results.into_iter().flatten().collect();
+        for r in &results {
+            self.metrics.tx(r);
+        }
+        results
+    }
+
     fn admit_tx(&self, tx: SignedTransaction) -> Result<Hash, SubmitTxError> {
         // A copy already pending costs no signature check.
         if self.mempool().contains(&tx.id()) {

@@ -78,16 +78,20 @@ pub struct Api {
     per_block: usize,
     /// Set to true when the node stops: event streams end and the server closes.
     stop: tokio::sync::watch::Sender<bool>,
+    /// The queue `POST tx` submits through.
+    admission: crate::admission::Admission,
 }
 
 impl Api {
-    /// The API over `node` and its network's peer table.
-    pub fn new(node: Arc<Node>, peers: Arc<PeerTable>) -> Arc<Api> {
+    /// The API over `node` and its network's peer table (starts the admission thread).
+    pub fn new(node: Arc<Node>, peers: Arc<PeerTable>) -> std::io::Result<Arc<Api>> {
         let (prefix, max_block) = (node.params().prefix, node.params().max_block_size as usize);
         let per_block = (max_block.saturating_sub(ferrite_core::Block::size_with(0))
             / ferrite_core::transaction::SIGNED_TX_LEN)
             .max(1);
-        Arc::new(Api {
+        let admission = crate::admission::Admission::start(node.clone())?;
+        Ok(Arc::new(Api {
+            admission,
             node,
             peers,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
@@ -96,7 +100,7 @@ impl Api {
             prefix,
             per_block,
             stop: tokio::sync::watch::channel(false).0,
-        })
+        }))
     }
 
     /// Ends the event streams and stops accepting requests (call when the node stops).

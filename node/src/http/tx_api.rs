@@ -197,10 +197,7 @@ pub(super) async fn post_tx(
     let tx = SignedTransaction::decode(&bytes).map_err(|e| {
         ApiError::bad_param("body", "invalid_tx", format!("not a signed transfer: {e}"))
     })?;
-    let node = api.node.clone();
-    let result = tokio::task::spawn_blocking(move || node.submit_tx(tx))
-        .await
-        .map_err(ApiError::internal)?;
+    let result = api.admission.submit(tx).await.map_err(ApiError::internal)?;
     match result {
         Ok(id) => Ok((StatusCode::OK, NO_CACHE, id.to_string())),
         Err(SubmitTxError::Rejected(e)) => Err(ApiError {

@@ -381,8 +381,8 @@ impl Driver {
         let work = self.work_tx.clone();
         tokio::task::spawn_blocking(move || {
             let mut invalid = None;
-            for t in txs {
-                match node.submit_tx(t) {
+            for r in node.submit_txs(txs) {
+                match r {
                     Ok(_) => {}
                     // A signature that does not verify, or a transfer that breaks a rule that
                     // needs no state, is wrong everywhere: the peer should never have relayed
