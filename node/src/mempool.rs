@@ -551,6 +551,11 @@ impl Mempool {
         out
     }
 
+    /// Every sender with a transfer pending.
+    pub fn senders(&self) -> Vec<Address> {
+        self.senders.keys().copied().collect()
+    }
+
     /// Every pending id, in arrival order (so that announcements do not depend on a hash map's
     /// order).
     pub fn ids(&self) -> Vec<Hash> {

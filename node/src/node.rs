@@ -407,16 +407,37 @@ impl Node {
         Ok(id)
     }
 
-    /// An unmined block on the tip paying `miner`, with the best transfers from the mempool
-    /// (the pool and the view of the same tip; the chain lock is not taken).
+    /// An unmined block on the tip paying `miner`, with the best transfers from the mempool.
+    ///
+    /// The chain lock is never taken, and the mempool's only briefly: the pending senders'
+    /// accounts are read with no lock held (a pool of tens of thousands of senders means that
+    /// many store reads), the selection is made under the lock from the pool and the view of one
+    /// tip, and the block is assembled after it is released.
     pub fn block_template(&self, miner: Address) -> Result<Block, ChainError> {
-        let (mut pool, view) = self.pool_and_view();
+        let (senders, before) = {
+            let (pool, view) = self.pool_and_view();
+            (pool.senders(), view)
+        };
+        let known: std::collections::HashMap<Address, ferrite_core::Account> = senders
+            .iter()
+            .copied()
+            .zip(before.accounts(&senders)?)
+            .collect();
+        let (mut txs, view) = {
+            let (pool, view) = self.pool_and_view();
+            // The accounts read above hold only if the tip has not moved since; senders that
+            // arrived meanwhile are read here.
+            let same_tip = view.tip.hash == before.tip.hash;
+            let account = |a: &Address| match known.get(a).filter(|_| same_tip) {
+                Some(acct) => *acct,
+                None => view.account(a).unwrap_or_default(),
+            };
+            let max_txs = (view.params.max_block_size as usize).saturating_sub(Block::size_with(0))
+                / ferrite_core::transaction::SIGNED_TX_LEN;
+            (pool.select(max_txs, &account), view)
+        };
         let parent = view.tip_parent;
         let params = &view.params;
-        let max_txs = (params.max_block_size as usize).saturating_sub(Block::size_with(0))
-            / ferrite_core::transaction::SIGNED_TX_LEN;
-        let account = |a: &Address| view.account(a).unwrap_or_default();
-        let mut txs = pool.select(max_txs, &account);
         let timestamp = self.now().max(parent.median_time_past + 1);
         loop {
             let mut addrs: Vec<Address> = txs
@@ -434,7 +455,8 @@ impl Node {
                 Err(BlockError::Tx { index, error }) => {
                     if let Some(bad) = txs.get(index) {
                         tracing::debug!(tx = %bad.id(), %error, "dropping a pending transfer that no longer applies");
-                        pool.remove_with_successors(&bad.tx.sender_address(), bad.tx.nonce);
+                        self.mempool()
+                            .remove_with_successors(&bad.tx.sender_address(), bad.tx.nonce);
                     }
                     txs.truncate(index);
                 }
