@@ -33,13 +33,19 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Starts the admission thread for `node`.
+    /// Starts the admission thread for `node`. The thread holds the node only while it admits
+    /// a batch, so it never keeps the store open after the node is dropped (a store closed at
+    /// process exit, after RocksDB's statics, aborts).
     pub fn start(node: Arc<Node>) -> std::io::Result<Admission> {
         let (queue, mut rx) = mpsc::channel::<(SignedTransaction, Reply)>(ADMISSION_QUEUE);
+        let node = Arc::downgrade(&node);
         std::thread::Builder::new()
             .name("admission".into())
             .spawn(move || {
                 while let Some(first) = rx.blocking_recv() {
+                    let Some(node) = node.upgrade() else {
+                        break;
+                    };
                     let mut batch = vec![first];
                     while batch.len() < ADMISSION_BATCH {
                         match rx.try_recv() {

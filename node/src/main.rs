@@ -284,6 +284,13 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     let tip = node.tip();
     drop(http_api);
+    // The block processor's threads end once the runtime is gone and let go of the node; the
+    // store must close before the process exits (RocksDB aborts if it is closed after its own
+    // statics are destroyed), so wait for them.
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    while Arc::strong_count(&node) > 1 && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     drop(node);
     println!("stopped at height {} {}", tip.height, tip.hash);
     Ok(())

@@ -847,15 +847,7 @@ impl Sim {
             return;
         }
         self.after(Duration::from_secs(5), Ev::Flood { host, incarnation });
-        let peers: Vec<PeerId> = self
-            .net
-            .conns_of(host)
-            .into_iter()
-            .filter_map(|n| {
-                let c = &self.net.conns[n];
-                c.ends.iter().find(|e| e.host == host).map(|e| e.peer)
-            })
-            .collect();
+        let peers = self.net.peers_of(host);
         for p in peers {
             let ids: Vec<Hash> = (0..1000).map(|_| Hash(self.rng.gen())).collect();
             self.send(host, p, Message::InvTx(ids));
@@ -881,15 +873,7 @@ impl Sim {
         }
         let header = block.header;
         self.hosts[host].forged.push(block);
-        let peers: Vec<PeerId> = self
-            .net
-            .conns_of(host)
-            .into_iter()
-            .filter_map(|n| {
-                let c = &self.net.conns[n];
-                c.ends.iter().find(|e| e.host == host).map(|e| e.peer)
-            })
-            .collect();
+        let peers = self.net.peers_of(host);
         for p in peers {
             self.send(host, p, Message::Headers(vec![header]));
         }

@@ -143,6 +143,15 @@ impl Net {
             .collect()
     }
 
+    /// `host`'s ids for its open connections.
+    pub fn peers_of(&self, host: usize) -> Vec<PeerId> {
+        self.by_end
+            .keys()
+            .filter(|(h, _)| *h == host)
+            .map(|(_, peer)| *peer)
+            .collect()
+    }
+
     /// Open connections whose ends cannot reach each other (after a partition starts).
     pub fn cut(&self) -> Vec<usize> {
         let mut out: Vec<usize> = self
