@@ -284,6 +284,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     let tip = node.tip();
     drop(http_api);
+    drop(network);
     // The block processor's threads end once the runtime is gone and let go of the node; the
     // store must close before the process exits (RocksDB aborts if it is closed after its own
     // statics are destroyed), so wait for them.
