@@ -14,7 +14,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::fsm::{Close, Misbehavior};
+use super::fsm::{Close, Input, Misbehavior};
 use super::wire::{
     self, Message, Version, WireError, FRAME_HEADER_LEN, MAX_PREHANDSHAKE_PAYLOAD, PROTOCOL_VERSION,
 };
@@ -205,24 +205,24 @@ pub async fn run(
     let version = match result {
         Ok(Ok(v)) => v,
         Ok(Err(close)) => {
-            let closed = Event::Closed {
+            let closed = Event::Input(Input::Closed {
                 id,
                 remote,
                 dialed,
                 close,
                 listen_port,
-            };
+            });
             let _ = events.send(closed).await;
             return;
         }
         Err(_) => {
-            let closed = Event::Closed {
+            let closed = Event::Input(Input::Closed {
                 id,
                 remote,
                 dialed,
                 close: Close::Dropped("handshake timed out".into()),
                 listen_port,
-            };
+            });
             let _ = events.send(closed).await;
             return;
         }
@@ -257,13 +257,13 @@ pub async fn run(
         _ = kill.notified() => Close::Dropped("closed by this node".into()),
     };
     let _ = events
-        .send(Event::Closed {
+        .send(Event::Input(Input::Closed {
             id,
             remote,
             dialed,
             close,
             listen_port,
-        })
+        }))
         .await;
 }
 
@@ -339,10 +339,10 @@ async fn read_loop(
                     Some(a.saturating_sub(n))
                 });
                 if events
-                    .send(Event::Message {
+                    .send(Event::Input(Input::Message {
                         id,
                         msg: Message::NotFound(hs),
-                    })
+                    }))
                     .await
                     .is_err()
                 {
@@ -370,10 +370,10 @@ async fn read_loop(
                     return Close::Misbehaved(why);
                 }
                 if events
-                    .send(Event::Message {
+                    .send(Event::Input(Input::Message {
                         id,
                         msg: Message::Block(b),
-                    })
+                    }))
                     .await
                     .is_err()
                 {
@@ -383,7 +383,7 @@ async fn read_loop(
             }
             other => {
                 if events
-                    .send(Event::Message { id, msg: other })
+                    .send(Event::Input(Input::Message { id, msg: other }))
                     .await
                     .is_err()
                 {

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::node::now_secs;
 use crate::p2p::addrbook::BanKey;
+use crate::p2p::fsm::Input;
 use crate::p2p::{conn, Event, PeerId, Shared};
 
 /// How long a dial may take.
@@ -89,7 +90,11 @@ pub async fn resolve_peers(names: Vec<String>, events: mpsc::Sender<Event>) {
                 .map(|a| a.collect());
             match resolved {
                 Ok(addrs) => {
-                    if events.send(Event::Resolved(addrs)).await.is_err() {
+                    if events
+                        .send(Event::Input(Input::Resolved(addrs)))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -115,7 +120,7 @@ pub fn dial(addr: SocketAddr, shared: Arc<Shared>, events: mpsc::Sender<Event>) 
                 conn::run(next_id(), stream, addr, Some(addr), shared, events, None).await
             }
             _ => {
-                let _ = events.send(Event::DialFailed(addr)).await;
+                let _ = events.send(Event::Input(Input::DialFailed(addr))).await;
             }
         }
     });

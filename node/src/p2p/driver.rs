@@ -237,7 +237,8 @@ impl Driver {
         self.stopped.set();
     }
 
-    /// Turns a connection event into an input, keeping the connection's handle.
+    /// Turns a connection event into an input, keeping the connection's handles from its
+    /// handshake until it closes.
     fn on_event(&mut self, ev: Event) -> Option<Input> {
         Some(match ev {
             Event::Connected {
@@ -264,25 +265,12 @@ impl Driver {
                     version,
                 }
             }
-            Event::Message { id, msg } => Input::Message { id, msg },
-            Event::Closed {
-                id,
-                remote,
-                dialed,
-                close,
-                listen_port,
-            } => {
-                self.handles.remove(&id);
-                Input::Closed {
-                    id,
-                    remote,
-                    dialed,
-                    close,
-                    listen_port,
+            Event::Input(input) => {
+                if let Input::Closed { id, .. } = &input {
+                    self.handles.remove(id);
                 }
+                input
             }
-            Event::DialFailed(addr) => Input::DialFailed(addr),
-            Event::Resolved(addrs) => Input::Resolved(addrs),
         })
     }
 

@@ -41,7 +41,8 @@ pub type PeerId = u64;
 /// An encoded frame, shared between the queues of several peers.
 pub type Frame = Arc<Vec<u8>>;
 
-/// What connection tasks tell the driver.
+/// What connection tasks tell the driver: a completed handshake, with the handles the driver
+/// keeps for the connection, or an input for the state machine as it is.
 #[derive(Debug)]
 pub enum Event {
     /// Handshake done.
@@ -62,30 +63,8 @@ pub enum Event {
         /// block it requests, lowered by the connection for each block or `NotFound` entry.
         blocks_allowed: Arc<std::sync::atomic::AtomicUsize>,
     },
-    /// A message for the state machine.
-    Message {
-        /// From.
-        id: PeerId,
-        /// The message.
-        msg: wire::Message,
-    },
-    /// The connection ended.
-    Closed {
-        /// Connection id.
-        id: PeerId,
-        /// Remote socket address.
-        remote: SocketAddr,
-        /// The address we dialled (outbound only).
-        dialed: Option<SocketAddr>,
-        /// Why.
-        close: Close,
-        /// The listen port from the peer's `Version`, if it got that far.
-        listen_port: Option<u16>,
-    },
-    /// A dial failed.
-    DialFailed(SocketAddr),
-    /// Configured peer names resolved to these addresses.
-    Resolved(Vec<SocketAddr>),
+    /// A message, a close, a failed dial or resolved names: fed to the machine unchanged.
+    Input(fsm::Input),
 }
 
 /// What every connection task needs.
