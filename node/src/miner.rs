@@ -1,6 +1,10 @@
 //! The miner: builds a template on the tip, searches nonces on several threads, restarts at once
 //! when the tip changes (or, at most once per [`TEMPLATE_REFRESH`], when the mempool gained
 //! transfers), and submits what it finds through the same path as any other block.
+//!
+//! Mining threads run at the lowest scheduling class the OS offers (`SCHED_IDLE` on Linux): a
+//! node's first duties are validating, relaying and answering, and hashing only uses the CPU time
+//! nothing else wants. On an idle machine the hash rate is unchanged.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -51,9 +55,27 @@ pub fn spawn(
             let node = node.clone();
             std::thread::Builder::new()
                 .name(format!("miner-{i}"))
-                .spawn(move || mine_loop(&node, miner, i as u64, threads.max(1) as u64))
+                .spawn(move || {
+                    yield_to_other_work();
+                    mine_loop(&node, miner, i as u64, threads.max(1) as u64)
+                })
         })
         .collect()
+}
+
+/// Puts the calling thread in the idle scheduling class (or at the lowest priority where there is
+/// none). Failing to do so only costs responsiveness under load, so it is logged, not fatal.
+fn yield_to_other_work() {
+    use thread_priority::{ThreadPriority, ThreadSchedulePolicy};
+    #[cfg(target_os = "linux")]
+    let policy = ThreadSchedulePolicy::Normal(thread_priority::NormalThreadSchedulePolicy::Idle);
+    #[cfg(not(target_os = "linux"))]
+    let policy = ThreadSchedulePolicy::Normal(thread_priority::NormalThreadSchedulePolicy::Other);
+    let id = thread_priority::thread_native_id();
+    if let Err(e) = thread_priority::set_thread_priority_and_policy(id, ThreadPriority::Min, policy)
+    {
+        tracing::warn!(error = ?e, "cannot lower the mining thread's priority");
+    }
 }
 
 fn mine_loop(node: &Node, miner: Address, index: u64, threads: u64) {
