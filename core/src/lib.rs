@@ -10,6 +10,7 @@ pub mod address;
 pub mod amount;
 pub mod asert;
 pub mod block;
+pub mod body;
 pub mod dev;
 pub mod encoding;
 pub mod fuzzing;
@@ -28,6 +29,7 @@ pub mod verify;
 
 pub use address::{Address, AddressPrefix};
 pub use block::{Block, BlockHeader};
+pub use body::BodyChecked;
 pub use encoding::{Decode, DecodeError, Encode};
 pub use genesis::{ChainParams, Genesis, GenesisConfig};
 pub use hash::Hash;

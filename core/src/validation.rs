@@ -6,6 +6,7 @@
 //! then the signatures (in parallel batches) and the state root.
 
 use crate::block::{Block, BlockHeader};
+use crate::body::BodyChecked;
 use crate::encoding::Encode;
 use crate::genesis::ChainParams;
 use crate::hash::Hash;
@@ -300,6 +301,34 @@ pub fn check_block_with(
     now: u64,
     signatures: Signatures,
 ) -> Result<CheckedBlock, BlockError> {
+    check_any(params, block, None, parent, state, now, signatures)
+}
+
+/// [`check_block_with`] for a block whose transfer ids and merkle root were checked already:
+/// they are not computed again.
+pub fn check_body_checked(
+    params: &ChainParams,
+    body: &BodyChecked,
+    parent: &ParentInfo,
+    state: &State,
+    now: u64,
+    signatures: Signatures,
+) -> Result<CheckedBlock, BlockError> {
+    let ids = Some(body.tx_ids());
+    check_any(params, body.block(), ids, parent, state, now, signatures)
+}
+
+/// Every rule, cheapest first. `checked_ids` are the block's transfer ids when a
+/// [`BodyChecked`] already matched them to the merkle root.
+fn check_any(
+    params: &ChainParams,
+    block: &Block,
+    checked_ids: Option<&[Hash]>,
+    parent: &ParentInfo,
+    state: &State,
+    now: u64,
+    signatures: Signatures,
+) -> Result<CheckedBlock, BlockError> {
     let hash = check_header(params, &block.header, parent, now)?;
     let size = block.encoded_len() as u64;
     if size > params.max_block_size {
@@ -308,10 +337,16 @@ pub fn check_block_with(
             limit: params.max_block_size,
         });
     }
-    let tx_ids = tx_ids(block);
-    if merkle::merkle_root(&tx_ids) != block.header.merkle_root {
-        return Err(BlockError::BadMerkleRoot);
-    }
+    let tx_ids = match checked_ids {
+        Some(ids) => ids.to_vec(),
+        None => {
+            let ids = tx_ids(block);
+            if merkle::merkle_root(&ids) != block.header.merkle_root {
+                return Err(BlockError::BadMerkleRoot);
+            }
+            ids
+        }
+    };
     let reward = params.reward_at(block.header.height);
     let (update, fees) = ledger::prepare_block(state, &block.txs, &block.header.miner, reward)?;
     if signatures == Signatures::Verify {
@@ -390,13 +425,30 @@ pub fn connect_block_with(
     signatures: Signatures,
 ) -> Result<ConnectedBlock, BlockError> {
     let checked = check_block_with(params, block, parent, state, now, signatures)?;
+    Ok(apply(checked, state))
+}
+
+/// [`connect_block_with`] for a block whose body was checked already (its ids are reused).
+pub fn connect_body_checked(
+    params: &ChainParams,
+    body: &BodyChecked,
+    parent: &ParentInfo,
+    state: &mut State,
+    now: u64,
+    signatures: Signatures,
+) -> Result<ConnectedBlock, BlockError> {
+    let checked = check_body_checked(params, body, parent, state, now, signatures)?;
+    Ok(apply(checked, state))
+}
+
+fn apply(checked: CheckedBlock, state: &mut State) -> ConnectedBlock {
     let undo = BlockUndo::of(&checked.update);
     state.commit(checked.update);
-    Ok(ConnectedBlock {
+    ConnectedBlock {
         hash: checked.hash,
         tx_ids: checked.tx_ids,
         fees: checked.fees,
         reward: checked.reward,
         undo,
-    })
+    }
 }

@@ -8,9 +8,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ferrite_core::dev::{dev_genesis_config, dev_key};
-use ferrite_core::{Address, Genesis, GenesisConfig};
+use ferrite_core::{Address, BodyChecked, Genesis, GenesisConfig};
 use ferrite_node::chain::{Chain, Submitted};
-use ferrite_node::chainfile::{ChainFileError, ChainReader};
+use ferrite_node::chainfile::ChainReader;
 use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS, DEV_SPACING_SECS};
 use ferrite_node::node::{now_secs, CheckedBlock, Node};
 use ferrite_node::p2p::Network;
@@ -319,8 +319,7 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
     let started = Instant::now();
     let (mut blocks, mut txs) = (0u64, 0u64);
     // Read and verify signatures a few blocks ahead on a second thread while this one connects.
-    let (send, recv) =
-        std::sync::mpsc::sync_channel::<Result<CheckedBlock, ChainFileError>>(IMPORT_AHEAD);
+    let (send, recv) = std::sync::mpsc::sync_channel::<anyhow::Result<CheckedBlock>>(IMPORT_AHEAD);
     let params = genesis.params.clone();
     // A pool of its own, so that verification ahead never queues behind (or blocks) the
     // connecting thread's parallel work on the global pool.
@@ -329,9 +328,15 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
         .build()?;
     let producer = std::thread::spawn(move || loop {
         let item = match reader.next_block() {
-            Ok(Some(b)) => Ok(pool.install(|| CheckedBlock::check(&params, b, |_| false))),
+            Ok(Some(b)) => {
+                let (height, hash) = (b.header.height, b.hash());
+                pool.install(|| {
+                    BodyChecked::new(b).map(|body| CheckedBlock::check(&params, body, |_| false))
+                })
+                .map_err(|e| anyhow::anyhow!("block {height} {hash}: {e}"))
+            }
             Ok(None) => break,
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         };
         let stop = item.is_err();
         if send.send(item).is_err() || stop {
@@ -346,7 +351,7 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
         let hash = block.hash();
         let result = match checked {
             CheckedBlock::Verified(v) => chain.submit_verified(v),
-            CheckedBlock::Unverified(b) => chain.submit_block(b),
+            CheckedBlock::Unverified(b) => chain.submit_body(b),
         };
         match result {
             Ok(Submitted::TipChanged(_)) => {

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 use ferrite_core::template::assemble_block;
 use ferrite_core::validation::BlockError;
-use ferrite_core::{Address, Block, BlockHeader, ChainParams, Hash, SignedTransaction};
+use ferrite_core::{
+    Address, Block, BlockHeader, BodyChecked, ChainParams, Hash, SignedTransaction,
+};
 
 use tokio::sync::broadcast;
 
@@ -197,25 +199,36 @@ impl Node {
         self.view().tip
     }
 
-    /// Checks `block`'s signatures with no lock held, skipping transfers the mempool admitted
-    /// (their signatures were verified on entry, and the id binds the signature).
-    pub fn check_signatures(&self, block: Block) -> CheckedBlock {
+    /// Checks `body`'s signatures with no lock held, skipping transfers the mempool admitted
+    /// (their signatures were verified on entry, and the id binds the signature). The ids
+    /// come with the body: nothing is hashed again here.
+    pub fn check_signatures(&self, body: BodyChecked) -> CheckedBlock {
         let known: Vec<bool> = {
             let pool = self.mempool();
             if pool.is_empty() {
                 Vec::new()
             } else {
-                block.txs.iter().map(|t| pool.contains(&t.id())).collect()
+                body.tx_ids().iter().map(|id| pool.contains(id)).collect()
             }
         };
-        CheckedBlock::check(&self.params, block, |i| {
+        CheckedBlock::check(&self.params, body, |i| {
             known.get(i).copied().unwrap_or(false)
         })
     }
 
-    /// Submits a block from any source: signatures first (no lock), then the chain.
+    /// Submits a block from any source: its body against its merkle root, its signatures (no
+    /// lock), then the chain.
     pub fn submit_block(&self, block: Block) -> Result<Submitted, ChainError> {
-        let checked = self.check_signatures(block);
+        let started = std::time::Instant::now();
+        let body = match BodyChecked::new(block) {
+            Ok(body) => body,
+            Err(e) => {
+                let refused = Err(ChainError::Invalid(e));
+                self.metrics.block(&refused, started.elapsed());
+                return refused;
+            }
+        };
+        let checked = self.check_signatures(body);
         self.submit_checked(checked)
     }
 
@@ -226,7 +239,7 @@ impl Node {
             let started = std::time::Instant::now();
             let result = match block {
                 CheckedBlock::Verified(v) => chain.submit_verified_at(v, now),
-                CheckedBlock::Unverified(b) => chain.submit_block_at(b, now),
+                CheckedBlock::Unverified(b) => chain.submit_body_at(b, now),
             };
             self.metrics.block(&result, started.elapsed());
             result

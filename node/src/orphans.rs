@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use ferrite_core::encoding::Encode;
-use ferrite_core::{Block, Hash};
+use ferrite_core::{BodyChecked, Hash};
 
 /// Most orphans kept: enough to bridge a burst of out-of-order blocks during sync, small enough
 /// that a peer flooding unconnectable blocks cannot grow the node.
@@ -14,10 +14,15 @@ pub const MAX_ORPHANS: usize = 256;
 /// Most bytes of orphans kept (a few full blocks' worth).
 pub const MAX_ORPHAN_BYTES: usize = 16 * 1024 * 1024;
 
-/// Blocks waiting for their parent.
+/// What an orphan costs: its encoding and the transfer ids it carries.
+fn held_bytes(b: &BodyChecked) -> usize {
+    b.block().encoded_len() + b.tx_ids().len() * std::mem::size_of::<Hash>()
+}
+
+/// Blocks waiting for their parent (bodies already checked against their merkle roots).
 #[derive(Default)]
 pub struct OrphanPool {
-    by_hash: HashMap<Hash, Block>,
+    by_hash: HashMap<Hash, BodyChecked>,
     by_parent: HashMap<Hash, Vec<Hash>>,
     order: VecDeque<Hash>,
     bytes: usize,
@@ -35,16 +40,17 @@ impl OrphanPool {
     }
 
     /// Adds an orphan, evicting the oldest while over a bound.
-    pub fn insert(&mut self, hash: Hash, block: Block) {
+    pub fn insert(&mut self, block: BodyChecked) {
+        let hash = block.hash();
         if self.by_hash.contains_key(&hash) {
             return;
         }
-        let size = block.encoded_len();
+        let size = held_bytes(&block);
         if size > MAX_ORPHAN_BYTES {
             return;
         }
         self.by_parent
-            .entry(block.header.prev)
+            .entry(block.block().header.prev)
             .or_default()
             .push(hash);
         self.by_hash.insert(hash, block);
@@ -58,29 +64,30 @@ impl OrphanPool {
         }
     }
 
-    fn remove(&mut self, hash: &Hash) -> Option<Block> {
+    fn remove(&mut self, hash: &Hash) -> Option<BodyChecked> {
         let block = self.by_hash.remove(hash)?;
-        self.bytes -= block.encoded_len();
-        if let Some(v) = self.by_parent.get_mut(&block.header.prev) {
+        self.bytes -= held_bytes(&block);
+        let prev = block.block().header.prev;
+        if let Some(v) = self.by_parent.get_mut(&prev) {
             v.retain(|h| h != hash);
             if v.is_empty() {
-                self.by_parent.remove(&block.header.prev);
+                self.by_parent.remove(&prev);
             }
         }
         Some(block)
     }
 
     /// Removes and returns the orphans whose parent is `parent`.
-    pub fn take_children(&mut self, parent: &Hash) -> Vec<Block> {
+    pub fn take_children(&mut self, parent: &Hash) -> Vec<BodyChecked> {
         let Some(children) = self.by_parent.remove(parent) else {
             return Vec::new();
         };
-        let out: Vec<Block> = children
+        let out: Vec<BodyChecked> = children
             .iter()
             .filter_map(|h| self.by_hash.remove(h))
             .collect();
         for b in &out {
-            self.bytes -= b.encoded_len();
+            self.bytes -= held_bytes(b);
         }
         self.order.retain(|h| self.by_hash.contains_key(h));
         out

@@ -5,7 +5,7 @@
 //! signature pass at connect only for a `VerifiedBlock` whose body matched its header.
 
 use ferrite_core::validation::{self, BlockError};
-use ferrite_core::{verify, Block, ChainParams, Hash, SignedTransaction};
+use ferrite_core::{verify, Block, BodyChecked, ChainParams, Hash, SignedTransaction};
 
 use crate::mempool::MempoolError;
 
@@ -87,39 +87,38 @@ impl VerifiedTx {
 }
 
 /// A block every signature of which verified, or was verified before by this node (a transfer
-/// with the same id admitted to the mempool).
+/// with the same id admitted to the mempool). Its body matched its header ([`BodyChecked`]), so
+/// the block id covers every signature.
 #[derive(Debug, Clone)]
 pub struct VerifiedBlock {
-    block: Block,
-    id: Hash,
+    body: BodyChecked,
 }
 
 impl VerifiedBlock {
-    /// Verifies the signatures of `block`'s transfers on all cores, skipping those at the
+    /// Verifies the signatures of `body`'s transfers on all cores, skipping those at the
     /// positions for which `verified_before(i)` is true. The error names the first bad transfer.
     pub fn verify(
         params: &ChainParams,
-        block: Block,
+        body: BodyChecked,
         verified_before: impl Fn(usize) -> bool,
     ) -> Result<VerifiedBlock, BlockError> {
-        check_block_signatures(params, &block, verified_before)?;
-        let id = block.hash();
-        Ok(VerifiedBlock { block, id })
+        check_block_signatures(params, body.block(), verified_before)?;
+        Ok(VerifiedBlock { body })
     }
 
     /// The block.
     pub fn block(&self) -> &Block {
-        &self.block
+        self.body.block()
     }
 
     /// Its id.
     pub fn id(&self) -> Hash {
-        self.id
+        self.body.hash()
     }
 
-    /// The block, giving up the proof.
-    pub fn into_block(self) -> Block {
-        self.block
+    /// The block and its transfer ids, giving up the signature proof.
+    pub fn into_body(self) -> BodyChecked {
+        self.body
     }
 }
 
@@ -130,22 +129,19 @@ pub enum CheckedBlock {
     /// Every signature verified.
     Verified(VerifiedBlock),
     /// A signature failed: the chain checks again and refuses it.
-    Unverified(Block),
+    Unverified(BodyChecked),
 }
 
 impl CheckedBlock {
-    /// Checks `block` as [`VerifiedBlock::verify`] does, keeping the block either way.
+    /// Checks `body` as [`VerifiedBlock::verify`] does, keeping the block either way.
     pub fn check(
         params: &ChainParams,
-        block: Block,
+        body: BodyChecked,
         verified_before: impl Fn(usize) -> bool,
     ) -> CheckedBlock {
-        match check_block_signatures(params, &block, verified_before) {
-            Ok(()) => {
-                let id = block.hash();
-                CheckedBlock::Verified(VerifiedBlock { block, id })
-            }
-            Err(_) => CheckedBlock::Unverified(block),
+        match check_block_signatures(params, body.block(), verified_before) {
+            Ok(()) => CheckedBlock::Verified(VerifiedBlock { body }),
+            Err(_) => CheckedBlock::Unverified(body),
         }
     }
 
@@ -153,7 +149,15 @@ impl CheckedBlock {
     pub fn block(&self) -> &Block {
         match self {
             CheckedBlock::Verified(v) => v.block(),
-            CheckedBlock::Unverified(b) => b,
+            CheckedBlock::Unverified(b) => b.block(),
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> Hash {
+        match self {
+            CheckedBlock::Verified(v) => v.id(),
+            CheckedBlock::Unverified(b) => b.hash(),
         }
     }
 }
@@ -190,7 +194,7 @@ mod tests {
             .params
     }
 
-    fn block(p: &ChainParams, bad: usize) -> Block {
+    fn block(p: &ChainParams, bad: usize) -> BodyChecked {
         let txs = (0..3u64)
             .map(|n| {
                 let k = dev_key(n as u32);
@@ -208,7 +212,7 @@ mod tests {
                 t
             })
             .collect();
-        Block {
+        let mut b = Block {
             header: BlockHeader {
                 version: 1,
                 height: 1,
@@ -221,7 +225,9 @@ mod tests {
                 nonce: 0,
             },
             txs,
-        }
+        };
+        b.header.merkle_root = b.compute_merkle_root();
+        BodyChecked::new(b).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -253,8 +259,8 @@ mod tests {
     #[test]
     fn verifying_together_names_each_bad_transfer() {
         let p = params();
-        let mut txs = block(&p, 1).txs;
-        txs.extend(block(&p, 0).txs);
+        let mut txs = block(&p, 1).into_block().txs;
+        txs.extend(block(&p, 0).into_block().txs);
         // Bad at 1 and 3 (the second block's first transfer).
         let results = VerifiedTx::verify_all(txs.clone(), &p.genesis_hash);
         let bad: Vec<usize> = results

@@ -5,10 +5,9 @@ mod common;
 use common::*;
 
 use ferrite_core::validation::{BlockError, HeaderError};
-use ferrite_core::{Address, Hash};
+use ferrite_core::{Address, BodyChecked, Hash};
 use ferrite_node::chain::{ChainError, Submitted, MAX_LOCATOR_LEN};
 use ferrite_node::store::BlockStatus;
-use ferrite_node::verified::VerifiedBlock;
 
 fn branch(g: &ferrite_core::Genesis, n: u64) -> Branch {
     let mut b = Branch::new(g);
@@ -216,7 +215,8 @@ fn locators_and_served_headers() {
 fn a_preverified_mark_never_covers_a_swapped_body() {
     // Regression: the "signatures already verified" mark is keyed by block id, which does not
     // cover the body. A body that does not match the header must not leave the mark behind
-    // for the real (here forged) body that comes next.
+    // for the real (here forged) body that comes next: such a body cannot even become a
+    // `VerifiedBlock` (which is made only from a `BodyChecked`), and the chain refuses it.
     let dir = tempfile::tempdir().unwrap();
     let g = genesis();
     let mut a = Branch::new(&g);
@@ -224,8 +224,12 @@ fn a_preverified_mark_never_covers_a_swapped_body() {
     let mut chain = open(dir.path(), &g);
     let mut swapped = forged.clone();
     swapped.txs.clear();
+    assert_eq!(
+        BodyChecked::new(swapped.clone()).err(),
+        Some(BlockError::BadMerkleRoot)
+    );
     assert!(matches!(
-        chain.submit_verified(VerifiedBlock::verify(&g.params, swapped, |_| false).unwrap()),
+        chain.submit_block(swapped),
         Err(ChainError::Invalid(BlockError::BadMerkleRoot))
     ));
     let before = chain.tip_info().unwrap();

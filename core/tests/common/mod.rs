@@ -4,7 +4,10 @@
 
 use ferrite_core::block::Block;
 use ferrite_core::dev::{self, assemble_block, mine};
-use ferrite_core::validation::{connect_block, BlockError, ConnectedBlock, ParentInfo};
+use ferrite_core::validation::{
+    connect_block, connect_body_checked, BlockError, ConnectedBlock, ParentInfo, Signatures,
+};
+use ferrite_core::BodyChecked;
 use ferrite_core::{
     Address, BlockHeader, ChainParams, Hash, SecretKey, SignedTransaction, State, Transaction,
 };
@@ -69,10 +72,41 @@ impl TestChain {
         assert!(mine(&mut block.header, 1_000_000));
     }
 
+    /// Connects `block` through `connect_block`, and checks that the path for a block whose
+    /// body was checked ahead (`connect_body_checked`) reaches the same verdict and state.
     pub fn connect(&mut self, block: &Block) -> Result<ConnectedBlock, BlockError> {
         let parent = self.parent_info();
         let now = self.now();
-        let c = connect_block(&self.params, block, &parent, &mut self.state, now)?;
+        let mut other = self.state.clone();
+        let result = connect_block(&self.params, block, &parent, &mut self.state, now);
+        match BodyChecked::new(block.clone()) {
+            Ok(body) => {
+                let again = connect_body_checked(
+                    &self.params,
+                    &body,
+                    &parent,
+                    &mut other,
+                    now,
+                    Signatures::Verify,
+                );
+                let facts = |r: &Result<ConnectedBlock, BlockError>| {
+                    r.as_ref()
+                        .map(|c| (c.hash, c.tx_ids.clone(), c.fees, c.reward))
+                        .map_err(|e| *e)
+                };
+                assert_eq!(
+                    facts(&again),
+                    facts(&result),
+                    "the two connect paths disagree"
+                );
+                assert!(
+                    other == self.state,
+                    "the two connect paths left different states"
+                );
+            }
+            Err(e) => assert!(result.is_err(), "a body refused with {e} was connected"),
+        }
+        let c = result?;
         self.headers.push(block.header);
         Ok(c)
     }

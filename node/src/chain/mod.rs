@@ -15,7 +15,8 @@ use ferrite_core::ledger::{self, BlockUndo};
 use ferrite_core::lthash::LtHash;
 use ferrite_core::validation::{self, BlockError, HeaderError, ParentInfo, MEDIAN_TIME_SPAN};
 use ferrite_core::{
-    Account, Address, Block, ChainParams, Genesis, Hash, SignedTransaction, State, Target, Work,
+    Account, Address, Block, BodyChecked, ChainParams, Genesis, Hash, SignedTransaction, State,
+    Target, Work,
 };
 
 mod changelog;
@@ -111,8 +112,9 @@ pub struct Chain {
     orphans: OrphanPool,
     /// Ids of blocks whose signatures were verified ahead of connecting (bounded).
     sigs_verified: std::collections::HashSet<Hash>,
-    /// The block stored last, usually connected right after: saves reading it back.
-    last_stored: Option<(Hash, Block)>,
+    /// The block stored last, usually connected right after: saves reading it back and hashing
+    /// its transfers again.
+    last_stored: Option<BodyChecked>,
     /// Missing bodies on the best header chain (headers-first sync).
     missing: headers::MissingBodies,
     /// The locator of the best header, kept until the best header changes.
@@ -360,7 +362,7 @@ impl Chain {
         block: VerifiedBlock,
         now: u64,
     ) -> Result<Submitted, ChainError> {
-        self.submit(block.into_block(), now, true)
+        self.submit(block.into_body(), now, true)
     }
 
     /// Submits a block from any source, using the local clock.
@@ -370,12 +372,23 @@ impl Chain {
 
     /// Submits a block with `now` as local time.
     pub fn submit_block_at(&mut self, block: Block, now: u64) -> Result<Submitted, ChainError> {
-        self.submit(block, now, false)
+        self.submit_body_at(BodyChecked::new(block)?, now)
+    }
+
+    /// [`Chain::submit_body_at`] with the local clock.
+    pub fn submit_body(&mut self, body: BodyChecked) -> Result<Submitted, ChainError> {
+        self.submit_body_at(body, now_secs())
+    }
+
+    /// Submits a block whose body was checked against its merkle root (its transfer ids are
+    /// reused), with `now` as local time; its signatures are verified at connect.
+    pub fn submit_body_at(&mut self, body: BodyChecked, now: u64) -> Result<Submitted, ChainError> {
+        self.submit(body, now, false)
     }
 
     fn submit(
         &mut self,
-        block: Block,
+        block: BodyChecked,
         now: u64,
         preverified: bool,
     ) -> Result<Submitted, ChainError> {
@@ -388,15 +401,16 @@ impl Chain {
     /// Stores a block (and any orphans it adopts) without running fork choice.
     ///
     /// `preverified` (the block came as a [`VerifiedBlock`]) marks the block's signatures as
-    /// checked, but only once its body is known to be the one its header commits to (the merkle
-    /// root): the mark is keyed by the block id, which does not cover a body swapped for another.
+    /// checked. The body matched its header's merkle root ([`BodyChecked`]), so the mark, keyed
+    /// by the block id, covers exactly these signatures.
     fn store_block(
         &mut self,
-        block: Block,
+        body: BodyChecked,
         now: u64,
         preverified: bool,
     ) -> Result<Submitted, ChainError> {
-        let hash = block.hash();
+        let hash = body.hash();
+        let block = body.block();
         let known = self.index.get(&hash).copied();
         if let Some(m) = known {
             if m.status.is_invalid() {
@@ -412,7 +426,7 @@ impl Chain {
             Some(p) if p.status.has_body() => p,
             // Unknown parent, or only its header: wait in the orphan pool for its body.
             _ => {
-                self.orphans.insert(hash, block);
+                self.orphans.insert(body);
                 return Ok(Submitted::Orphan);
             }
         };
@@ -428,11 +442,6 @@ impl Chain {
                 limit: self.params.max_block_size,
             }
             .into());
-        }
-        if ferrite_core::merkle::merkle_root(&validation::tx_ids(&block))
-            != block.header.merkle_root
-        {
-            return Err(BlockError::BadMerkleRoot.into());
         }
         if preverified {
             if self.sigs_verified.len() >= MAX_SIGS_VERIFIED {
@@ -454,7 +463,7 @@ impl Chain {
                     status: BlockStatus::Stored,
                     ..m
                 };
-                self.store.put_body(&hash, &block, &meta)?;
+                self.store.put_body(&hash, block, &meta)?;
                 meta
             }
             None => {
@@ -466,7 +475,7 @@ impl Chain {
                     status: BlockStatus::Stored,
                     seq: self.next_seq,
                 };
-                self.store.put_block(&hash, &block, &meta)?;
+                self.store.put_block(&hash, block, &meta)?;
                 self.next_seq += 1;
                 self.headers
                     .insert((work, std::cmp::Reverse(meta.seq), hash));
@@ -476,7 +485,7 @@ impl Chain {
         self.index.insert(hash, meta);
         self.candidates
             .insert((work, std::cmp::Reverse(meta.seq), hash));
-        self.last_stored = Some((hash, block));
+        self.last_stored = Some(body);
         // Adopt orphans that were waiting for this block (their errors only concern them).
         for child in self.orphans.take_children(&hash) {
             let child_hash = child.hash();
@@ -551,13 +560,20 @@ impl Chain {
     }
 
     fn connect(&mut self, h: &Hash, log: &mut ChangeLog, now: u64) -> Result<(), ChainError> {
-        let block = match self.last_stored.take() {
-            Some((cached, block)) if cached == *h => block,
-            _ => self
-                .store
-                .block(h)?
-                .ok_or_else(|| StoreError::Corrupt(format!("block {h} missing")))?,
+        let body = match self.last_stored.take() {
+            Some(cached) if cached.hash() == *h => cached,
+            _ => {
+                let block = self
+                    .store
+                    .block(h)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("block {h} missing")))?;
+                // Only bodies that matched their header were stored.
+                BodyChecked::new(block).map_err(|_| {
+                    StoreError::Corrupt(format!("stored body of {h} does not match its header"))
+                })?
+            }
         };
+        let block = body.block();
         let mut addrs: Vec<Address> = Vec::with_capacity(block.txs.len() * 2 + 1);
         for t in &block.txs {
             addrs.push(t.tx.sender_address());
@@ -573,9 +589,9 @@ impl Chain {
         } else {
             validation::Signatures::Verify
         };
-        let done = validation::connect_block_with(
+        let done = validation::connect_body_checked(
             &self.params,
-            &block,
+            &body,
             &parent,
             &mut state,
             now.max(block.header.timestamp),
@@ -590,7 +606,7 @@ impl Chain {
         let mut meta = self.meta(h)?;
         meta.status = BlockStatus::Valid;
         self.store.connect(ConnectWrite {
-            block: &block,
+            block,
             hash: *h,
             tx_ids: &done.tx_ids,
             meta,

@@ -366,14 +366,12 @@ async fn read_loop(
                     tracing::debug!(block = %b.hash(), "ignoring an unrequested block");
                     continue;
                 }
-                if let Err(why) = serve::check_body(&b) {
-                    return Close::Misbehaved(why);
-                }
+                let block = match serve::check_body(b) {
+                    Ok(block) => block,
+                    Err(why) => return Close::Misbehaved(why),
+                };
                 if events
-                    .send(Event::Input(Input::Message {
-                        id,
-                        msg: Message::Block(b),
-                    }))
+                    .send(Event::Input(Input::Block { id, block }))
                     .await
                     .is_err()
                 {

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use ferrite_core::{Block, Hash};
+use ferrite_core::{BodyChecked, Hash};
 use tokio::sync::mpsc;
 
 use super::addrbook::BanKey;
@@ -26,8 +26,8 @@ pub struct Job {
     pub peer: PeerId,
     /// Its ban key (the verdict may come after it disconnected).
     pub ban_key: BanKey,
-    /// The block.
-    pub block: Block,
+    /// The block and its transfer ids.
+    pub block: BodyChecked,
 }
 
 /// The outcome for one block.
@@ -81,7 +81,7 @@ pub fn spawn(
         .spawn(move || {
             for (peer, ban_key, checked) in ready_rx {
                 let block = checked.block();
-                let (hash, height, txs) = (block.hash(), block.header.height, block.txs.len());
+                let (hash, height, txs) = (checked.id(), block.header.height, block.txs.len());
                 let started = std::time::Instant::now();
                 let result = node.submit_checked(checked);
                 let ms = started.elapsed().as_secs_f64() * 1000.0;

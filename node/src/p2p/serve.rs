@@ -2,7 +2,7 @@
 //! locator, validated blocks and pending transfers, read from the published chain view and the
 //! mempool. The tokio connection ([`super::conn`]) and the network simulator both call these.
 
-use ferrite_core::{Block, BlockHeader, Hash, SignedTransaction};
+use ferrite_core::{Block, BlockHeader, BodyChecked, Hash, SignedTransaction};
 
 use super::fsm::Misbehavior;
 use super::wire::MAX_HEADERS;
@@ -34,11 +34,9 @@ pub fn txs(pool: &Mempool, ids: &[Hash]) -> Vec<SignedTransaction> {
 }
 
 /// A received block must be the body its header commits to (its merkle root): checked by the
-/// connection before the state machine sees the block.
-pub fn check_body(block: &Block) -> Result<(), Misbehavior> {
-    let ids = ferrite_core::validation::tx_ids(block);
-    if ferrite_core::merkle::merkle_root(&ids) != block.header.merkle_root {
-        return Err(Misbehavior::MerkleMismatch(block.hash()));
-    }
-    Ok(())
+/// connection before the state machine sees the block. The transfer ids computed for the check
+/// go on with the block, so nothing downstream hashes its transfers again.
+pub fn check_body(block: Block) -> Result<BodyChecked, Misbehavior> {
+    let hash = block.hash();
+    BodyChecked::new(block).map_err(|_| Misbehavior::MerkleMismatch(hash))
 }

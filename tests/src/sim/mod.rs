@@ -612,13 +612,21 @@ impl Sim {
             }
             return;
         }
-        if let Message::Block(b) = &msg {
-            if let Err(why) = ferrite_node::p2p::serve::check_body(b) {
-                self.close(n, Some((to, why)));
-                return;
-            }
-        }
-        self.input(end.host, Input::Message { id: end.peer, msg });
+        // As a connection does: a block's body is checked on arrival and goes on with its ids.
+        let input = match msg {
+            Message::Block(b) => match ferrite_node::p2p::serve::check_body(b) {
+                Ok(block) => Input::Block {
+                    id: end.peer,
+                    block,
+                },
+                Err(why) => {
+                    self.close(n, Some((to, why)));
+                    return;
+                }
+            },
+            msg => Input::Message { id: end.peer, msg },
+        };
+        self.input(end.host, input);
     }
 
     /// Closes connection `n`; each end learns it after a moment. `violation` names the end

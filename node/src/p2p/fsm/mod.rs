@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferrite_core::{Block, BlockHeader, Hash, SignedTransaction, Work};
+use ferrite_core::{BlockHeader, BodyChecked, Hash, SignedTransaction, Work};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -114,12 +114,21 @@ pub enum Input {
         /// The peer's `Version`.
         version: Version,
     },
-    /// A message from a connected peer (requests the connection answers itself never come).
+    /// A message from a connected peer (requests the connection answers itself never come,
+    /// and blocks come as [`Input::Block`]).
     Message {
         /// From.
         id: PeerId,
         /// The message.
         msg: Message,
+    },
+    /// A block from a connected peer, its body already checked against its header by the
+    /// connection (off the machine's task); its transfer ids travel with it to the chain.
+    Block {
+        /// From.
+        id: PeerId,
+        /// The block and its transfer ids.
+        block: BodyChecked,
     },
     /// A connection ended (before or after its handshake).
     Closed {
@@ -211,8 +220,8 @@ pub enum Output {
         peer: PeerId,
         /// Its ban key.
         ban_key: BanKey,
-        /// The block.
-        block: Block,
+        /// The block and its transfer ids.
+        block: BodyChecked,
     },
     /// Hand relayed transfers to the mempool; answer with [`Input::TxsSubmitted`].
     SubmitTxs {
@@ -269,7 +278,7 @@ pub struct Footprint {
 struct Downloaded {
     peer: PeerId,
     ban_key: BanKey,
-    block: Block,
+    block: BodyChecked,
 }
 
 /// The machine.
@@ -345,6 +354,7 @@ impl Machine {
                 version,
             } => self.on_connected(id, remote, dialed, version, now, chain),
             Input::Message { id, msg } => self.on_message(id, msg, now, chain),
+            Input::Block { id, block } => self.on_block(id, block, now, chain),
             Input::Closed {
                 id,
                 remote,

@@ -292,7 +292,6 @@ impl Machine {
                 }
             }
             Message::Headers(hs) => self.on_headers(id, hs, now, chain),
-            Message::Block(b) => self.on_block(id, b, now, chain),
             Message::NotFound(hs) => self.on_not_found(id, hs, now, chain),
             Message::InvTx(ids) => self.on_inv_tx(id, ids, now, chain),
             Message::Txs(txs) => self.on_txs(id, txs),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ferrite_core::validation::{BlockError, HeaderError};
-use ferrite_core::{Block, BlockHeader, Hash, Work};
+use ferrite_core::{BlockHeader, BodyChecked, Hash, Work};
 
 use super::peer::MAX_NOT_FOUND;
 use super::{ChainReader, Downloaded, Machine, Misbehavior, Output, Time};
@@ -181,7 +181,7 @@ impl Machine {
     pub(super) fn on_block(
         &mut self,
         id: PeerId,
-        block: Block,
+        block: BodyChecked,
         now: Time,
         chain: &dyn ChainReader,
     ) {

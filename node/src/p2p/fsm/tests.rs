@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferrite_core::{Address, Block, BlockHeader, Hash, SignedTransaction, Transaction, Work};
+use ferrite_core::{
+    Address, Block, BlockHeader, BodyChecked, Hash, SignedTransaction, Transaction, Work,
+};
 
 use super::*;
 use crate::chain::{ChainError, HeadersAdded, Submitted};
@@ -105,7 +107,7 @@ fn settle(m: &mut Machine, chain: &Fake, id: PeerId) {
 }
 
 fn block(height: u64) -> Block {
-    Block {
+    let mut b = Block {
         header: BlockHeader {
             version: 1,
             height,
@@ -118,7 +120,15 @@ fn block(height: u64) -> Block {
             nonce: height,
         },
         txs: Vec::new(),
-    }
+    };
+    b.header.merkle_root = b.compute_merkle_root();
+    b
+}
+
+/// `b` as a connection delivers it: body checked.
+fn arrived(id: PeerId, b: &Block) -> Input {
+    let block = BodyChecked::new(b.clone()).unwrap_or_else(|e| panic!("{e}"));
+    Input::Block { id, block }
 }
 
 fn chain_missing(blocks: &[Block]) -> Fake {
@@ -246,31 +256,17 @@ fn delivered_blocks_go_to_the_processor_in_chain_order() {
     let submitted = |out: &[Output]| -> Vec<u64> {
         out.iter()
             .filter_map(|o| match o {
-                Output::SubmitBlock { block, .. } => Some(block.header.height),
+                Output::SubmitBlock { block, .. } => Some(block.block().header.height),
                 _ => None,
             })
             .collect()
     };
     // Out of order: 3 and 2 wait for 1.
     for b in [&blocks[2], &blocks[1]] {
-        m.handle(
-            Input::Message {
-                id: 1,
-                msg: Message::Block(b.clone()),
-            },
-            T0,
-            &chain,
-        );
+        m.handle(arrived(1, b), T0, &chain);
         assert!(submitted(&m.drain()).is_empty());
     }
-    m.handle(
-        Input::Message {
-            id: 1,
-            msg: Message::Block(blocks[0].clone()),
-        },
-        T0,
-        &chain,
-    );
+    m.handle(arrived(1, &blocks[0]), T0, &chain);
     assert_eq!(submitted(&m.drain()), vec![1, 2, 3]);
 }
 
@@ -280,14 +276,7 @@ fn a_block_nobody_asked_for_is_ignored() {
     let (mut m, chain) = (machine(), chain_missing(&blocks));
     connect(&mut m, &chain, 1, 2, T0);
     connect(&mut m, &chain, 2, 0, T0);
-    m.handle(
-        Input::Message {
-            id: 2,
-            msg: Message::Block(blocks[0].clone()),
-        },
-        T0,
-        &chain,
-    );
+    m.handle(arrived(2, &blocks[0]), T0, &chain);
     let out = m.drain();
     assert!(!out.iter().any(|o| matches!(o, Output::SubmitBlock { .. })));
 }
