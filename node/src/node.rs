@@ -373,15 +373,34 @@ impl Node {
             }
         }
         let verified = VerifiedTx::verify_all(fresh, &self.params.genesis_hash);
+        // The senders' accounts in one read before the pool lock, from the published view;
+        // read again under the lock only if a new tip was published meanwhile (the pool always
+        // matches the view published while it is held).
+        let senders: Vec<Address> = verified
+            .iter()
+            .flatten()
+            .map(|t| t.tx().tx.sender_address())
+            .collect();
+        let read_at = self.view();
+        let mut accounts = read_at.accounts(&senders).ok();
         let mut admitted = Vec::new();
         {
             let (mut pool, view) = self.pool_and_view();
+            if !Arc::ptr_eq(&read_at, &view) {
+                accounts = view.accounts(&senders).ok();
+            }
+            let mut accounts = accounts.map(Vec::into_iter);
             let now = self.now();
             let mut verified = verified.into_iter();
             for slot in results.iter_mut().filter(|r| r.is_none()) {
                 let Some(v) = verified.next() else { break };
                 let r = v.map_err(SubmitTxError::from).and_then(|tx| {
-                    let acct = view.account_at_tip(&tx.tx().tx.sender_address())?;
+                    let read = accounts.as_mut().and_then(Iterator::next);
+                    let acct = match read {
+                        Some(a) => a,
+                        // The batched read failed: this read names the error.
+                        None => view.account_at_tip(&tx.tx().tx.sender_address())?,
+                    };
                     Ok(pool.add(tx, acct, now)?)
                 });
                 if let Ok(id) = &r {
