@@ -16,7 +16,7 @@ pub const MAX_ORPHAN_BYTES: usize = 16 * 1024 * 1024;
 
 /// What an orphan costs: its encoding and the transfer ids it carries.
 fn held_bytes(b: &BodyChecked) -> usize {
-    b.block().encoded_len() + b.tx_ids().len() * std::mem::size_of::<Hash>()
+    b.block().encoded_len() + std::mem::size_of_val(b.tx_ids())
 }
 
 /// Blocks waiting for their parent (bodies already checked against their merkle roots).
