@@ -212,7 +212,7 @@ fn locators_and_served_headers() {
 }
 
 #[test]
-fn a_preverified_mark_never_covers_a_swapped_body() {
+fn a_swapped_body_is_refused_and_the_real_bodys_signatures_are_still_checked() {
     // Regression: the "signatures already verified" mark is keyed by block id, which does not
     // cover the body. A body that does not match the header must not leave the mark behind
     // for the real (here forged) body that comes next: such a body cannot even become a

@@ -15,7 +15,23 @@ use std::time::{Duration, Instant};
 use ferrite_core::dev::dev_key;
 use ferrite_core::encoding::Encode;
 use ferrite_core::Transaction;
-use ferrite_tests::{generate_chain, genesis_hash, import_chain, Running};
+use ferrite_tests::{genesis_hash, Running};
+
+/// Block spacing of the benchmark's chain.
+const SPACING_SECS: u64 = 10;
+
+/// Header hashes per second on this thread (the miner's hot loop).
+fn hash_rate(for_how_long: Duration) -> f64 {
+    let mut header = [7u8; ferrite_core::block::HEADER_LEN];
+    let never = ferrite_core::Target::from_compact(0x0300_0001).expect("target");
+    let started = Instant::now();
+    let mut tried = 0u64;
+    while started.elapsed() < for_how_long {
+        let _ = ferrite_node::miner::search(&mut header, &never, tried, 100_000);
+        tried += 100_000;
+    }
+    tried as f64 / started.elapsed().as_secs_f64()
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -24,12 +40,22 @@ fn main() {
     // `idle` as the third argument: no miner (the HTTP path alone, for comparison).
     let mine = args.get(3).map(String::as_str) != Some("idle");
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("chain.bin");
     let data = dir.path().join("node");
-    // Accounts 0 and 1 send the generated block's transfers; the rest are untouched.
-    generate_chain(&file, 1, 2, count + 2);
-    import_chain(&file, &data);
-    let genesis = data.join("genesis.json");
+    // A genesis funding every sender, whose first target matches this machine's hash rate on
+    // one thread at the chain's spacing, so the miner finds blocks at the pace of a settled
+    // chain (a dev genesis starts at the easiest target and would connect dozens of blocks a
+    // second while ASERT catches up).
+    let hashes = hash_rate(Duration::from_secs(1));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let mut cfg = ferrite_core::dev::dev_genesis_config(count + 2, now, SPACING_SECS);
+    let per_block = primitive_types::U256::from((hashes * SPACING_SECS as f64).max(1.0) as u64);
+    let bits = ferrite_core::target::encode_compact(primitive_types::U256::MAX / per_block);
+    cfg.initial_bits = format!("{bits:#010x}");
+    let genesis = dir.path().join("genesis.json");
+    std::fs::write(&genesis, cfg.to_json()).expect("write genesis");
     let gh = genesis_hash(&genesis);
     let bodies: Vec<String> = (2..count + 2)
         .map(|i| {
@@ -64,6 +90,14 @@ fn main() {
     }
     let node = Running::node(&node_args);
     let http = node.http_addr();
+    let height = |http| {
+        ferrite_tests::http::get(http, "/api/blocks/tip/height")
+            .text()
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
+    let height_before = height(http);
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -94,6 +128,7 @@ fn main() {
         w.join().expect("client thread");
     }
     let secs = started.elapsed().as_secs_f64();
+    let mined = height(http).saturating_sub(height_before);
     node.terminate(30);
     let ok = accepted.load(Ordering::Relaxed);
     let rate = ok as f64 / secs;
@@ -102,6 +137,11 @@ fn main() {
          connections in {secs:.2} s, {}: {rate:.0} tx/s",
         refused.load(Ordering::Relaxed),
         if mine { "miner running" } else { "no miner" }
+    );
+    println!(
+        "blocks connected during the run: {mined} (first target set for one every \
+         {SPACING_SECS} s at {:.1} M hashes/s)",
+        hashes / 1e6
     );
     println!(
         "limit: single verify on 2 threads {limit:.0} sig/s; admission/limit = {:.2}",

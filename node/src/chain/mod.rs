@@ -1,10 +1,13 @@
 //! The chain: the in-memory block index over the store, heaviest-chain fork choice, reorgs,
 //! invalid-branch marking and the orphan pool.
 //!
-//! Every block, from the miner, a peer, an import or HTTP, enters through [`Chain::submit_block`].
-//! A block whose header and stateless checks pass is stored with its cumulative work; whenever a
-//! stored branch has more work than the tip, the chain disconnects to the fork point and connects
-//! the branch through ferrite-core's `connect_block`, one atomic store write per block. A block
+//! Every block, from the miner, a peer or an import, enters through one private path, `submit`,
+//! as a `BodyChecked` (its transfer ids matched to its merkle root): [`Chain::submit_verified`]
+//! for a block whose signatures were verified ahead, [`Chain::submit_body`] otherwise, and
+//! [`Chain::submit_block`] for a plain block (which checks the body first). A block whose header
+//! and stateless checks pass is stored with its cumulative work; whenever a stored branch has
+//! more work than the tip, the chain disconnects to the fork point and connects the branch
+//! through ferrite-core's `connect_body_checked`, one atomic store write per block. A block
 //! that fails is marked invalid with its descendants and the chain settles on the best valid tip.
 
 use std::collections::{BTreeSet, HashMap};
