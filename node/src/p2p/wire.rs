@@ -12,6 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use ferrite_core::encoding::{put_u32, put_u64, Decode, DecodeError, Encode, Reader};
 use ferrite_core::{Block, BlockHeader, Hash, SignedTransaction, Work};
 
+use super::compact::CompactBlock;
+
 /// Version of this protocol; a peer with another version is refused at the handshake.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Frame header: magic, type, length.
@@ -128,6 +130,25 @@ pub enum Message {
     GetTxs(Vec<Hash>),
     /// Transfers.
     Txs(Vec<SignedTransaction>),
+    /// Asks to receive new blocks as compact blocks; with `true` (high bandwidth), sent at once
+    /// and unannounced, before the sender has connected them.
+    SendCompact(bool),
+    /// A block as its header, short ids and prefilled transfers.
+    CompactBlock(CompactBlock),
+    /// Asks for the transfers at these positions of a compact block the sender sent.
+    GetBlockTxs {
+        /// The block.
+        block: Hash,
+        /// Positions, increasing.
+        indexes: Vec<u32>,
+    },
+    /// The answer to `GetBlockTxs`: the transfers asked for, in order.
+    BlockTxs {
+        /// The block.
+        block: Hash,
+        /// The transfers.
+        txs: Vec<SignedTransaction>,
+    },
 }
 
 /// Message type codes on the wire.
@@ -146,6 +167,10 @@ mod code {
     pub const INV_TX: u8 = 11;
     pub const GET_TXS: u8 = 12;
     pub const TXS: u8 = 13;
+    pub const SEND_COMPACT: u8 = 14;
+    pub const COMPACT_BLOCK: u8 = 15;
+    pub const GET_BLOCK_TXS: u8 = 16;
+    pub const BLOCK_TXS: u8 = 17;
 }
 
 /// The 4-byte network magic of the chain with this genesis.
@@ -157,6 +182,8 @@ pub fn network_magic(genesis: &Hash) -> [u8; 4] {
 /// Name and payload cap of a message type; `None` for unknown types.
 pub fn type_info(code: u8, max_block_size: usize) -> Option<(&'static str, usize)> {
     let list = |item: usize, cap: usize| 4 + item * cap;
+    // The most transfers a block of this chain can hold.
+    let max_txs = max_block_size / ferrite_core::transaction::SIGNED_TX_LEN;
     Some(match code {
         code::VERSION => ("version", 4 + 32 + 8 + 32 + 2 + 8 + 4 + MAX_USER_AGENT),
         code::VERACK => ("verack", 0),
@@ -177,6 +204,14 @@ pub fn type_info(code: u8, max_block_size: usize) -> Option<(&'static str, usize
         code::TXS => (
             "txs",
             list(ferrite_core::transaction::SIGNED_TX_LEN, MAX_TX_BATCH),
+        ),
+        code::SEND_COMPACT => ("sendcompact", 1),
+        // Largest when every transfer is prefilled.
+        code::COMPACT_BLOCK => ("compactblock", CompactBlock::size_with(0, max_txs)),
+        code::GET_BLOCK_TXS => ("getblocktxs", 32 + list(4, max_txs)),
+        code::BLOCK_TXS => (
+            "blocktxs",
+            32 + list(ferrite_core::transaction::SIGNED_TX_LEN, max_txs),
         ),
         _ => return None,
     })
@@ -200,6 +235,10 @@ impl Message {
             Message::InvTx(_) => code::INV_TX,
             Message::GetTxs(_) => code::GET_TXS,
             Message::Txs(_) => code::TXS,
+            Message::SendCompact(_) => code::SEND_COMPACT,
+            Message::CompactBlock(_) => code::COMPACT_BLOCK,
+            Message::GetBlockTxs { .. } => code::GET_BLOCK_TXS,
+            Message::BlockTxs { .. } => code::BLOCK_TXS,
         }
     }
 
@@ -221,6 +260,12 @@ impl Message {
     }
 
     fn encode_payload(&self, out: &mut Vec<u8>) {
+        fn encode_txs(out: &mut Vec<u8>, txs: &[SignedTransaction]) {
+            put_u32(out, txs.len() as u32);
+            for t in txs {
+                t.encode_to(out);
+            }
+        }
         fn hashes(out: &mut Vec<u8>, hs: &[Hash]) {
             put_u32(out, hs.len() as u32);
             for h in hs {
@@ -262,10 +307,18 @@ impl Message {
             | Message::InvTx(hs)
             | Message::GetTxs(hs) => hashes(out, hs),
             Message::Block(b) => b.encode_to(out),
-            Message::Txs(txs) => {
-                put_u32(out, txs.len() as u32);
-                for t in txs {
-                    t.encode_to(out);
+            Message::Txs(txs) => encode_txs(out, txs),
+            Message::BlockTxs { block, txs } => {
+                out.extend_from_slice(&block.0);
+                encode_txs(out, txs);
+            }
+            Message::SendCompact(high_bandwidth) => out.push(u8::from(*high_bandwidth)),
+            Message::CompactBlock(c) => c.encode_to(out),
+            Message::GetBlockTxs { block, indexes } => {
+                out.extend_from_slice(&block.0);
+                put_u32(out, indexes.len() as u32);
+                for i in indexes {
+                    put_u32(out, *i);
                 }
             }
         }
@@ -381,6 +434,30 @@ fn decode_body(code: u8, kind: &'static str, r: &mut Reader<'_>) -> Result<Messa
             }
             Message::Txs(txs)
         }
+        code::SEND_COMPACT => match r.array::<1>()?[0] {
+            0 => Message::SendCompact(false),
+            1 => Message::SendCompact(true),
+            _ => return Err(Inner::Decode(DecodeError::TrailingBytes(0))),
+        },
+        code::COMPACT_BLOCK => Message::CompactBlock(CompactBlock::decode_from(r)?),
+        code::GET_BLOCK_TXS => {
+            let block = Hash(r.array()?);
+            let n = r.count(4)? as usize;
+            let mut indexes = Vec::with_capacity(n);
+            for _ in 0..n {
+                indexes.push(r.u32()?);
+            }
+            Message::GetBlockTxs { block, indexes }
+        }
+        code::BLOCK_TXS => {
+            let block = Hash(r.array()?);
+            let n = r.count(ferrite_core::transaction::SIGNED_TX_LEN)? as usize;
+            let mut txs = Vec::with_capacity(n);
+            for _ in 0..n {
+                txs.push(SignedTransaction::decode_from(r)?);
+            }
+            Message::BlockTxs { block, txs }
+        }
         other => return Err(Inner::Wire(WireError::UnknownType(other))),
     })
 }
@@ -465,6 +542,38 @@ mod tests {
         round_trip(Message::GetBlocks(vec![Hash([4; 32]); MAX_BLOCK_REQUEST]));
         round_trip(Message::InvTx(vec![Hash([4; 32]); MAX_TX_BATCH]));
         round_trip(Message::NotFound(vec![]));
+        round_trip(Message::SendCompact(true));
+        round_trip(Message::SendCompact(false));
+        round_trip(Message::GetBlockTxs {
+            block: Hash([5; 32]),
+            indexes: vec![0, 7, 1 << 20],
+        });
+        round_trip(Message::BlockTxs {
+            block: Hash([6; 32]),
+            txs: vec![],
+        });
+    }
+
+    #[test]
+    fn compact_messages_are_pinned() {
+        let magic = [1, 2, 3, 4];
+        assert_eq!(
+            Message::SendCompact(true).to_frame(magic),
+            vec![1, 2, 3, 4, 14, 1, 0, 0, 0, 1]
+        );
+        let get = Message::GetBlockTxs {
+            block: Hash([9; 32]),
+            indexes: vec![3],
+        }
+        .to_frame(magic);
+        let mut want = vec![1, 2, 3, 4, 16, 40, 0, 0, 0];
+        want.extend([9; 32]);
+        want.extend([1, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(get, want);
+        assert!(matches!(
+            Message::decode(code::SEND_COMPACT, &[2]),
+            Err(WireError::Malformed { .. })
+        ));
     }
 
     #[test]
