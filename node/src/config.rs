@@ -151,6 +151,10 @@ pub struct NodeArgs {
     /// peers.
     #[arg(long, env = "FERRITE_DISCOVER", num_args = 0..=1, default_missing_value = "true", global = true)]
     pub discover: Option<bool>,
+    /// Relay new blocks as compact blocks to peers that ask, and ask up to three peers for
+    /// them (default true); false: whole blocks only.
+    #[arg(long, env = "FERRITE_COMPACT_RELAY", num_args = 0..=1, default_missing_value = "true", global = true)]
+    pub compact_relay: Option<bool>,
     /// Target number of outbound connections.
     #[arg(long, env = "FERRITE_MAX_OUTBOUND", global = true)]
     pub max_outbound: Option<usize>,
@@ -179,6 +183,7 @@ pub struct FileConfig {
     peers: Option<Vec<String>>,
     bootnodes: Option<Vec<String>>,
     discover: Option<bool>,
+    compact_relay: Option<bool>,
     max_outbound: Option<usize>,
     max_inbound: Option<usize>,
     http: Option<String>,
@@ -301,6 +306,7 @@ impl Settings {
             listen,
             peers,
             discover: args.discover.or(file.discover).unwrap_or(true),
+            compact_relay: args.compact_relay.or(file.compact_relay).unwrap_or(true),
             max_outbound: args
                 .max_outbound
                 .or(file.max_outbound)

@@ -556,6 +556,14 @@ impl Mempool {
         self.senders.keys().copied().collect()
     }
 
+    /// Every pending transfer with its id, in no particular order (a compact block's rebuild
+    /// matches them against its short ids).
+    pub fn entries(&self) -> impl Iterator<Item = (&Hash, &SignedTransaction)> {
+        self.senders
+            .values()
+            .flat_map(|m| m.values().map(|e| (&e.id, &e.tx)))
+    }
+
     /// Every pending id, in arrival order (so that announcements do not depend on a hash map's
     /// order).
     pub fn ids(&self) -> Vec<Hash> {

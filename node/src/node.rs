@@ -53,6 +53,8 @@ pub enum NodeEvent {
         disconnected: usize,
         /// The new tip's height.
         height: u64,
+        /// The new tip block, when the change ended by connecting it (compact relay).
+        block: Option<Arc<BodyChecked>>,
     },
     /// A transfer entered the mempool.
     Tx(Hash),
@@ -310,6 +312,7 @@ impl Node {
                 catching_up: view.catching_up(),
                 disconnected: change.disconnected.len(),
                 height: view.tip.height,
+                block: change.tip_block.clone(),
             });
             self.clean_pool(&mut pool, change, &view);
         }

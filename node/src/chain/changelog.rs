@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use ferrite_core::{Address, Hash, SignedTransaction};
+use std::sync::Arc;
+
+use ferrite_core::{Address, BodyChecked, Hash, SignedTransaction};
 
 use super::TipChange;
 
@@ -18,10 +20,19 @@ pub(super) struct ChangeLog {
     senders: HashMap<Hash, Vec<Address>>,
     returned: HashMap<Hash, Vec<SignedTransaction>>,
     touched: Vec<Address>,
+    /// The block connected last, in case it is the new tip (compact relay sends it on).
+    last_connected: Option<Arc<BodyChecked>>,
 }
 
 impl ChangeLog {
-    pub(super) fn connected(&mut self, h: Hash, tx_ids: Vec<Hash>, senders: Vec<Address>) {
+    pub(super) fn connected(
+        &mut self,
+        body: Arc<BodyChecked>,
+        tx_ids: Vec<Hash>,
+        senders: Vec<Address>,
+    ) {
+        let h = body.hash();
+        self.last_connected = Some(body);
         self.bump(h, 1);
         self.mined.insert(h, tx_ids);
         self.senders.insert(h, senders);
@@ -84,6 +95,9 @@ impl ChangeLog {
         change.senders_of_connected.sort_unstable();
         change.senders_of_connected.dedup();
         change.touched_by_disconnect = self.touched;
+        change.tip_block = self
+            .last_connected
+            .filter(|b| change.connected.last() == Some(&b.hash()));
         Some(change)
     }
 }

@@ -81,6 +81,8 @@ pub struct TipChange {
     pub touched_by_disconnect: Vec<Address>,
     /// Senders of transfers in connected blocks (their pending transfers need a re-check).
     pub senders_of_connected: Vec<Address>,
+    /// The new tip block, when the change ends with a block it connected.
+    pub tip_block: Option<std::sync::Arc<BodyChecked>>,
 }
 
 /// A summary of the tip.
@@ -621,7 +623,7 @@ impl Chain {
         self.tip = *h;
         self.digest = state.digest().clone();
         let senders = block.txs.iter().map(|t| t.tx.sender_address()).collect();
-        log.connected(*h, done.tx_ids, senders);
+        log.connected(std::sync::Arc::new(body), done.tx_ids, senders);
         Ok(())
     }
 

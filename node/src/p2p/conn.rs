@@ -14,11 +14,13 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::compact_conn::{self, CompactReceiver, Step};
 use super::fsm::{Close, Input, Misbehavior};
 use super::wire::{
     self, Message, Version, WireError, FRAME_HEADER_LEN, MAX_PREHANDSHAKE_PAYLOAD, PROTOCOL_VERSION,
 };
 use super::{serve, Event, Frame, PeerId, Shared};
+use crate::store::StoreRead;
 
 /// Time a peer has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -277,6 +279,7 @@ async fn read_loop(
 ) -> Close {
     let mut msgs = Bucket::new(MSG_RATE, MSG_BURST);
     let mut bytes = Bucket::new(BYTE_RATE, BYTE_BURST);
+    let mut compact = CompactReceiver::default();
     loop {
         let (msg, len) =
             match tokio::time::timeout(IDLE_TIMEOUT, read_frame(r, shared, false)).await {
@@ -333,6 +336,31 @@ async fn read_loop(
                 }
                 (!missing.is_empty()).then(|| vec![Message::NotFound(missing)])
             }
+            Message::CompactBlock {
+                compact: c,
+                validated,
+            } => {
+                let step = compact.on_compact(&c, validated, &shared.node.mempool());
+                match deliver(id, step, events).await {
+                    Ok(reply) => reply,
+                    Err(close) => return close,
+                }
+            }
+            Message::BlockTxs { block, txs } => {
+                let step = compact.on_block_txs(block, txs);
+                match deliver(id, step, events).await {
+                    Ok(reply) => reply,
+                    Err(close) => return close,
+                }
+            }
+            Message::GetBlockTxs { block, indexes } => match compact_block(shared, block).await {
+                Some(b) => match compact_conn::answer_block_txs(&b, &indexes) {
+                    Ok(answer) => Some(vec![answer]),
+                    Err(why) => return Close::Misbehaved(why),
+                },
+                // Not a block we have: nothing to answer (the peer fetches it whole).
+                None => None,
+            },
             Message::NotFound(hs) => {
                 let n = hs.len();
                 let _ = blocks_allowed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| {
@@ -396,6 +424,46 @@ async fn read_loop(
             }
         }
     }
+}
+
+/// Carries out what the compact receiver decided: a rebuilt block or a header goes to the state
+/// machine, a request goes back to the peer (returned), a violation closes the connection.
+async fn deliver(
+    id: PeerId,
+    step: Result<Step, Misbehavior>,
+    events: &mpsc::Sender<Event>,
+) -> Result<Option<Vec<Message>>, Close> {
+    let input = match step.map_err(Close::Misbehaved)? {
+        Step::Deliver { block, validated } => Input::CompactBlock {
+            id,
+            block,
+            validated,
+        },
+        Step::Announce(header) => Input::Message {
+            id,
+            msg: Message::Headers(vec![header]),
+        },
+        Step::Reply(m) => return Ok(Some(vec![m])),
+        Step::Nothing => return Ok(None),
+    };
+    events
+        .send(Event::Input(input))
+        .await
+        .map_err(|_| Close::Dropped("node stopping".into()))?;
+    Ok(None)
+}
+
+/// A block this node sent as a compact block lately, or any stored body.
+async fn compact_block(shared: &Arc<Shared>, h: Hash) -> Option<Arc<ferrite_core::BodyChecked>> {
+    if let Some(b) = shared.recent_compact.get(&h) {
+        return Some(b);
+    }
+    let view = shared.node.view();
+    let block = tokio::task::spawn_blocking(move || view.block(&h).ok().flatten())
+        .await
+        .ok()
+        .flatten()?;
+    ferrite_core::BodyChecked::new(block).ok().map(Arc::new)
 }
 
 /// Waits until at most [`MAX_QUEUED_BLOCKS`] frames are queued for the peer; false if it does

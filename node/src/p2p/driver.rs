@@ -63,10 +63,21 @@ struct Handle {
     blocks_allowed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// The machine's window on the node: the published view and the mempool.
-struct NodeReader<'a> {
+/// The machine's window on the node: the view published when it was made, and the mempool.
+/// The driver makes one per input; the simulator uses the same.
+pub struct NodeReader<'a> {
     view: Arc<ChainView>,
     node: &'a Node,
+}
+
+impl<'a> NodeReader<'a> {
+    /// A reader over `node`'s current view.
+    pub fn new(node: &'a Node) -> NodeReader<'a> {
+        NodeReader {
+            view: node.view(),
+            node,
+        }
+    }
 }
 
 impl ChainReader for NodeReader<'_> {
@@ -92,6 +103,22 @@ impl ChainReader for NodeReader<'_> {
 
     fn pool_ids(&self) -> Vec<ferrite_core::Hash> {
         self.node.mempool().ids()
+    }
+
+    fn has_header(&self, h: &ferrite_core::Hash) -> bool {
+        self.view
+            .block_meta(h)
+            .ok()
+            .flatten()
+            .is_some_and(|m| !m.status.is_invalid())
+    }
+
+    fn has_block(&self, h: &ferrite_core::Hash) -> bool {
+        self.view
+            .block_meta(h)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.status.has_body())
     }
 }
 
@@ -200,8 +227,8 @@ impl Driver {
                     status: done.status,
                 }),
                 ev = node_events.recv() => match ev {
-                    Ok(NodeEvent::Tip { announce, catching_up, .. }) => {
-                        Some(Input::TipChanged { announce, catching_up })
+                    Ok(NodeEvent::Tip { announce, catching_up, block, .. }) => {
+                        Some(Input::TipChanged { announce, catching_up, block })
                     }
                     Ok(NodeEvent::Tx(id)) => Some(Input::TxAdmitted(id)),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -275,10 +302,7 @@ impl Driver {
     }
 
     fn feed(&mut self, input: Input) {
-        let reader = NodeReader {
-            view: self.shared.node.view(),
-            node: &self.shared.node,
-        };
+        let reader = NodeReader::new(&self.shared.node);
         self.machine.handle(input, now(), &reader);
         self.execute();
     }
@@ -316,6 +340,7 @@ impl Driver {
                     }
                 }
                 Output::SubmitTxs { peer, txs } => self.submit_txs(peer, txs),
+                Output::KeepForCompact(block) => self.shared.recent_compact.keep(block),
                 Output::Banned(key, until) => {
                     self.shared
                         .bans

@@ -8,6 +8,7 @@
 
 pub mod addrbook;
 pub mod compact;
+pub mod compact_conn;
 pub mod conn;
 pub mod dial;
 pub mod driver;
@@ -87,6 +88,8 @@ pub struct Shared {
     pub bans: RwLock<HashMap<BanKey, u64>>,
     /// Peers connected after the handshake, as the HTTP API shows them.
     pub peer_table: Arc<PeerTable>,
+    /// Blocks lately sent as compact blocks, to answer `GetBlockTxs`.
+    pub recent_compact: compact_conn::RecentCompact,
 }
 
 /// What the HTTP API shows of one connected peer.
@@ -141,6 +144,8 @@ pub struct NetConfig {
     pub peers: Vec<String>,
     /// Learn and share addresses and dial learned ones; off: only the configured peers.
     pub discover: bool,
+    /// Relay new blocks as compact blocks (see [`fsm::MAX_HIGH_BANDWIDTH`]).
+    pub compact_relay: bool,
     /// Target outbound connections.
     pub max_outbound: usize,
     /// Most inbound connections.
@@ -178,6 +183,7 @@ impl Network {
             listen_port: local_addr.map(|a| a.port()).unwrap_or(0),
             bans: RwLock::default(),
             peer_table: Arc::default(),
+            recent_compact: compact_conn::RecentCompact::default(),
         });
         let machine_cfg = fsm::Config {
             genesis,
@@ -186,6 +192,7 @@ impl Network {
             discover: cfg.discover,
             max_outbound: cfg.max_outbound,
             max_inbound: cfg.max_inbound,
+            compact_relay: cfg.compact_relay,
         };
         let machine = fsm::Machine::new(machine_cfg, &records, rand::random(), driver::now());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);

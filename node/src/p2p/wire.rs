@@ -63,6 +63,9 @@ pub enum WireError {
         /// What failed.
         error: DecodeError,
     },
+    /// A flag byte that is neither 0 nor 1.
+    #[error("flag byte {0} is neither 0 nor 1")]
+    BadFlag(u8),
     /// A list has more entries than its type allows.
     #[error("{kind} carries {count} entries, more than {cap}")]
     TooMany {
@@ -134,7 +137,13 @@ pub enum Message {
     /// and unannounced, before the sender has connected them.
     SendCompact(bool),
     /// A block as its header, short ids and prefilled transfers.
-    CompactBlock(CompactBlock),
+    CompactBlock {
+        /// The block.
+        compact: CompactBlock,
+        /// The sender connected the block before sending it (false: forwarded in high-bandwidth
+        /// mode before validation, so its sender does not answer for the block's validity).
+        validated: bool,
+    },
     /// Asks for the transfers at these positions of a compact block the sender sent.
     GetBlockTxs {
         /// The block.
@@ -207,7 +216,7 @@ pub fn type_info(code: u8, max_block_size: usize) -> Option<(&'static str, usize
         ),
         code::SEND_COMPACT => ("sendcompact", 1),
         // Largest when every transfer is prefilled.
-        code::COMPACT_BLOCK => ("compactblock", CompactBlock::size_with(0, max_txs)),
+        code::COMPACT_BLOCK => ("compactblock", 1 + CompactBlock::size_with(0, max_txs)),
         code::GET_BLOCK_TXS => ("getblocktxs", 32 + list(4, max_txs)),
         code::BLOCK_TXS => (
             "blocktxs",
@@ -236,7 +245,7 @@ impl Message {
             Message::GetTxs(_) => code::GET_TXS,
             Message::Txs(_) => code::TXS,
             Message::SendCompact(_) => code::SEND_COMPACT,
-            Message::CompactBlock(_) => code::COMPACT_BLOCK,
+            Message::CompactBlock { .. } => code::COMPACT_BLOCK,
             Message::GetBlockTxs { .. } => code::GET_BLOCK_TXS,
             Message::BlockTxs { .. } => code::BLOCK_TXS,
         }
@@ -313,7 +322,10 @@ impl Message {
                 encode_txs(out, txs);
             }
             Message::SendCompact(high_bandwidth) => out.push(u8::from(*high_bandwidth)),
-            Message::CompactBlock(c) => c.encode_to(out),
+            Message::CompactBlock { compact, validated } => {
+                out.push(u8::from(*validated));
+                compact.encode_to(out);
+            }
             Message::GetBlockTxs { block, indexes } => {
                 out.extend_from_slice(&block.0);
                 put_u32(out, indexes.len() as u32);
@@ -434,12 +446,11 @@ fn decode_body(code: u8, kind: &'static str, r: &mut Reader<'_>) -> Result<Messa
             }
             Message::Txs(txs)
         }
-        code::SEND_COMPACT => match r.array::<1>()?[0] {
-            0 => Message::SendCompact(false),
-            1 => Message::SendCompact(true),
-            _ => return Err(Inner::Decode(DecodeError::TrailingBytes(0))),
+        code::SEND_COMPACT => Message::SendCompact(decode_flag(r)?),
+        code::COMPACT_BLOCK => Message::CompactBlock {
+            validated: decode_flag(r)?,
+            compact: CompactBlock::decode_from(r)?,
         },
-        code::COMPACT_BLOCK => Message::CompactBlock(CompactBlock::decode_from(r)?),
         code::GET_BLOCK_TXS => {
             let block = Hash(r.array()?);
             let n = r.count(4)? as usize;
@@ -460,6 +471,15 @@ fn decode_body(code: u8, kind: &'static str, r: &mut Reader<'_>) -> Result<Messa
         }
         other => return Err(Inner::Wire(WireError::UnknownType(other))),
     })
+}
+
+/// A byte that must be 0 or 1.
+fn decode_flag(r: &mut Reader<'_>) -> Result<bool, Inner> {
+    match r.array::<1>()?[0] {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(Inner::Wire(WireError::BadFlag(other))),
+    }
 }
 
 fn encode_addr(out: &mut Vec<u8>, a: &SocketAddr) {
@@ -552,6 +572,25 @@ mod tests {
             block: Hash([6; 32]),
             txs: vec![],
         });
+        round_trip(Message::CompactBlock {
+            compact: CompactBlock {
+                header: BlockHeader {
+                    version: 1,
+                    height: 2,
+                    prev: Hash([3; 32]),
+                    merkle_root: Hash([4; 32]),
+                    state_root: Hash([5; 32]),
+                    miner: ferrite_core::Address([6; 32]),
+                    timestamp: 7,
+                    bits: 8,
+                    nonce: 9,
+                },
+                nonce: 10,
+                short_ids: vec![1, (1 << 48) - 1],
+                prefilled: vec![],
+            },
+            validated: true,
+        });
     }
 
     #[test]
@@ -570,10 +609,10 @@ mod tests {
         want.extend([9; 32]);
         want.extend([1, 0, 0, 0, 3, 0, 0, 0]);
         assert_eq!(get, want);
-        assert!(matches!(
+        assert_eq!(
             Message::decode(code::SEND_COMPACT, &[2]),
-            Err(WireError::Malformed { .. })
-        ));
+            Err(WireError::BadFlag(2))
+        );
     }
 
     #[test]

@@ -82,8 +82,24 @@ pub struct Report {
     pub most_requested: usize,
     /// The most transfers wanted by one machine.
     pub most_txs_wanted: usize,
+    /// Blocks delivered: whole, rebuilt from a compact block, compact blocks fetched whole
+    /// instead, and requests for missing transfers of a compact block.
+    pub blocks_delivered: BlockDeliveries,
     /// Broken invariants.
     pub violations: Vec<Violation>,
+}
+
+/// How blocks reached the machines of a run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BlockDeliveries {
+    /// Whole blocks (answers to `GetBlocks`).
+    pub whole: u64,
+    /// Compact blocks rebuilt and handed on.
+    pub rebuilt: u64,
+    /// Compact blocks that could not be rebuilt and were fetched whole.
+    pub fell_back: u64,
+    /// `GetBlockTxs` requests for the transfers a rebuild lacked.
+    pub asked_missing: u64,
 }
 
 impl Report {
@@ -134,6 +150,13 @@ impl fmt::Display for Report {
             )?,
             None => writeln!(f, "final tip: none shared")?,
         }
+        let d = self.blocks_delivered;
+        writeln!(
+            f,
+            "blocks delivered whole {}, rebuilt from compact blocks {} ({} asked for missing \
+             transfers, {} fetched whole instead)",
+            d.whole, d.rebuilt, d.asked_missing, d.fell_back
+        )?;
         writeln!(
             f,
             "transfers accepted {}, mined {}, pending {}, excused {}",

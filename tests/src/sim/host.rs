@@ -12,7 +12,9 @@ use ferrite_core::{Address, Genesis, Hash};
 use ferrite_node::chain::Chain;
 use ferrite_node::mempool::{MempoolConfig, MempoolError};
 use ferrite_node::node::{Node, NodeEvent, SubmitTxError};
-use ferrite_node::p2p::fsm::{self, ChainReader, Input, Machine, Output, Time};
+use ferrite_node::p2p::compact_conn::{answer_block_txs, RecentCompact};
+use ferrite_node::p2p::driver::NodeReader;
+use ferrite_node::p2p::fsm::{self, Input, Machine, Output, Time};
 use ferrite_node::p2p::wire::{Message, Version, PROTOCOL_VERSION};
 use ferrite_node::p2p::PeerId;
 use ferrite_node::store::{Durability, StoreRead};
@@ -65,6 +67,10 @@ pub struct Host {
     next_peer: PeerId,
     /// Forged blocks it serves.
     pub forged: Vec<ferrite_core::Block>,
+    /// Relays new blocks as compact blocks.
+    pub compact_relay: bool,
+    /// Blocks it sent as compact blocks lately (to answer `GetBlockTxs`).
+    recent_compact: RecentCompact,
 }
 
 /// What a running host has (gone when it crashes).
@@ -76,29 +82,6 @@ pub struct Live {
     events: broadcast::Receiver<NodeEvent>,
     /// This incarnation's handshake nonce.
     pub nonce: u64,
-}
-
-/// The machine's window on a simulated node, as the driver's is on a real one.
-struct Reader<'a>(&'a Node);
-
-impl ChainReader for Reader<'_> {
-    fn locator(&self) -> Vec<Hash> {
-        self.0.view().locator.to_vec()
-    }
-    fn best_header(&self) -> (u64, ferrite_core::Work) {
-        let v = self.0.view();
-        (v.best_header_meta.height, v.best_header_meta.work)
-    }
-    fn missing(&self) -> Vec<(Hash, u64)> {
-        self.0.view().missing.to_vec()
-    }
-    fn missing_txs(&self, ids: &[Hash]) -> Vec<Hash> {
-        let pool = self.0.mempool();
-        ids.iter().filter(|h| !pool.contains(h)).copied().collect()
-    }
-    fn pool_ids(&self) -> Vec<Hash> {
-        self.0.mempool().ids()
-    }
 }
 
 /// What carrying out one output produced for the simulator: network actions and bans.
@@ -137,6 +120,8 @@ impl Host {
             live: None,
             next_peer: 1,
             forged: Vec::new(),
+            compact_relay: true,
+            recent_compact: RecentCompact::default(),
         }
     }
 
@@ -187,6 +172,7 @@ impl Host {
             discover: true,
             max_outbound: 4,
             max_inbound: 16,
+            compact_relay: self.compact_relay,
         };
         let machine = Machine::new(cfg, &records, nonce, self.local(now));
         let events = node.subscribe();
@@ -234,7 +220,8 @@ impl Host {
         let Some(live) = self.live.as_mut() else {
             return Vec::new();
         };
-        live.machine.handle(input, local, &Reader(&live.node));
+        live.machine
+            .handle(input, local, &NodeReader::new(&live.node));
         self.run_outputs(now)
     }
 
@@ -266,6 +253,7 @@ impl Host {
                         announce,
                         catching_up,
                         disconnected,
+                        block,
                         ..
                     } => {
                         effects.push(Effect::Tip {
@@ -274,11 +262,13 @@ impl Host {
                         Input::TipChanged {
                             announce,
                             catching_up,
+                            block,
                         }
                     }
                     NodeEvent::Tx(id) => Input::TxAdmitted(id),
                 };
-                live.machine.handle(input, local, &Reader(&live.node));
+                live.machine
+                    .handle(input, local, &NodeReader::new(&live.node));
             }
         }
     }
@@ -341,6 +331,7 @@ impl Host {
                 effects.push(Effect::Later(Input::TxsSubmitted { peer, invalid }));
             }
             Output::Banned(key, _) => effects.push(Effect::Banned(key)),
+            Output::KeepForCompact(block) => self.recent_compact.keep(block),
             Output::SaveBook(records) => {
                 if let Err(e) = node.peer_store().update_peers(&records) {
                     panic!("host {}: cannot save peers: {e}", self.index);
@@ -394,6 +385,21 @@ impl Host {
                 } else {
                     vec![Message::Txs(txs)]
                 })
+            }
+            Message::GetBlockTxs { .. } if stall => Some(Vec::new()),
+            Message::GetBlockTxs { block, indexes } => {
+                let found = self.recent_compact.get(block).or_else(|| {
+                    let b = node.view().block(block).ok().flatten()?;
+                    ferrite_core::BodyChecked::new(b).ok().map(Arc::new)
+                });
+                // A bad request is the requester's violation; the simulator's honest hosts
+                // never make one, so it is only answered when well formed.
+                Some(
+                    found
+                        .and_then(|b| answer_block_txs(&b, indexes).ok())
+                        .into_iter()
+                        .collect(),
+                )
             }
             _ => None,
         }

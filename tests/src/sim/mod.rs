@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use ferrite_core::dev::{dev_genesis_config, dev_key};
 use ferrite_core::{Address, Genesis, Hash, Transaction};
+use ferrite_node::p2p::compact_conn::Step;
 use ferrite_node::p2p::fsm::{Close, Input, Time};
 use ferrite_node::p2p::wire::Message;
 use ferrite_node::p2p::PeerId;
@@ -71,6 +72,8 @@ pub struct Scenario {
     pub evil: Vec<Role>,
     /// Longest the settling phase may take to converge.
     pub settle_limit: Duration,
+    /// Nodes relay new blocks as compact blocks (false: whole blocks only).
+    pub compact_relay: bool,
 }
 
 impl Scenario {
@@ -98,6 +101,8 @@ impl Scenario {
             latency_ms: (5, 120),
             evil,
             settle_limit: Duration::from_secs(180),
+            // Half the seeds relay whole blocks only, so both relays face every schedule.
+            compact_relay: (seed / 4) % 2 == 0,
         }
     }
 
@@ -118,6 +123,7 @@ impl Scenario {
             latency_ms: (5, 200),
             evil: vec![Role::Staller, Role::Flooder, Role::Forger],
             settle_limit: Duration::from_secs(600),
+            compact_relay: true,
         }
     }
 }
@@ -249,6 +255,7 @@ impl Sim {
             };
             let skew = rng.gen_range(-sc.max_skew_secs..=sc.max_skew_secs);
             let mut h = Host::new(i, dir.path().join(format!("node{i}")), role, skew);
+            h.compact_relay = sc.compact_relay;
             if i < sc.miners && role == Role::Honest {
                 h.miner = Some(Address([i as u8 + 1; 32]));
             }
@@ -612,21 +619,66 @@ impl Sim {
             }
             return;
         }
-        // As a connection does: a block's body is checked on arrival and goes on with its ids.
-        let input = match msg {
+        // As a connection does: a block's body is checked on arrival and goes on with its ids;
+        // a compact block is rebuilt from the receiver's mempool.
+        let peer = end.peer;
+        let step = match msg {
             Message::Block(b) => match ferrite_node::p2p::serve::check_body(b) {
-                Ok(block) => Input::Block {
-                    id: end.peer,
-                    block,
-                },
-                Err(why) => {
-                    self.close(n, Some((to, why)));
-                    return;
+                Ok(block) => {
+                    self.report.blocks_delivered.whole += 1;
+                    Ok(Some(Input::Block { id: peer, block }))
                 }
+                Err(why) => Err(why),
             },
-            msg => Input::Message { id: end.peer, msg },
+            Message::CompactBlock { compact, validated } => {
+                let Some(live) = self.hosts[end.host].live() else {
+                    return;
+                };
+                let pool = live.node.mempool();
+                let step = self.net.conns[n].compact[to].on_compact(&compact, validated, &pool);
+                drop(pool);
+                step.map(|s| self.compact_input(end.host, peer, s))
+            }
+            Message::BlockTxs { block, txs } => self.net.conns[n].compact[to]
+                .on_block_txs(block, txs)
+                .map(|s| self.compact_input(end.host, peer, s)),
+            msg => Ok(Some(Input::Message { id: peer, msg })),
+        };
+        let input = match step {
+            Ok(Some(input)) => input,
+            Ok(None) => return,
+            Err(why) => return self.close(n, Some((to, why))),
         };
         self.input(end.host, input);
+    }
+
+    /// What a connection does with its compact receiver's decision: a request goes back to the
+    /// sender at once, everything else becomes the machine's input.
+    fn compact_input(&mut self, host: usize, peer: PeerId, step: Step) -> Option<Input> {
+        let d = &mut self.report.blocks_delivered;
+        match step {
+            Step::Deliver { block, validated } => {
+                d.rebuilt += 1;
+                Some(Input::CompactBlock {
+                    id: peer,
+                    block,
+                    validated,
+                })
+            }
+            Step::Announce(header) => {
+                d.fell_back += 1;
+                Some(Input::Message {
+                    id: peer,
+                    msg: Message::Headers(vec![header]),
+                })
+            }
+            Step::Reply(m) => {
+                d.asked_missing += 1;
+                self.send(host, peer, m);
+                None
+            }
+            Step::Nothing => None,
+        }
     }
 
     /// Closes connection `n`; each end learns it after a moment. `violation` names the end

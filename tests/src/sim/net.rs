@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ferrite_node::p2p::compact_conn::CompactReceiver;
 use ferrite_node::p2p::fsm::Time;
 use ferrite_node::p2p::PeerId;
 use rand::Rng;
@@ -31,6 +32,8 @@ pub struct Conn {
     /// When the last message in each direction arrives (towards end 0, towards end 1), so
     /// that a connection delivers in order as TCP does.
     last: [Time; 2],
+    /// Each end's compact-block rebuild state, as a real connection task keeps it.
+    pub compact: [CompactReceiver; 2],
 }
 
 /// Links, connections and partitions.
@@ -94,6 +97,7 @@ impl Net {
             ends: [dialer, acceptor],
             open: true,
             last: [now, now],
+            compact: Default::default(),
         });
         self.by_end.insert((dialer.host, dialer.peer), n);
         self.by_end.insert((acceptor.host, acceptor.peer), n);

@@ -13,6 +13,7 @@
 //! This file holds the types and the dispatch; the peer set is in [`peers`], headers-first sync
 //! in [`sync`], relay in [`relay`].
 
+mod compact;
 mod peer;
 mod peers;
 mod relay;
@@ -22,6 +23,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferrite_core::{BlockHeader, BodyChecked, Hash, SignedTransaction, Work};
@@ -35,6 +37,7 @@ use crate::chain::{ChainError, HeadersAdded, Submitted};
 use crate::mempool::MempoolError;
 use crate::store::{BlockStatus, PeerRecord, PeerUpdate};
 
+pub use compact::{MAX_HIGH_BANDWIDTH, MAX_PENDING_COMPACT, PENDING_COMPACT_TIMEOUT};
 pub use peer::{Known, KNOWN_PER_PEER};
 pub use peers::{
     Misbehavior, ADDR_SHARE, BAN_SECS, HEADERS_TIMEOUT, PING_INTERVAL, PING_TIMEOUT, SAVE_INTERVAL,
@@ -87,6 +90,10 @@ pub trait ChainReader {
     fn missing_txs(&self, ids: &[Hash]) -> Vec<Hash>;
     /// Every transfer id in the mempool.
     fn pool_ids(&self) -> Vec<Hash>;
+    /// True when the chain holds the header `h` (checked, not invalid).
+    fn has_header(&self, h: &Hash) -> bool;
+    /// True when the chain holds the body of `h`.
+    fn has_block(&self, h: &Hash) -> bool;
 }
 
 /// How a connection ended, as its connection task saw it.
@@ -130,6 +137,16 @@ pub enum Input {
         /// The block and its transfer ids.
         block: BodyChecked,
     },
+    /// A compact block from a connected peer, rebuilt and matched to its header by the
+    /// connection.
+    CompactBlock {
+        /// From.
+        id: PeerId,
+        /// The rebuilt block.
+        block: BodyChecked,
+        /// The sender connected it before sending (it answers for its validity).
+        validated: bool,
+    },
     /// A connection ended (before or after its handshake).
     Closed {
         /// Connection id.
@@ -157,6 +174,8 @@ pub enum Input {
         announce: Vec<BlockHeader>,
         /// True while the node is far behind its best header.
         catching_up: bool,
+        /// The new tip block, for peers that take compact blocks.
+        block: Option<Arc<BodyChecked>>,
     },
     /// A transfer entered the mempool.
     TxAdmitted(Hash),
@@ -230,6 +249,8 @@ pub enum Output {
         /// Transfers this peer was asked for.
         txs: Vec<SignedTransaction>,
     },
+    /// Keep this block to answer `GetBlockTxs` for it: it was just sent as a compact block.
+    KeepForCompact(Arc<BodyChecked>),
     /// A ban, for the accept loop's early refusal.
     Banned(BanKey, u64),
     /// Write these address-book records.
@@ -255,6 +276,8 @@ pub struct Config {
     pub max_outbound: usize,
     /// Most inbound connections.
     pub max_inbound: usize,
+    /// Relay new blocks as compact blocks to peers that ask (and ask peers for them).
+    pub compact_relay: bool,
 }
 
 /// Sizes of what the machine holds (see [`Machine::footprint`]).
@@ -279,6 +302,8 @@ struct Downloaded {
     peer: PeerId,
     ban_key: BanKey,
     block: BodyChecked,
+    /// The sender answers for the block's validity (false: forwarded before validation).
+    ban_if_invalid: bool,
 }
 
 /// The machine.
@@ -298,8 +323,11 @@ pub struct Machine {
     /// is in flight (a peer's count is derived from it).
     requested: HashMap<Hash, (PeerId, Time)>,
     downloaded: HashMap<Hash, Downloaded>,
-    /// Blocks handed to the processor and not yet processed.
-    fed: HashSet<Hash>,
+    /// Blocks handed to the processor and not yet processed, and whether their sender answers
+    /// for their validity.
+    fed: HashMap<Hash, bool>,
+    /// Compact blocks waiting for the chain to check their headers.
+    compact_pending: BTreeMap<Hash, compact::PendingCompact>,
     /// Transfers requested, with other peers that announced them.
     tx_wanted: HashMap<Hash, relay::TxWant>,
     /// Transfers admitted since the last flush, to announce.
@@ -326,7 +354,8 @@ impl Machine {
             dialing: HashSet::new(),
             requested: HashMap::new(),
             downloaded: HashMap::new(),
-            fed: HashSet::new(),
+            fed: HashMap::new(),
+            compact_pending: BTreeMap::new(),
             tx_wanted: HashMap::new(),
             pending_tx_inv: Vec::new(),
             out,
@@ -355,6 +384,11 @@ impl Machine {
             } => self.on_connected(id, remote, dialed, version, now, chain),
             Input::Message { id, msg } => self.on_message(id, msg, now, chain),
             Input::Block { id, block } => self.on_block(id, block, now, chain),
+            Input::CompactBlock {
+                id,
+                block,
+                validated,
+            } => self.on_compact_block(id, block, validated, now, chain),
             Input::Closed {
                 id,
                 remote,
@@ -376,11 +410,12 @@ impl Machine {
             Input::TipChanged {
                 announce,
                 catching_up,
+                block,
             } => {
                 // While catching up, peers have these blocks already (we are fetching them
                 // from peers); the tip is announced once sync is done.
                 if !catching_up {
-                    self.announce_blocks(announce);
+                    self.announce_blocks(announce, block);
                 }
                 self.schedule(now, chain);
             }
@@ -423,7 +458,7 @@ impl Machine {
         Footprint {
             peers: self.peers.len(),
             blocks_requested: self.requested.len(),
-            blocks_downloaded: self.downloaded.len() + self.fed.len(),
+            blocks_downloaded: self.downloaded.len() + self.fed.len() + self.compact_pending.len(),
             txs_wanted: self.tx_wanted.len(),
             most_txs_in_flight_per_peer: self
                 .peers

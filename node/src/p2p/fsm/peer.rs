@@ -71,4 +71,8 @@ pub(super) struct Peer {
     /// Unix seconds at the handshake.
     pub since: u64,
     pub last_rtt: Option<Duration>,
+    /// The peer asked for new blocks as compact blocks, unannounced (`SendCompact(true)`).
+    pub wants_compact: bool,
+    /// We asked the peer for that.
+    pub asked_compact: bool,
 }

@@ -88,6 +88,15 @@ pub enum Misbehavior {
     /// A transfer with a bad signature or that breaks a stateless rule.
     #[error("relayed an invalid transfer: {0}")]
     InvalidTransfer(MempoolError),
+    /// A compact block whose header does not meet the target it names.
+    #[error("sent compact block {0} whose header lacks its proof of work")]
+    CompactWithoutWork(Hash),
+    /// A compact block that breaks the format's rules.
+    #[error("sent a malformed compact block {0}: {1}")]
+    BadCompact(Hash, crate::p2p::compact::CompactError),
+    /// A `GetBlockTxs` naming positions the block does not have, or out of order.
+    #[error("asked for transfers of block {0} at positions it does not have")]
+    BadBlockTxsRequest(Hash),
 }
 
 impl Machine {
@@ -164,10 +173,13 @@ impl Machine {
                 user_agent: version.user_agent.clone(),
                 since: now.secs(),
                 last_rtt: None,
+                wants_compact: false,
+                asked_compact: false,
             },
         );
         self.publish_peers();
         self.ask_headers(id, chain.locator(), now);
+        self.offer_compact(id);
         if self.cfg.discover {
             self.send(id, Message::GetAddr);
         }
@@ -293,6 +305,7 @@ impl Machine {
             }
             Message::Headers(hs) => self.on_headers(id, hs, now, chain),
             Message::NotFound(hs) => self.on_not_found(id, hs, now, chain),
+            Message::SendCompact(high_bandwidth) => self.on_send_compact(id, high_bandwidth),
             Message::InvTx(ids) => self.on_inv_tx(id, ids, now, chain),
             Message::Txs(txs) => self.on_txs(id, txs),
             // Requests are answered by the connection itself; handshake messages never get here.
@@ -314,6 +327,7 @@ impl Machine {
             self.out.push(Output::Disconnect(id));
             self.requested.retain(|_, (owner, _)| *owner != id);
             self.forget_tx_requests_of(id, now);
+            self.forget_compact_of(id);
             self.publish_peers();
         }
         self.schedule(now, chain);

@@ -2,9 +2,10 @@
 //! and fetched once, with per-peer bounds on what is requested and a fallback to another
 //! announcer when a peer does not deliver.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use ferrite_core::{BlockHeader, Hash, SignedTransaction};
+use ferrite_core::{BlockHeader, BodyChecked, Hash, SignedTransaction};
 
 use super::{ChainReader, Machine, Output, Time};
 use crate::p2p::wire::{Message, MAX_TX_BATCH};
@@ -37,8 +38,14 @@ impl TxWant {
 }
 
 impl Machine {
-    /// Sends each peer the suffix of `headers` after the last one it already has.
-    pub(super) fn announce_blocks(&mut self, headers: Vec<BlockHeader>) {
+    /// Sends each peer the suffix of `headers` after the last one it already has: as a compact
+    /// block when that suffix is the new tip `block` alone and the peer takes compact blocks,
+    /// as headers otherwise.
+    pub(super) fn announce_blocks(
+        &mut self,
+        headers: Vec<BlockHeader>,
+        block: Option<Arc<BodyChecked>>,
+    ) {
         if headers.is_empty() {
             return;
         }
@@ -59,7 +66,15 @@ impl Machine {
             sends.push((*pid, headers[first_unknown..].to_vec()));
         }
         sends.sort_by_key(|(pid, _)| *pid);
+        let mut kept = false;
         for (pid, hs) in sends {
+            if self.announce_compact(pid, &hs, block.as_ref()) {
+                if let (false, Some(b)) = (kept, &block) {
+                    self.out.push(Output::KeepForCompact(b.clone()));
+                    kept = true;
+                }
+                continue;
+            }
             self.send(pid, Message::Headers(hs));
         }
     }

@@ -173,6 +173,8 @@ impl Machine {
                 return;
             }
         }
+        // Compact blocks whose headers the chain now has go on before they are connected.
+        self.forward_compact(chain);
         // The next batch goes only from a peer that is kept.
         self.next_header_batch(id);
         self.schedule(now, chain);
@@ -203,6 +205,7 @@ impl Machine {
                 peer: id,
                 ban_key,
                 block,
+                ban_if_invalid: true,
             },
         );
         self.feed(chain);
@@ -234,13 +237,13 @@ impl Machine {
     /// Hands downloaded blocks to the processor in chain order.
     fn feed(&mut self, chain: &dyn ChainReader) {
         for (h, _) in chain.missing() {
-            if self.fed.contains(&h) {
+            if self.fed.contains_key(&h) {
                 continue;
             }
             let Some(d) = self.downloaded.remove(&h) else {
                 break;
             };
-            self.fed.insert(h);
+            self.fed.insert(h, d.ban_if_invalid);
             self.out.push(Output::SubmitBlock {
                 peer: d.peer,
                 ban_key: d.ban_key,
@@ -265,11 +268,19 @@ impl Machine {
             }
         }
         let mut batches: Vec<(PeerId, Vec<Hash>)> = Vec::new();
+        let mut took_compact = false;
         for (h, height) in missing {
-            if self.fed.contains(&h)
-                || self.downloaded.contains_key(&h)
-                || self.requested.contains_key(&h)
-            {
+            if self.fed.contains_key(&h) || self.downloaded.contains_key(&h) {
+                continue;
+            }
+            // A compact block already brought this body: a request for it is no longer needed
+            // (the whole block, if it still comes, is ignored).
+            if self.take_compact(&h, chain) {
+                self.requested.remove(&h);
+                took_compact = true;
+                continue;
+            }
+            if self.requested.contains_key(&h) {
                 continue;
             }
             let best = self
@@ -309,6 +320,9 @@ impl Machine {
                 self.send(pid, Message::GetBlocks(chunk.to_vec()));
             }
         }
+        if took_compact {
+            self.feed(chain);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -322,7 +336,7 @@ impl Machine {
         now: Time,
         chain: &dyn ChainReader,
     ) {
-        self.fed.remove(&hash);
+        let answers_for_it = self.fed.remove(&hash).unwrap_or(true);
         let verdict = match &result {
             _ if status == Some(BlockStatus::Invalid) => {
                 Some(Misbehavior::BlockFailedValidation(hash))
@@ -342,7 +356,17 @@ impl Machine {
             }
             _ => None,
         };
-        if let Some(why) = verdict {
+        let forwarded_in_good_faith = matches!(
+            verdict,
+            Some(Misbehavior::BlockFailedValidation(_) | Misbehavior::InvalidBlock { .. })
+        ) && !answers_for_it;
+        if let (true, Some(why)) = (forwarded_in_good_faith, &verdict) {
+            // Forwarded before validation, with its header's proof of work checked: the peer
+            // may have passed it on in good faith. Dropped, not banned.
+            if self.peers.contains_key(&peer) {
+                self.drop_peer(peer, &format!("forwarded {why}"), now, chain);
+            }
+        } else if let Some(why) = verdict {
             // Banned by key even if the peer has disconnected since it sent the block.
             let remote = self
                 .peers
@@ -360,6 +384,7 @@ impl Machine {
 
     /// Periodic sync upkeep: ask peers that claim more than we have for headers, and schedule.
     pub(super) fn sync_housekeeping(&mut self, now: Time, chain: &dyn ChainReader) {
+        self.expire_compact(now, chain);
         let (best_height, best_work) = chain.best_header();
         let mut behind: Vec<PeerId> = self
             .peers

@@ -23,6 +23,10 @@ struct Fake {
     best: (u64, u64),
     missing: RefCell<Vec<(Hash, u64)>>,
     pool: RefCell<HashSet<Hash>>,
+    /// Headers the chain has (checked).
+    headers: RefCell<HashSet<Hash>>,
+    /// Blocks the chain has whole.
+    blocks: RefCell<HashSet<Hash>>,
 }
 
 impl ChainReader for Fake {
@@ -44,6 +48,12 @@ impl ChainReader for Fake {
         ids.sort();
         ids
     }
+    fn has_header(&self, h: &Hash) -> bool {
+        self.headers.borrow().contains(h)
+    }
+    fn has_block(&self, h: &Hash) -> bool {
+        self.blocks.borrow().contains(h)
+    }
 }
 
 fn machine() -> Machine {
@@ -58,6 +68,7 @@ fn machine_with(discover: bool, max_outbound: usize) -> Machine {
         discover,
         max_outbound,
         max_inbound: 4,
+        compact_relay: true,
     };
     Machine::new(cfg, &[], 42, T0)
 }
@@ -849,3 +860,5 @@ fn a_banned_peers_waiting_header_batches_never_reach_the_chain() {
         .iter()
         .any(|o| matches!(o, Output::SubmitHeaders { .. })));
 }
+
+mod compact;

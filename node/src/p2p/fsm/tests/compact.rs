@@ -1,0 +1,281 @@
+//! The machine's compact relay: who is asked for high-bandwidth mode, what a new tip is sent
+//! as, forwarding before connect, and who is blamed for an invalid forwarded block.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::p2p::addrbook::BanKey;
+use crate::p2p::fsm::MAX_HIGH_BANDWIDTH;
+
+/// A block at `height` whose body matched its header.
+fn checked(height: u64) -> BodyChecked {
+    BodyChecked::new(block(height)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn key(id: PeerId) -> BanKey {
+    BanKey::new(addr(id as u8).ip(), 9733)
+}
+
+/// Compact blocks sent to `id`, with their `validated` flag.
+fn compacts_to(out: &[Output], id: PeerId) -> Vec<(Hash, bool)> {
+    sent_to(out, id)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::CompactBlock { compact, validated } => {
+                Some((compact.header.hash(), *validated))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Peer `id` connects and asks for high-bandwidth compact blocks.
+fn connect_hb(m: &mut Machine, chain: &Fake, id: PeerId) {
+    connect(m, chain, id, 0, T0);
+    m.handle(
+        Input::Message {
+            id,
+            msg: Message::SendCompact(true),
+        },
+        T0,
+        chain,
+    );
+    m.drain();
+}
+
+#[test]
+fn only_the_first_peers_are_asked_for_high_bandwidth_compact_blocks() {
+    let (mut m, chain) = (machine(), Fake::default());
+    let asked: Vec<bool> = (1..=MAX_HIGH_BANDWIDTH as PeerId + 1)
+        .map(|id| {
+            let out = connect(&mut m, &chain, id, 0, T0);
+            sent_to(&out, id)
+                .iter()
+                .any(|m| matches!(m, Message::SendCompact(true)))
+        })
+        .collect();
+    let mut want = vec![true; MAX_HIGH_BANDWIDTH];
+    want.push(false);
+    assert_eq!(asked, want);
+}
+
+#[test]
+fn a_new_tip_goes_as_a_compact_block_to_peers_that_asked_and_as_headers_to_others() {
+    let (mut m, chain) = (machine(), Fake::default());
+    connect_hb(&mut m, &chain, 1);
+    connect(&mut m, &chain, 2, 0, T0);
+    let tip = Arc::new(checked(1));
+    m.handle(
+        Input::TipChanged {
+            announce: vec![tip.block().header],
+            catching_up: false,
+            block: Some(tip.clone()),
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    assert_eq!(compacts_to(&out, 1), vec![(tip.hash(), true)]);
+    assert!(sent_to(&out, 1)
+        .iter()
+        .all(|m| !matches!(m, Message::Headers(_))));
+    assert!(compacts_to(&out, 2).is_empty());
+    assert!(sent_to(&out, 2)
+        .iter()
+        .any(|m| matches!(m, Message::Headers(hs) if hs == &vec![tip.block().header])));
+    // It is kept to answer requests for missing transfers.
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::KeepForCompact(b) if b.hash() == tip.hash())));
+}
+
+#[test]
+fn a_compact_block_is_forwarded_once_its_header_is_checked_before_it_is_connected() {
+    let b = checked(1);
+    let chain = chain_missing(&[block(1)]);
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 1, T0);
+    connect_hb(&mut m, &chain, 2);
+    m.handle(
+        Input::CompactBlock {
+            id: 1,
+            block: b.clone(),
+            validated: true,
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    // The header goes to the chain first; nothing is forwarded yet.
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::SubmitHeaders { peer: 1, headers } if headers == &vec![b.block().header]
+    )));
+    assert!(compacts_to(&out, 2).is_empty());
+    // The chain took the header: forwarded to peer 2 (not back to 1), flagged as not
+    // validated, and handed to the processor; no block was requested of anyone.
+    chain.headers.borrow_mut().insert(b.hash());
+    m.handle(
+        Input::HeadersSubmitted {
+            peer: 1,
+            count: 1,
+            last_height: 1,
+            result: Ok(HeadersAdded {
+                new: 1,
+                locator_after: vec![b.hash()],
+            }),
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    assert_eq!(compacts_to(&out, 2), vec![(b.hash(), false)]);
+    assert!(compacts_to(&out, 1).is_empty());
+    let forwarded_at = out
+        .iter()
+        .position(|o| matches!(o, Output::Send(2, Message::CompactBlock { .. })));
+    let submitted_at = out
+        .iter()
+        .position(|o| matches!(o, Output::SubmitBlock { block, .. } if block.hash() == b.hash()));
+    assert!(
+        forwarded_at < submitted_at && submitted_at.is_some(),
+        "{out:?}"
+    );
+    assert!(requested(&out, 1).is_empty() && requested(&out, 2).is_empty());
+}
+
+#[test]
+fn a_compact_block_whose_header_the_chain_refuses_is_never_forwarded() {
+    let b = checked(1);
+    let chain = chain_missing(&[block(1)]);
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 1, T0);
+    connect_hb(&mut m, &chain, 2);
+    m.handle(
+        Input::CompactBlock {
+            id: 1,
+            block: b,
+            validated: true,
+        },
+        T0,
+        &chain,
+    );
+    m.drain();
+    m.handle(
+        Input::HeadersSubmitted {
+            peer: 1,
+            count: 1,
+            last_height: 1,
+            result: Err(ChainError::Invalid(
+                ferrite_core::validation::BlockError::Header(
+                    ferrite_core::validation::HeaderError::InsufficientWork,
+                ),
+            )),
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    assert!(compacts_to(&out, 2).is_empty());
+    assert!(banned(&out) && disconnected(&out, 1));
+    assert!(!out.iter().any(|o| matches!(o, Output::SubmitBlock { .. })));
+}
+
+/// Feeds peer 1's compact block through to the processor and reports it invalid.
+fn invalid_after_compact(validated: bool) -> Vec<Output> {
+    let b = checked(1);
+    let chain = chain_missing(&[block(1)]);
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 1, T0);
+    m.handle(
+        Input::CompactBlock {
+            id: 1,
+            block: b.clone(),
+            validated,
+        },
+        T0,
+        &chain,
+    );
+    chain.headers.borrow_mut().insert(b.hash());
+    m.handle(
+        Input::HeadersSubmitted {
+            peer: 1,
+            count: 1,
+            last_height: 1,
+            result: Ok(HeadersAdded {
+                new: 1,
+                locator_after: vec![b.hash()],
+            }),
+        },
+        T0,
+        &chain,
+    );
+    m.drain();
+    m.handle(
+        Input::BlockProcessed {
+            peer: 1,
+            ban_key: key(1),
+            hash: b.hash(),
+            result: Ok(Submitted::Stored),
+            status: Some(BlockStatus::Invalid),
+        },
+        T0,
+        &chain,
+    );
+    m.drain()
+}
+
+#[test]
+fn a_block_forwarded_before_validation_that_fails_drops_its_sender_without_a_ban() {
+    let out = invalid_after_compact(false);
+    assert!(disconnected(&out, 1));
+    assert!(!banned(&out), "{out:?}");
+}
+
+#[test]
+fn a_block_its_sender_connected_that_fails_bans_the_sender() {
+    let out = invalid_after_compact(true);
+    assert!(disconnected(&out, 1));
+    assert!(out.contains(&Output::Banned(key(1), T0.secs() + BAN_SECS)));
+}
+
+#[test]
+fn compact_relay_off_sends_headers_and_asks_nobody() {
+    let cfg = Config {
+        genesis: Hash([7; 32]),
+        nonce: OUR_NONCE,
+        listen_port: 9733,
+        discover: true,
+        max_outbound: 8,
+        max_inbound: 4,
+        compact_relay: false,
+    };
+    let (mut m, chain) = (Machine::new(cfg, &[], 42, T0), Fake::default());
+    let out = connect(&mut m, &chain, 1, 0, T0);
+    assert!(!sent_to(&out, 1)
+        .iter()
+        .any(|m| matches!(m, Message::SendCompact(_))));
+    m.handle(
+        Input::Message {
+            id: 1,
+            msg: Message::SendCompact(true),
+        },
+        T0,
+        &chain,
+    );
+    let tip = Arc::new(checked(1));
+    m.handle(
+        Input::TipChanged {
+            announce: vec![tip.block().header],
+            catching_up: false,
+            block: Some(tip),
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    assert!(compacts_to(&out, 1).is_empty());
+    assert!(sent_to(&out, 1)
+        .iter()
+        .any(|m| matches!(m, Message::Headers(_))));
+}
