@@ -42,6 +42,13 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// One kind of peer message.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    /// The message's name, e.g. `compactblock`.
+    pub message: &'static str,
+}
+
 /// The node's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -51,6 +58,7 @@ pub struct Metrics {
     reorg_depth: Histogram,
     validation: Histogram,
     pong: Histogram,
+    sent_bytes: Family<MessageLabels, Counter>,
     http: Family<HttpLabels, Counter>,
     height: Gauge,
     header_height: Gauge,
@@ -106,6 +114,7 @@ impl Metrics {
                 PONG_BUCKETS.1,
                 PONG_BUCKETS.2,
             )),
+            sent_bytes: Family::default(),
             http: Family::default(),
             height: Gauge::default(),
             header_height: Gauge::default(),
@@ -144,6 +153,11 @@ impl Metrics {
             "p2p_pong_seconds",
             "Time from a peer's ping frame read to its pong queued",
             m.pong.clone(),
+        );
+        registry.register(
+            "p2p_sent_bytes",
+            "Bytes of frames queued for peers, by message",
+            m.sent_bytes.clone(),
         );
         registry.register(
             "http_requests",
@@ -189,6 +203,13 @@ impl Metrics {
             self.validation.observe(took.as_secs_f64());
         }
         self.blocks.get_or_create(&Outcome { result, reason }).inc();
+    }
+
+    /// Records a frame of `bytes` (header included) queued for a peer.
+    pub fn sent(&self, message: &'static str, bytes: usize) {
+        self.sent_bytes
+            .get_or_create(&MessageLabels { message })
+            .inc_by(bytes as u64);
     }
 
     /// Records how long a pong took to be queued after its ping was read.

@@ -45,6 +45,16 @@ pub fn wrk(url: &str, conns: u32, secs: u64) -> Option<Wrk> {
     })
 }
 
+/// The value of counter `name` with `label="value"` in a Prometheus text exposition (0 when
+/// absent).
+pub fn counter(text: &str, name: &str, label: &str, value: &str) -> u64 {
+    let series = format!("{name}{{{label}=\"{value}\"}}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
 /// `1.23ms`, `456.00us`, `1.02s` as milliseconds.
 fn parse_wrk_time(s: &str) -> Option<f64> {
     let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);

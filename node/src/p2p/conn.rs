@@ -295,7 +295,7 @@ async fn read_loop(
             Message::Ping(n) => {
                 // Answered here, never by the state machine; the time to queue it is a metric.
                 let read = Instant::now();
-                let pong = Arc::new(Message::Pong(n).to_frame(shared.magic));
+                let pong = frame(shared, &Message::Pong(n));
                 if out.send(pong).await.is_err() {
                     return Close::Dropped("closed".into());
                 }
@@ -326,8 +326,8 @@ async fn read_loop(
                     }
                     match read_block(shared, h).await {
                         Some(b) => {
-                            let frame = Arc::new(Message::Block(b).to_frame(shared.magic));
-                            if out.send(frame).await.is_err() {
+                            let block = frame(shared, &Message::Block(b));
+                            if out.send(block).await.is_err() {
                                 return Close::Dropped("closed".into());
                             }
                         }
@@ -419,11 +419,18 @@ async fn read_loop(
             }
         };
         for m in reply.into_iter().flatten() {
-            if out.send(Arc::new(m.to_frame(shared.magic))).await.is_err() {
+            if out.send(frame(shared, &m)).await.is_err() {
                 return Close::Dropped("closed".into());
             }
         }
     }
+}
+
+/// `msg` as a frame for this connection's queue, counted in the node's metrics.
+fn frame(shared: &Shared, msg: &Message) -> Frame {
+    let f = msg.to_frame(shared.magic);
+    shared.node.metrics().sent(msg.name(), f.len());
+    Arc::new(f)
 }
 
 /// Carries out what the compact receiver decided: a rebuilt block or a header goes to the state

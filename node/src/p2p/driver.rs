@@ -365,6 +365,7 @@ impl Driver {
                     .fetch_add(ids.len(), std::sync::atomic::Ordering::AcqRel);
             }
             let frame = Arc::new(msg.to_frame(self.shared.magic));
+            self.shared.node.metrics().sent(msg.name(), frame.len());
             if h.out.try_send(frame).is_err() {
                 // A full queue: the peer does not keep up.
                 tracing::debug!(peer = id, "send queue full; dropping the peer");

@@ -305,7 +305,9 @@ impl Store {
     }
 
     /// Stores headers that passed the header checks (headers-first sync), with their metadata,
-    /// and advances the arrival sequence, in one batch.
+    /// and advances the arrival sequence, in one batch. Not synced, like [`Store::put_body`]:
+    /// a crash may lose the batch as a whole (headers are asked for again), and the next synced
+    /// write (a connect) makes the log durable up to and including it.
     pub fn put_headers(
         &self,
         headers: &[(Hash, BlockHeader, BlockMeta)],
@@ -323,7 +325,7 @@ impl Store {
             META_NEXT_SEQ,
             (last.2.seq + 1).to_le_bytes(),
         );
-        self.write(b)
+        Ok(self.db.write(b)?)
     }
 
     /// Adds the body of a block whose header is stored, with its new metadata, in one batch.
