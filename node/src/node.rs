@@ -53,8 +53,6 @@ pub enum NodeEvent {
         disconnected: usize,
         /// The new tip's height.
         height: u64,
-        /// The new tip block, when the change ended by connecting it (compact relay).
-        block: Option<Arc<BodyChecked>>,
     },
     /// A transfer entered the mempool.
     Tx(Hash),
@@ -74,6 +72,9 @@ pub struct Node {
     chain: Mutex<Chain>,
     mempool: Mutex<Mempool>,
     view: ArcSwap<ChainView>,
+    /// The block of the last tip change that ended by connecting one (compact relay sends it
+    /// on). One slot, not part of the tip event: a subscriber that lags must not hold blocks.
+    tip_block: arc_swap::ArcSwapOption<BodyChecked>,
     params: Arc<ChainParams>,
     peer_store: PeerStore,
     tip_generation: AtomicU64,
@@ -119,6 +120,7 @@ impl Node {
             params: view.params.clone(),
             peer_store: chain.store().peer_store(),
             view: ArcSwap::new(view),
+            tip_block: arc_swap::ArcSwapOption::empty(),
             chain: Mutex::new(chain),
             mempool: Mutex::new(Mempool::new(mempool_cfg)),
             tip_generation: AtomicU64::new(0),
@@ -147,6 +149,11 @@ impl Node {
     /// The current published view of the chain. Never waits for the writer.
     pub fn view(&self) -> Arc<ChainView> {
         self.view.load_full()
+    }
+
+    /// The block the last tip change connected last, if it ended with one.
+    pub fn tip_block(&self) -> Option<Arc<BodyChecked>> {
+        self.tip_block.load_full()
     }
 
     /// The mempool and the view of the same tip (the view is published under the mempool lock).
@@ -306,13 +313,13 @@ impl Node {
         if let Some(change) = change {
             // Announce first: relaying the block does not wait for the mempool's clean-up.
             // No subscriber is not an error.
+            self.tip_block.store(change.tip_block.clone());
             let _ = self.events.send(NodeEvent::Tip {
                 connected: change.connected.clone(),
                 announce,
                 catching_up: view.catching_up(),
                 disconnected: change.disconnected.len(),
                 height: view.tip.height,
-                block: change.tip_block.clone(),
             });
             self.clean_pool(&mut pool, change, &view);
         }

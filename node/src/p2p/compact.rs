@@ -11,10 +11,11 @@
 //! The receiver matches its mempool against the short ids ([`rebuild`]): every slot filled
 //! gives the block ([`Rebuilt::Complete`]); otherwise it asks for the missing positions and
 //! completes the [`Partial`] with the answer. Two transfers of the block with one short id
-//! cannot be told apart by position, so such a block is fetched whole ([`Rebuilt::Ambiguous`]).
+//! cannot be told apart by position ([`Rebuilt::Ambiguous`]): the sender is asked for all.
 //! A mempool transfer that collides with a different transfer of the block shows up as a merkle
-//! root that does not match after rebuilding; the caller then fetches the block whole too, and
-//! blames the sender only when every transfer of the rebuilt body came from the sender itself.
+//! root that does not match after rebuilding; the caller then asks the sender for every
+//! transfer ([`Partial::sender_only`]), and blames the sender only when every transfer of the
+//! rebuilt body came from the sender itself.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -174,6 +175,14 @@ pub enum CompactError {
         /// Transfers in the block.
         total: usize,
     },
+    /// More transfers than a block of this chain can hold.
+    #[error("{count} transfers, more than a block holds ({max})")]
+    TooManyTxs {
+        /// Transfers the compact block names.
+        count: usize,
+        /// The most a block can hold.
+        max: usize,
+    },
     /// The answer to a request for missing transfers has another count than was asked.
     #[error("{got} transfers sent for {expected} missing")]
     WrongCount {
@@ -213,6 +222,17 @@ impl Partial {
         self.from_pool
     }
 
+    /// `compact` with only its prefilled transfers: everything else is to be asked of the
+    /// sender (when the mempool cannot be trusted for this block: a short id shared by two of
+    /// its transfers, or a body rebuilt with mempool transfers that did not match).
+    pub fn sender_only(compact: &CompactBlock) -> Result<Partial, CompactError> {
+        rebuild_slots(compact).map(|slots| Partial {
+            header: compact.header,
+            slots,
+            from_pool: 0,
+        })
+    }
+
     /// Completes the block with `txs`, the missing transfers in position order.
     pub fn fill(mut self, txs: Vec<SignedTransaction>) -> Result<Block, CompactError> {
         let missing = self.slots.iter().filter(|s| s.is_none()).count();
@@ -237,6 +257,25 @@ impl Partial {
     }
 }
 
+/// The block's positions with its prefilled transfers in place, the rest empty.
+fn rebuild_slots(compact: &CompactBlock) -> Result<Vec<Option<SignedTransaction>>, CompactError> {
+    let total = compact.tx_count();
+    let mut slots: Vec<Option<SignedTransaction>> = vec![None; total];
+    let mut last: Option<u32> = None;
+    for (index, tx) in &compact.prefilled {
+        let in_order = last.is_none_or(|l| *index > l);
+        let Some(slot) = slots.get_mut(*index as usize).filter(|_| in_order) else {
+            return Err(CompactError::BadPrefilledPosition {
+                index: *index,
+                total,
+            });
+        };
+        *slot = Some(*tx);
+        last = Some(*index);
+    }
+    Ok(slots)
+}
+
 /// What matching a compact block against the mempool gave.
 #[derive(Debug, Clone)]
 pub enum Rebuilt {
@@ -249,7 +288,7 @@ pub enum Rebuilt {
     },
     /// Some transfers are missing: ask for [`Partial::missing`].
     Missing(Partial),
-    /// Two transfers of the block share a short id: fetch the block whole.
+    /// Two transfers of the block share a short id: ask the sender for every transfer.
     Ambiguous,
 }
 
@@ -260,24 +299,11 @@ pub fn rebuild<'a>(
     pool: impl IntoIterator<Item = (&'a Hash, &'a SignedTransaction)>,
 ) -> Result<Rebuilt, CompactError> {
     let total = compact.tx_count();
-    let mut slots: Vec<Option<SignedTransaction>> = vec![None; total];
-    let mut prefilled_at = vec![false; total];
-    let mut last: Option<u32> = None;
-    for (index, tx) in &compact.prefilled {
-        let in_order = last.is_none_or(|l| *index > l);
-        let Some(slot) = slots.get_mut(*index as usize).filter(|_| in_order) else {
-            return Err(CompactError::BadPrefilledPosition {
-                index: *index,
-                total,
-            });
-        };
-        *slot = Some(*tx);
-        prefilled_at[*index as usize] = true;
-        last = Some(*index);
-    }
+    let mut slots = rebuild_slots(compact)?;
     // Short ids fill the positions not prefilled, in order.
     let mut wanted: HashMap<u64, usize> = HashMap::with_capacity(compact.short_ids.len());
-    let open = (0..total).filter(|i| !prefilled_at[*i]);
+    let open: Vec<usize> = (0..total).filter(|i| slots[*i].is_none()).collect();
+    let open = open.into_iter();
     for (sid, pos) in compact.short_ids.iter().zip(open) {
         if wanted.insert(*sid, pos).is_some() {
             return Ok(Rebuilt::Ambiguous);
@@ -467,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn two_transfers_of_the_block_on_one_short_id_fetch_it_whole() {
+    fn two_transfers_of_the_block_on_one_short_id_are_ambiguous() {
         let b = body(3);
         let mut c = CompactBlock::new(&b, 16, |_| false);
         c.short_ids[2] = c.short_ids[0];

@@ -12,21 +12,36 @@ use std::sync::{Arc, Mutex};
 
 use ferrite_core::{BlockHeader, BodyChecked, Hash, Target};
 
-use super::compact::{rebuild, CompactBlock, Partial, Rebuilt};
+use super::compact::{rebuild, CompactBlock, CompactError, Partial, Rebuilt};
 use super::fsm::Misbehavior;
 use super::wire::Message;
 use crate::mempool::Mempool;
 
-/// A rebuild that misses more than this share of the block's transfers, and more than
-/// [`MAX_MISSING_ASKED`] of them, fetches the block whole instead: the short ids were mostly
-/// wasted, and the whole-block path is the one sync uses. A few missing transfers of a small
-/// block are asked for (one round trip either way, fewer bytes).
-pub const MAX_MISSING_SHARE: f64 = 0.5;
-/// Missing transfers always asked for, whatever their share.
-pub const MAX_MISSING_ASKED: usize = 32;
 /// Blocks this node sent as compact blocks, kept to answer `GetBlockTxs` (it may ask before the
 /// block is stored: high-bandwidth peers get it before it is connected).
 pub const RECENT_COMPACT: usize = 8;
+
+/// What the chain allows of a block, checked before a compact block costs a mempool scan.
+#[derive(Debug, Clone, Copy)]
+pub struct CompactLimits {
+    /// The most transfers a block can hold.
+    pub max_txs: usize,
+    /// The easiest target a header may name.
+    pub pow_limit: Target,
+}
+
+/// What the chain knows of a compact block's parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parent {
+    /// Stored and not invalid: the block can be rebuilt.
+    Known,
+    /// Not known: the block goes to the state machine as an announcement (it asks for the
+    /// headers in between).
+    Unknown,
+    /// Known to be invalid: the block is ignored. Its sender may not know that yet (it may have
+    /// forwarded the block in good faith), so nobody is blamed.
+    Invalid,
+}
 
 /// What the connection does next.
 #[derive(Debug)]
@@ -38,66 +53,69 @@ pub enum Step {
         /// The sender had connected it before sending (it answers for its validity).
         validated: bool,
     },
-    /// Send this to the peer (a request for the missing transfers).
+    /// Send this to the peer (a request for transfers of the block).
     Reply(Message),
-    /// Fetch the block whole: hand its header to the state machine as an announcement.
+    /// Hand the header to the state machine as an announcement (its parent is unknown).
     Announce(BlockHeader),
-    /// Nothing to do (an answer nobody waits for).
+    /// Nothing to do (an answer nobody waits for, a block of an invalid branch).
     Nothing,
 }
 
 /// A rebuild waiting for the sender's `BlockTxs`.
 #[derive(Debug)]
 struct Waiting {
-    hash: Hash,
+    compact: CompactBlock,
     partial: Partial,
     validated: bool,
 }
 
-/// The compact-block state of one connection: at most one rebuild waiting.
+/// The compact-block state of one connection: at most one rebuild waiting (a newer compact
+/// block replaces it).
 #[derive(Debug, Default)]
 pub struct CompactReceiver {
     waiting: Option<Waiting>,
 }
 
 impl CompactReceiver {
-    /// A compact block arrived: its header must carry the work its own target claims (the
-    /// chain checks that target later); then its transfers are matched against `pool`.
+    /// A compact block arrived. Before anything costs more than a hash: at most `max_txs`
+    /// transfers, a target no easier than the chain allows and met by the header, and a known
+    /// parent. Then its transfers are matched against `pool`; what is missing is asked for.
     pub fn on_compact(
         &mut self,
-        compact: &CompactBlock,
+        compact: CompactBlock,
         validated: bool,
+        parent: Parent,
+        limits: &CompactLimits,
         pool: &Mempool,
     ) -> Result<Step, Misbehavior> {
         let header = compact.header;
         let hash = header.hash();
-        let worked = Target::from_compact(header.bits).is_ok_and(|t| t.is_met_by(&hash));
+        let count = compact.tx_count();
+        if count > limits.max_txs {
+            let error = CompactError::TooManyTxs {
+                count,
+                max: limits.max_txs,
+            };
+            return Err(Misbehavior::BadCompact(hash, error));
+        }
+        let worked = Target::from_compact(header.bits)
+            .is_ok_and(|t| t.as_u256() <= limits.pow_limit.as_u256() && t.is_met_by(&hash));
         if !worked {
             return Err(Misbehavior::CompactWithoutWork(hash));
         }
+        match parent {
+            Parent::Known => {}
+            Parent::Unknown => return Ok(Step::Announce(header)),
+            Parent::Invalid => return Ok(Step::Nothing),
+        }
         let rebuilt =
-            rebuild(compact, pool.entries()).map_err(|e| Misbehavior::BadCompact(hash, e))?;
+            rebuild(&compact, pool.entries()).map_err(|e| Misbehavior::BadCompact(hash, e))?;
         match rebuilt {
             Rebuilt::Complete { block, from_pool } => {
-                Ok(finish(hash, block, from_pool, validated)?)
+                self.finish(compact, block, from_pool, validated)
             }
-            Rebuilt::Ambiguous => Ok(Step::Announce(header)),
-            Rebuilt::Missing(partial) => {
-                let missing = partial.missing();
-                let share = missing.len() as f64 / compact.tx_count().max(1) as f64;
-                if missing.len() > MAX_MISSING_ASKED && share > MAX_MISSING_SHARE {
-                    return Ok(Step::Announce(header));
-                }
-                self.waiting = Some(Waiting {
-                    hash,
-                    partial,
-                    validated,
-                });
-                Ok(Step::Reply(Message::GetBlockTxs {
-                    block: hash,
-                    indexes: missing,
-                }))
-            }
+            Rebuilt::Ambiguous => self.ask_sender_for_all(compact, validated),
+            Rebuilt::Missing(partial) => Ok(self.ask(compact, partial, validated)),
         }
     }
 
@@ -107,7 +125,7 @@ impl CompactReceiver {
         block: Hash,
         txs: Vec<ferrite_core::SignedTransaction>,
     ) -> Result<Step, Misbehavior> {
-        let Some(w) = self.waiting.take_if(|w| w.hash == block) else {
+        let Some(w) = self.waiting.take_if(|w| w.compact.header.hash() == block) else {
             return Ok(Step::Nothing);
         };
         let from_pool = w.partial.from_pool();
@@ -115,24 +133,60 @@ impl CompactReceiver {
             .partial
             .fill(txs)
             .map_err(|e| Misbehavior::BadCompact(block, e))?;
-        finish(block, rebuilt, from_pool, w.validated)
+        self.finish(w.compact, rebuilt, from_pool, w.validated)
+    }
+
+    fn ask(&mut self, compact: CompactBlock, partial: Partial, validated: bool) -> Step {
+        let reply = Message::GetBlockTxs {
+            block: compact.header.hash(),
+            indexes: partial.missing(),
+        };
+        self.waiting = Some(Waiting {
+            compact,
+            partial,
+            validated,
+        });
+        Step::Reply(reply)
+    }
+
+    /// Asks the sender for every transfer it did not prefill: the mempool cannot be trusted for
+    /// this block.
+    fn ask_sender_for_all(
+        &mut self,
+        compact: CompactBlock,
+        validated: bool,
+    ) -> Result<Step, Misbehavior> {
+        let hash = compact.header.hash();
+        let partial =
+            Partial::sender_only(&compact).map_err(|e| Misbehavior::BadCompact(hash, e))?;
+        Ok(self.ask(compact, partial, validated))
+    }
+
+    /// The merkle check of a rebuilt body. A body that does not match is the sender's doing only
+    /// if every transfer in it came from the sender; with mempool transfers in it, a short-id
+    /// collision may be to blame, and the sender is asked for all of them instead.
+    fn finish(
+        &mut self,
+        compact: CompactBlock,
+        block: ferrite_core::Block,
+        from_pool: usize,
+        validated: bool,
+    ) -> Result<Step, Misbehavior> {
+        let hash = compact.header.hash();
+        match BodyChecked::new(block) {
+            Ok(block) => Ok(Step::Deliver { block, validated }),
+            Err(_) if from_pool > 0 => self.ask_sender_for_all(compact, validated),
+            Err(_) => Err(Misbehavior::MerkleMismatch(hash)),
+        }
     }
 }
 
-/// The merkle check of a rebuilt body. A body that does not match is the sender's doing only if
-/// every transfer in it came from the sender; with mempool transfers in it, a short-id
-/// collision may be to blame, and the block is fetched whole.
-fn finish(
-    hash: Hash,
-    block: ferrite_core::Block,
-    from_pool: usize,
-    validated: bool,
-) -> Result<Step, Misbehavior> {
-    let header = block.header;
-    match BodyChecked::new(block) {
-        Ok(block) => Ok(Step::Deliver { block, validated }),
-        Err(_) if from_pool > 0 => Ok(Step::Announce(header)),
-        Err(_) => Err(Misbehavior::MerkleMismatch(hash)),
+/// What `view` knows of the parent `prev` of a compact block.
+pub fn parent_of(view: &crate::chain::ChainView, prev: &Hash) -> Parent {
+    match view.block_meta(prev) {
+        Ok(Some(m)) if m.status.is_invalid() => Parent::Invalid,
+        Ok(Some(_)) => Parent::Known,
+        _ => Parent::Unknown,
     }
 }
 
@@ -233,14 +287,40 @@ mod tests {
         pool
     }
 
+    fn limits() -> CompactLimits {
+        CompactLimits {
+            max_txs: 100,
+            pow_limit: Target::from_compact(ferrite_core::dev::EASIEST_BITS)
+                .unwrap_or_else(|e| panic!("{e}")),
+        }
+    }
+
+    fn receive(rx: &mut CompactReceiver, c: &CompactBlock, pool: &Mempool) -> Step {
+        rx.on_compact(c.clone(), true, Parent::Known, &limits(), pool)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Answers `step`'s request from `b`, as the sender does, and feeds the answer back.
+    fn answered(rx: &mut CompactReceiver, step: Step, b: &BodyChecked) -> Step {
+        let Step::Reply(Message::GetBlockTxs { block, indexes }) = step else {
+            panic!("expected a request, got {step:?}");
+        };
+        assert_eq!(block, b.hash());
+        let Ok(Message::BlockTxs { block, txs }) = answer_block_txs(b, &indexes) else {
+            panic!("the sender cannot answer {indexes:?}");
+        };
+        rx.on_block_txs(block, txs)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn a_block_whose_transfers_are_all_pending_is_delivered_at_once() {
         let b = body(12);
         let c = CompactBlock::new(&b, 3, |_| false);
         let pool = pool_with(&b.block().txs);
         let mut rx = CompactReceiver::default();
-        match rx.on_compact(&c, true, &pool) {
-            Ok(Step::Deliver { block, validated }) => {
+        match receive(&mut rx, &c, &pool) {
+            Step::Deliver { block, validated } => {
                 assert_eq!(block, b);
                 assert!(validated);
             }
@@ -255,22 +335,13 @@ mod tests {
         let c = CompactBlock::new(&b, 4, |_| false);
         let pool = pool_with(&txs[..7]);
         let mut rx = CompactReceiver::default();
-        let Ok(Step::Reply(Message::GetBlockTxs { block, indexes })) =
-            rx.on_compact(&c, false, &pool)
-        else {
-            panic!("expected a request for the missing transfers");
-        };
-        assert_eq!((block, indexes.clone()), (b.hash(), vec![7, 8, 9]));
-        // The sender answers from the block it sent.
-        let answer = answer_block_txs(&b, &indexes).unwrap_or_else(|e| panic!("{e}"));
-        let Message::BlockTxs { block, txs } = answer else {
-            panic!("expected BlockTxs");
-        };
-        match rx.on_block_txs(block, txs) {
-            Ok(Step::Deliver { block, validated }) => {
-                assert_eq!(block, b);
-                assert!(!validated);
-            }
+        let step = receive(&mut rx, &c, &pool);
+        assert!(matches!(
+            &step,
+            Step::Reply(Message::GetBlockTxs { indexes, .. }) if indexes == &vec![7, 8, 9]
+        ));
+        match answered(&mut rx, step, &b) {
+            Step::Deliver { block, .. } => assert_eq!(block, b),
             other => panic!("{other:?}"),
         }
         // A second answer is for nothing.
@@ -281,16 +352,20 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_mempool_fetches_a_large_block_whole() {
-        let b = body(MAX_MISSING_ASKED as u32 + 1);
-        let c = CompactBlock::new(&b, 5, |_| false);
+    fn an_empty_mempool_asks_the_sender_for_everything() {
+        let b = body(40);
+        let c = CompactBlock::new(&b, 5, |i| i == 0);
         let mut rx = CompactReceiver::default();
-        let step = rx.on_compact(&c, true, &pool_with(&[]));
-        assert!(matches!(step, Ok(Step::Announce(h)) if h == b.block().header));
+        let step = receive(&mut rx, &c, &pool_with(&[]));
+        assert!(matches!(
+            &step,
+            Step::Reply(Message::GetBlockTxs { indexes, .. }) if indexes.len() == 39
+        ));
+        assert!(matches!(answered(&mut rx, step, &b), Step::Deliver { block, .. } if block == b));
     }
 
     #[test]
-    fn a_forced_short_id_collision_fetches_the_block_whole_and_blames_nobody() {
+    fn a_forced_short_id_collision_asks_the_sender_for_everything_and_blames_nobody() {
         let b = body(4);
         let mut c = CompactBlock::new(&b, 6, |_| false);
         let stranger = tx(500);
@@ -299,8 +374,23 @@ mod tests {
         let mut pending = b.block().txs.clone();
         pending.push(stranger);
         let mut rx = CompactReceiver::default();
-        let step = rx.on_compact(&c, true, &pool_with(&pending));
-        assert!(matches!(step, Ok(Step::Announce(h)) if h == b.block().header));
+        // The rebuilt body does not match: every transfer is asked of the sender instead.
+        let step = receive(&mut rx, &c, &pool_with(&pending));
+        assert!(matches!(
+            &step,
+            Step::Reply(Message::GetBlockTxs { indexes, .. }) if indexes == &vec![0, 1, 2, 3]
+        ));
+        assert!(matches!(answered(&mut rx, step, &b), Step::Deliver { block, .. } if block == b));
+    }
+
+    #[test]
+    fn two_transfers_of_the_block_on_one_short_id_ask_the_sender_for_everything() {
+        let b = body(3);
+        let mut c = CompactBlock::new(&b, 16, |_| false);
+        c.short_ids[2] = c.short_ids[0];
+        let mut rx = CompactReceiver::default();
+        let step = receive(&mut rx, &c, &pool_with(&b.block().txs));
+        assert!(matches!(answered(&mut rx, step, &b), Step::Deliver { block, .. } if block == b));
     }
 
     #[test]
@@ -311,12 +401,13 @@ mod tests {
         c.prefilled[1].1 = tx(700);
         let mut rx = CompactReceiver::default();
         assert_eq!(
-            rx.on_compact(&c, true, &pool_with(&[])).err(),
+            rx.on_compact(c, true, Parent::Known, &limits(), &pool_with(&[]))
+                .err(),
             Some(Misbehavior::MerkleMismatch(b.hash()))
         );
         // The same through `BlockTxs`: the sender answers with the wrong transfer.
         let c = CompactBlock::new(&b, 8, |i| i != 2);
-        let Ok(Step::Reply(_)) = rx.on_compact(&c, true, &pool_with(&[])) else {
+        let Step::Reply(_) = receive(&mut rx, &c, &pool_with(&[])) else {
             panic!("expected a request");
         };
         assert_eq!(
@@ -326,15 +417,47 @@ mod tests {
     }
 
     #[test]
-    fn a_header_without_its_claimed_work_is_refused_before_anything_else() {
+    fn cheap_checks_come_before_the_mempool() {
         let b = body(2);
-        let mut c = CompactBlock::new(&b, 9, |_| true);
-        // The hardest target: no nonce found by `mine` above meets it.
-        c.header.bits = 0x0300_0001;
+        let pool = pool_with(&[]);
         let mut rx = CompactReceiver::default();
+        // A target the header does not meet.
+        let mut c = CompactBlock::new(&b, 9, |_| true);
+        c.header.bits = 0x0300_0001;
         assert!(matches!(
-            rx.on_compact(&c, true, &pool_with(&[])),
+            rx.on_compact(c, true, Parent::Known, &limits(), &pool),
             Err(Misbehavior::CompactWithoutWork(_))
+        ));
+        // A target easier than the chain allows (met by the header, so not a proof of work).
+        let c = CompactBlock::new(&b, 9, |_| true);
+        let strict = CompactLimits {
+            pow_limit: Target::from_compact(0x1d00_ffff).unwrap_or_else(|e| panic!("{e}")),
+            ..limits()
+        };
+        assert!(matches!(
+            rx.on_compact(c.clone(), true, Parent::Known, &strict, &pool),
+            Err(Misbehavior::CompactWithoutWork(_))
+        ));
+        // More transfers than a block holds.
+        let tight = CompactLimits {
+            max_txs: 1,
+            ..limits()
+        };
+        assert!(matches!(
+            rx.on_compact(c.clone(), true, Parent::Known, &tight, &pool),
+            Err(Misbehavior::BadCompact(
+                _,
+                CompactError::TooManyTxs { count: 2, max: 1 }
+            ))
+        ));
+        // An unknown parent is an announcement; an invalid one is ignored, blaming nobody.
+        assert!(matches!(
+            rx.on_compact(c.clone(), false, Parent::Unknown, &limits(), &pool),
+            Ok(Step::Announce(h)) if h == b.block().header
+        ));
+        assert!(matches!(
+            rx.on_compact(c, false, Parent::Invalid, &limits(), &pool),
+            Ok(Step::Nothing)
         ));
     }
 

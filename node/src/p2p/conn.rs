@@ -20,7 +20,6 @@ use super::wire::{
     self, Message, Version, WireError, FRAME_HEADER_LEN, MAX_PREHANDSHAKE_PAYLOAD, PROTOCOL_VERSION,
 };
 use super::{serve, Event, Frame, PeerId, Shared};
-use crate::store::StoreRead;
 
 /// Time a peer has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -340,7 +339,13 @@ async fn read_loop(
                 compact: c,
                 validated,
             } => {
-                let step = compact.on_compact(&c, validated, &shared.node.mempool());
+                let parent = compact_conn::parent_of(&shared.node.view(), &c.header.prev);
+                let limits = compact_conn::CompactLimits {
+                    max_txs: shared.max_block / ferrite_core::transaction::SIGNED_TX_LEN,
+                    pow_limit: shared.node.params().pow_limit,
+                };
+                let step =
+                    compact.on_compact(c, validated, parent, &limits, &shared.node.mempool());
                 match deliver(id, step, events).await {
                     Ok(reply) => reply,
                     Err(close) => return close,
@@ -353,12 +358,12 @@ async fn read_loop(
                     Err(close) => return close,
                 }
             }
-            Message::GetBlockTxs { block, indexes } => match compact_block(shared, block).await {
+            Message::GetBlockTxs { block, indexes } => match shared.recent_compact.get(&block) {
                 Some(b) => match compact_conn::answer_block_txs(&b, &indexes) {
                     Ok(answer) => Some(vec![answer]),
                     Err(why) => return Close::Misbehaved(why),
                 },
-                // Not a block we have: nothing to answer (the peer fetches it whole).
+                // Not a block sent lately: nothing to answer (the peer gets it another way).
                 None => None,
             },
             Message::NotFound(hs) => {
@@ -458,19 +463,6 @@ async fn deliver(
         .await
         .map_err(|_| Close::Dropped("node stopping".into()))?;
     Ok(None)
-}
-
-/// A block this node sent as a compact block lately, or any stored body.
-async fn compact_block(shared: &Arc<Shared>, h: Hash) -> Option<Arc<ferrite_core::BodyChecked>> {
-    if let Some(b) = shared.recent_compact.get(&h) {
-        return Some(b);
-    }
-    let view = shared.node.view();
-    let block = tokio::task::spawn_blocking(move || view.block(&h).ok().flatten())
-        .await
-        .ok()
-        .flatten()?;
-    ferrite_core::BodyChecked::new(block).ok().map(Arc::new)
 }
 
 /// Waits until at most [`MAX_QUEUED_BLOCKS`] frames are queued for the peer; false if it does

@@ -122,6 +122,17 @@ impl ChainReader for NodeReader<'_> {
     }
 }
 
+/// The new tip's block for compact relay: the node's last connected block when it is the tip
+/// `announce` ends with, and only once caught up (peers have the blocks of a catch-up).
+pub fn tip_block(
+    node: &Node,
+    announce: &[ferrite_core::BlockHeader],
+    catching_up: bool,
+) -> Option<Arc<ferrite_core::BodyChecked>> {
+    let tip = announce.last()?.hash();
+    node.tip_block().filter(|b| !catching_up && b.hash() == tip)
+}
+
 /// The driver's state.
 pub struct Driver {
     shared: Arc<Shared>,
@@ -227,7 +238,8 @@ impl Driver {
                     status: done.status,
                 }),
                 ev = node_events.recv() => match ev {
-                    Ok(NodeEvent::Tip { announce, catching_up, block, .. }) => {
+                    Ok(NodeEvent::Tip { announce, catching_up, .. }) => {
+                        let block = tip_block(&self.shared.node, &announce, catching_up);
                         Some(Input::TipChanged { announce, catching_up, block })
                     }
                     Ok(NodeEvent::Tx(id)) => Some(Input::TxAdmitted(id)),

@@ -253,9 +253,13 @@ impl Host {
                         announce,
                         catching_up,
                         disconnected,
-                        block,
                         ..
                     } => {
+                        let block = ferrite_node::p2p::driver::tip_block(
+                            &live.node,
+                            &announce,
+                            catching_up,
+                        );
                         effects.push(Effect::Tip {
                             reorg: disconnected,
                         });
@@ -388,10 +392,7 @@ impl Host {
             }
             Message::GetBlockTxs { .. } if stall => Some(Vec::new()),
             Message::GetBlockTxs { block, indexes } => {
-                let found = self.recent_compact.get(block).or_else(|| {
-                    let b = node.view().block(block).ok().flatten()?;
-                    ferrite_core::BodyChecked::new(b).ok().map(Arc::new)
-                });
+                let found = self.recent_compact.get(block);
                 // A bad request is the requester's violation; the simulator's honest hosts
                 // never make one, so it is only answered when well formed.
                 Some(

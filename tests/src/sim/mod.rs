@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use ferrite_core::dev::{dev_genesis_config, dev_key};
 use ferrite_core::{Address, Genesis, Hash, Transaction};
-use ferrite_node::p2p::compact_conn::Step;
+use ferrite_node::p2p::compact_conn::{self, Step};
 use ferrite_node::p2p::fsm::{Close, Input, Time};
 use ferrite_node::p2p::wire::Message;
 use ferrite_node::p2p::PeerId;
@@ -101,7 +101,8 @@ impl Scenario {
             latency_ms: (5, 120),
             evil,
             settle_limit: Duration::from_secs(180),
-            // Half the seeds relay whole blocks only, so both relays face every schedule.
+            // Seeds 4k..4k+3 with k even relay compact blocks, the others whole blocks only:
+            // each relay meets every kind of misbehaving peer (chosen by `seed % 4`).
             compact_relay: (seed / 4) % 2 == 0,
         }
     }
@@ -634,8 +635,16 @@ impl Sim {
                 let Some(live) = self.hosts[end.host].live() else {
                     return;
                 };
+                let parent = compact_conn::parent_of(&live.node.view(), &compact.header.prev);
+                let params = live.node.params();
+                let limits = compact_conn::CompactLimits {
+                    max_txs: params.max_block_size as usize
+                        / ferrite_core::transaction::SIGNED_TX_LEN,
+                    pow_limit: params.pow_limit,
+                };
                 let pool = live.node.mempool();
-                let step = self.net.conns[n].compact[to].on_compact(&compact, validated, &pool);
+                let step = self.net.conns[n].compact[to]
+                    .on_compact(compact, validated, parent, &limits, &pool);
                 drop(pool);
                 step.map(|s| self.compact_input(end.host, peer, s))
             }

@@ -102,6 +102,9 @@ impl Machine {
             p.known_txs.insert(*t);
         }
         let ban_key = p.ban_key;
+        // Only a peer asked for high-bandwidth blocks may pass one on before validation; from
+        // anyone else a block answers for itself.
+        let validated = validated || !p.asked_compact;
         let held = self.compact_pending.contains_key(&hash)
             || self.downloaded.contains_key(&hash)
             || self.fed.contains_key(&hash);
@@ -132,13 +135,16 @@ impl Machine {
         self.on_headers(id, vec![header], now, chain);
     }
 
-    /// After the chain took a header batch: held compact blocks whose headers it now has are
-    /// forwarded to the high-bandwidth peers that lack them, before being connected.
+    /// After the chain took a header batch: held compact blocks whose headers it now has on its
+    /// best header chain (a side branch is not passed on) are forwarded to the high-bandwidth
+    /// peers that lack them, before being connected.
     pub(super) fn forward_compact(&mut self, chain: &dyn ChainReader) {
+        let wanted: std::collections::HashSet<Hash> =
+            chain.missing().into_iter().map(|(h, _)| h).collect();
         let mut ready: Vec<(Hash, PeerId, Arc<BodyChecked>)> = self
             .compact_pending
             .iter_mut()
-            .filter(|(h, c)| !c.forwarded && chain.has_header(h))
+            .filter(|(h, c)| !c.forwarded && chain.has_header(h) && wanted.contains(*h))
             .map(|(h, c)| {
                 c.forwarded = true;
                 (*h, c.peer, c.block.clone())

@@ -112,6 +112,19 @@ fn a_compact_block_is_forwarded_once_its_header_is_checked_before_it_is_connecte
         Output::SubmitHeaders { peer: 1, headers } if headers == &vec![b.block().header]
     )));
     assert!(compacts_to(&out, 2).is_empty());
+    // An answer for the batch before the chain has the header (here: it does not yet) sends
+    // nothing on.
+    let ok = |b: &BodyChecked| Input::HeadersSubmitted {
+        peer: 1,
+        count: 1,
+        last_height: 1,
+        result: Ok(HeadersAdded {
+            new: 1,
+            locator_after: vec![b.hash()],
+        }),
+    };
+    m.handle(ok(&b), T0, &chain);
+    assert!(compacts_to(&m.drain(), 2).is_empty());
     // The chain took the header: forwarded to peer 2 (not back to 1), flagged as not
     // validated, and handed to the processor; no block was requested of anyone.
     chain.headers.borrow_mut().insert(b.hash());
@@ -183,13 +196,22 @@ fn a_compact_block_whose_header_the_chain_refuses_is_never_forwarded() {
 
 /// Feeds peer 1's compact block through to the processor and reports it invalid.
 fn invalid_after_compact(validated: bool) -> Vec<Output> {
+    invalid_after_compact_from(1, validated)
+}
+
+/// Peers 1 to `sender` connect in order (the first three are asked for high-bandwidth blocks);
+/// `sender`'s compact block goes through to the processor and is reported invalid.
+fn invalid_after_compact_from(sender: PeerId, validated: bool) -> Vec<Output> {
     let b = checked(1);
     let chain = chain_missing(&[block(1)]);
     let mut m = machine();
-    connect(&mut m, &chain, 1, 1, T0);
+    for id in 1..=sender {
+        connect(&mut m, &chain, id, 1, T0);
+    }
+    m.drain();
     m.handle(
         Input::CompactBlock {
-            id: 1,
+            id: sender,
             block: b.clone(),
             validated,
         },
@@ -199,7 +221,7 @@ fn invalid_after_compact(validated: bool) -> Vec<Output> {
     chain.headers.borrow_mut().insert(b.hash());
     m.handle(
         Input::HeadersSubmitted {
-            peer: 1,
+            peer: sender,
             count: 1,
             last_height: 1,
             result: Ok(HeadersAdded {
@@ -213,8 +235,8 @@ fn invalid_after_compact(validated: bool) -> Vec<Output> {
     m.drain();
     m.handle(
         Input::BlockProcessed {
-            peer: 1,
-            ban_key: key(1),
+            peer: sender,
+            ban_key: key(sender),
             hash: b.hash(),
             result: Ok(Submitted::Stored),
             status: Some(BlockStatus::Invalid),
@@ -237,6 +259,14 @@ fn a_block_its_sender_connected_that_fails_bans_the_sender() {
     let out = invalid_after_compact(true);
     assert!(disconnected(&out, 1));
     assert!(out.contains(&Output::Banned(key(1), T0.secs() + BAN_SECS)));
+}
+
+#[test]
+fn a_peer_never_asked_for_high_bandwidth_blocks_answers_for_what_it_forwards() {
+    let sender = MAX_HIGH_BANDWIDTH as PeerId + 1;
+    let out = invalid_after_compact_from(sender, false);
+    assert!(disconnected(&out, sender));
+    assert!(out.contains(&Output::Banned(key(sender), T0.secs() + BAN_SECS)));
 }
 
 #[test]
