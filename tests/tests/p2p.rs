@@ -188,6 +188,16 @@ fn five_nodes_two_mining_converge_on_one_tip_and_state() {
         );
         std::thread::sleep(Duration::from_secs(1));
     };
+    // The blocks crossed the line as compact blocks: the middle node passed some on, and
+    // forwarded others before connecting them.
+    let metrics = ferrite_tests::http::get(nodes[2].http_addr(), "/metrics").text();
+    let compact = ferrite_tests::bench::counter(
+        &metrics,
+        "ferrite_p2p_sent_bytes_total",
+        "message",
+        "compactblock",
+    );
+    assert!(compact > 0, "no compact block relayed:\n{metrics}");
     for n in nodes {
         let (status, lines) = n.terminate(20);
         assert!(status.is_some_and(|s| s.success()), "{lines:#?}");
