@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use ferrite_core::{BlockHeader, BodyChecked, Hash, Target};
+use ferrite_core::{BodyChecked, Hash, Target};
 
 use super::compact::{rebuild, CompactBlock, CompactError, Partial, Rebuilt};
 use super::fsm::Misbehavior;
@@ -35,8 +35,9 @@ pub struct CompactLimits {
 pub enum Parent {
     /// Stored and not invalid: the block can be rebuilt.
     Known,
-    /// Not known: the block goes to the state machine as an announcement (it asks for the
-    /// headers in between).
+    /// Not known to the published view: still rebuilt (the parent may be a block the state
+    /// machine is taking in right now); a header that never connects is the machine's verdict
+    /// to make (it drops a peer that keeps sending them).
     Unknown,
     /// Known to be invalid: the block is ignored. Its sender may not know that yet (it may have
     /// forwarded the block in good faith), so nobody is blamed.
@@ -55,8 +56,6 @@ pub enum Step {
     },
     /// Send this to the peer (a request for transfers of the block).
     Reply(Message),
-    /// Hand the header to the state machine as an announcement (its parent is unknown).
-    Announce(BlockHeader),
     /// Nothing to do (an answer nobody waits for, a block of an invalid branch).
     Nothing,
 }
@@ -103,10 +102,8 @@ impl CompactReceiver {
         if !worked {
             return Err(Misbehavior::CompactWithoutWork(hash));
         }
-        match parent {
-            Parent::Known => {}
-            Parent::Unknown => return Ok(Step::Announce(header)),
-            Parent::Invalid => return Ok(Step::Nothing),
+        if parent == Parent::Invalid {
+            return Ok(Step::Nothing);
         }
         let rebuilt =
             rebuild(&compact, pool.entries()).map_err(|e| Misbehavior::BadCompact(hash, e))?;
@@ -237,7 +234,7 @@ mod tests {
     use crate::mempool::MempoolConfig;
     use crate::verified::VerifiedTx;
     use ferrite_core::dev::dev_key;
-    use ferrite_core::{Account, Address, Block, SignedTransaction, Transaction};
+    use ferrite_core::{Account, Address, Block, BlockHeader, SignedTransaction, Transaction};
 
     const CHAIN: Hash = Hash([1; 32]);
 
@@ -450,10 +447,11 @@ mod tests {
                 CompactError::TooManyTxs { count: 2, max: 1 }
             ))
         ));
-        // An unknown parent is an announcement; an invalid one is ignored, blaming nobody.
+        // A parent the view does not know yet is no reason to wait; an invalid one makes the
+        // block ignored, blaming nobody.
         assert!(matches!(
             rx.on_compact(c.clone(), false, Parent::Unknown, &limits(), &pool),
-            Ok(Step::Announce(h)) if h == b.block().header
+            Ok(Step::Deliver { .. })
         ));
         assert!(matches!(
             rx.on_compact(c, false, Parent::Invalid, &limits(), &pool),

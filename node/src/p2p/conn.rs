@@ -438,8 +438,8 @@ fn frame(shared: &Shared, msg: &Message) -> Frame {
     Arc::new(f)
 }
 
-/// Carries out what the compact receiver decided: a rebuilt block or a header goes to the state
-/// machine, a request goes back to the peer (returned), a violation closes the connection.
+/// Carries out what the compact receiver decided: a rebuilt block goes to the state machine, a
+/// request goes back to the peer (returned), a violation closes the connection.
 async fn deliver(
     id: PeerId,
     step: Result<Step, Misbehavior>,
@@ -450,10 +450,6 @@ async fn deliver(
             id,
             block,
             validated,
-        },
-        Step::Announce(header) => Input::Message {
-            id,
-            msg: Message::Headers(vec![header]),
         },
         Step::Reply(m) => return Ok(Some(vec![m])),
         Step::Nothing => return Ok(None),

@@ -82,8 +82,8 @@ pub struct Report {
     pub most_requested: usize,
     /// The most transfers wanted by one machine.
     pub most_txs_wanted: usize,
-    /// Blocks delivered: whole, rebuilt from a compact block, compact blocks fetched whole
-    /// instead, and requests for missing transfers of a compact block.
+    /// Blocks delivered: whole, rebuilt from a compact block, and requests for missing
+    /// transfers of a compact block.
     pub blocks_delivered: BlockDeliveries,
     /// Broken invariants.
     pub violations: Vec<Violation>,
@@ -96,8 +96,6 @@ pub struct BlockDeliveries {
     pub whole: u64,
     /// Compact blocks rebuilt and handed on.
     pub rebuilt: u64,
-    /// Compact blocks that could not be rebuilt and were fetched whole.
-    pub fell_back: u64,
     /// `GetBlockTxs` requests for the transfers a rebuild lacked.
     pub asked_missing: u64,
 }
@@ -154,8 +152,8 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "blocks delivered whole {}, rebuilt from compact blocks {} ({} asked for missing \
-             transfers, {} fetched whole instead)",
-            d.whole, d.rebuilt, d.asked_missing, d.fell_back
+             transfers)",
+            d.whole, d.rebuilt, d.asked_missing
         )?;
         writeln!(
             f,

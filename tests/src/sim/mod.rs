@@ -674,13 +674,6 @@ impl Sim {
                     validated,
                 })
             }
-            Step::Announce(header) => {
-                d.fell_back += 1;
-                Some(Input::Message {
-                    id: peer,
-                    msg: Message::Headers(vec![header]),
-                })
-            }
             Step::Reply(m) => {
                 d.asked_missing += 1;
                 self.send(host, peer, m);

@@ -1,6 +1,6 @@
 //! What the machine keeps about one connected peer.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ use crate::p2p::addrbook::BanKey;
 
 /// Ids remembered per peer as known to it (so that nothing is echoed back or sent twice).
 pub const KNOWN_PER_PEER: usize = 8192;
+/// How long a peer's `NotFound` for a block keeps the block from being asked of it again.
+pub const NOT_FOUND_RETRY: Duration = Duration::from_secs(2);
 /// Ids remembered per peer as answered `NotFound` (cleared beyond this).
 pub(super) const MAX_NOT_FOUND: usize = 4096;
 
@@ -53,7 +55,10 @@ pub(super) struct Peer {
     pub work: Work,
     /// When the peer last delivered a block (or got its first request after being idle).
     pub last_progress: Time,
-    pub not_found: HashSet<Hash>,
+    /// Blocks the peer answered `NotFound` for, and when: not asked of it again until
+    /// [`NOT_FOUND_RETRY`] has passed (it may not have had the block yet: a block forwarded
+    /// before connect is served once connected).
+    pub not_found: HashMap<Hash, Time>,
     pub known_blocks: Known,
     pub known_txs: Known,
     /// Transfers requested from this peer and not yet received.

@@ -160,7 +160,7 @@ impl Machine {
                 height: version.height,
                 work: version.work,
                 last_progress: now,
-                not_found: HashSet::new(),
+                not_found: std::collections::HashMap::new(),
                 known_blocks: Known::default(),
                 known_txs: Known::default(),
                 txs_in_flight: 0,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ferrite_core::validation::{BlockError, HeaderError};
 use ferrite_core::{BlockHeader, BodyChecked, Hash, Work};
 
-use super::peer::MAX_NOT_FOUND;
+use super::peer::{MAX_NOT_FOUND, NOT_FOUND_RETRY};
 use super::{ChainReader, Downloaded, Machine, Misbehavior, Output, Time};
 use crate::chain::{ChainError, HeadersAdded, Submitted};
 use crate::p2p::addrbook::BanKey;
@@ -227,7 +227,7 @@ impl Machine {
                     if p.not_found.len() > MAX_NOT_FOUND {
                         p.not_found.clear();
                     }
-                    p.not_found.insert(h);
+                    p.not_found.insert(h, now);
                 }
             }
         }
@@ -288,7 +288,9 @@ impl Machine {
                 .iter()
                 .filter(|(id, p)| {
                     load.get(id).copied().unwrap_or(0) < MAX_IN_FLIGHT_PER_PEER
-                        && !p.not_found.contains(&h)
+                        && p.not_found
+                            .get(&h)
+                            .is_none_or(|at| now.since(*at) > NOT_FOUND_RETRY)
                         && (p.known_blocks.contains(&h) || p.height >= height)
                 })
                 .min_by_key(|(id, p)| {

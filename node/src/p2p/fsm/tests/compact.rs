@@ -309,3 +309,25 @@ fn compact_relay_off_sends_headers_and_asks_nobody() {
         .iter()
         .any(|m| matches!(m, Message::Headers(_))));
 }
+
+#[test]
+fn a_block_a_peer_did_not_have_yet_is_asked_of_it_again_after_a_moment() {
+    // A peer that forwarded a compact block before connecting it answers `NotFound` for the
+    // whole block until it has connected it: the request comes back after `NOT_FOUND_RETRY`.
+    let blocks = vec![block(1)];
+    let (mut m, chain) = (machine(), chain_missing(&blocks));
+    let out = connect(&mut m, &chain, 1, 1, T0);
+    assert_eq!(requested(&out, 1), vec![blocks[0].hash()]);
+    m.handle(
+        Input::Message {
+            id: 1,
+            msg: Message::NotFound(vec![blocks[0].hash()]),
+        },
+        T0,
+        &chain,
+    );
+    assert!(requested(&m.drain(), 1).is_empty(), "asked again at once");
+    let later = T0 + crate::p2p::fsm::peer::NOT_FOUND_RETRY + Duration::from_millis(1);
+    m.handle(Input::Tick, later, &chain);
+    assert_eq!(requested(&m.drain(), 1), vec![blocks[0].hash()]);
+}
