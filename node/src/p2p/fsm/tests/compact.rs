@@ -29,6 +29,19 @@ fn compacts_to(out: &[Output], id: PeerId) -> Vec<(Hash, bool)> {
         .collect()
 }
 
+/// The chain's answer to `peer`'s one-header batch of `b`: taken.
+fn header_taken(peer: PeerId, b: &BodyChecked) -> Input {
+    Input::HeadersSubmitted {
+        peer,
+        count: 1,
+        last_height: b.block().header.height,
+        result: Ok(HeadersAdded {
+            new: 1,
+            locator_after: vec![b.hash()],
+        }),
+    }
+}
+
 /// Peer `id` connects and asks for high-bandwidth compact blocks.
 fn connect_hb(m: &mut Machine, chain: &Fake, id: PeerId) {
     connect(m, chain, id, 0, T0);
@@ -114,33 +127,12 @@ fn a_compact_block_is_forwarded_once_its_header_is_checked_before_it_is_connecte
     assert!(compacts_to(&out, 2).is_empty());
     // An answer for the batch before the chain has the header (here: it does not yet) sends
     // nothing on.
-    let ok = |b: &BodyChecked| Input::HeadersSubmitted {
-        peer: 1,
-        count: 1,
-        last_height: 1,
-        result: Ok(HeadersAdded {
-            new: 1,
-            locator_after: vec![b.hash()],
-        }),
-    };
-    m.handle(ok(&b), T0, &chain);
+    m.handle(header_taken(1, &b), T0, &chain);
     assert!(compacts_to(&m.drain(), 2).is_empty());
     // The chain took the header: forwarded to peer 2 (not back to 1), flagged as not
     // validated, and handed to the processor; no block was requested of anyone.
     chain.headers.borrow_mut().insert(b.hash());
-    m.handle(
-        Input::HeadersSubmitted {
-            peer: 1,
-            count: 1,
-            last_height: 1,
-            result: Ok(HeadersAdded {
-                new: 1,
-                locator_after: vec![b.hash()],
-            }),
-        },
-        T0,
-        &chain,
-    );
+    m.handle(header_taken(1, &b), T0, &chain);
     let out = m.drain();
     assert_eq!(compacts_to(&out, 2), vec![(b.hash(), false)]);
     assert!(compacts_to(&out, 1).is_empty());
@@ -219,19 +211,7 @@ fn invalid_after_compact_from(sender: PeerId, validated: bool) -> Vec<Output> {
         &chain,
     );
     chain.headers.borrow_mut().insert(b.hash());
-    m.handle(
-        Input::HeadersSubmitted {
-            peer: sender,
-            count: 1,
-            last_height: 1,
-            result: Ok(HeadersAdded {
-                new: 1,
-                locator_after: vec![b.hash()],
-            }),
-        },
-        T0,
-        &chain,
-    );
+    m.handle(header_taken(sender, &b), T0, &chain);
     m.drain();
     m.handle(
         Input::BlockProcessed {
