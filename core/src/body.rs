@@ -4,11 +4,14 @@
 //! A received block needs those ids again and again (to find which transfers the mempool
 //! already verified, to connect it, to index its transfers), so [`BodyChecked`] computes them
 //! once, when the root is checked, and carries them with the block. Holding one is the proof:
-//! it can only be made by [`BodyChecked::new`], which refuses a body that does not match.
+//! it can only be made by [`BodyChecked::new`] or, from transfers whose ids are already known
+//! ([`IdentifiedTx`], a block rebuilt from the mempool), by [`BodyChecked::from_identified`];
+//! both refuse a body that does not match.
 
-use crate::block::Block;
+use crate::block::{Block, BlockHeader};
 use crate::hash::Hash;
 use crate::merkle;
+use crate::transaction::IdentifiedTx;
 use crate::validation::{tx_ids, BlockError};
 
 /// A block, its id, and the ids of its transfers, which hash to the header's merkle root.
@@ -27,6 +30,24 @@ impl BodyChecked {
         if merkle::merkle_root(&ids) != block.header.merkle_root {
             return Err(BlockError::BadMerkleRoot);
         }
+        Ok(BodyChecked {
+            hash: block.hash(),
+            block,
+            tx_ids: ids,
+        })
+    }
+
+    /// The block of `header` and `txs`, whose ids are known: only the merkle root is computed.
+    /// [`BlockError::BadMerkleRoot`] if they are not the transfers the header names.
+    pub fn from_identified(
+        header: BlockHeader,
+        txs: impl IntoIterator<Item = IdentifiedTx>,
+    ) -> Result<BodyChecked, BlockError> {
+        let (txs, ids): (Vec<_>, Vec<_>) = txs.into_iter().map(|t| (*t.tx(), t.id())).unzip();
+        if merkle::merkle_root(&ids) != header.merkle_root {
+            return Err(BlockError::BadMerkleRoot);
+        }
+        let block = Block { header, txs };
         Ok(BodyChecked {
             hash: block.hash(),
             block,
@@ -58,7 +79,6 @@ impl BodyChecked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::BlockHeader;
     use crate::dev::dev_key;
     use crate::{Address, Transaction};
 
@@ -101,6 +121,20 @@ mod tests {
         assert_eq!(checked.tx_ids(), &b.tx_ids()[..]);
         assert_eq!(checked.hash(), b.hash());
         assert_eq!(checked.into_block(), b);
+    }
+
+    #[test]
+    fn known_ids_make_the_same_body_as_hashing() {
+        let b = block(5);
+        let known = b.txs.iter().map(|t| IdentifiedTx::new(*t));
+        let from_known = BodyChecked::from_identified(b.header, known);
+        assert_eq!(from_known, BodyChecked::new(b.clone()));
+        let mut swapped: Vec<_> = b.txs.iter().map(|t| IdentifiedTx::new(*t)).collect();
+        swapped.swap(1, 2);
+        assert_eq!(
+            BodyChecked::from_identified(b.header, swapped),
+            Err(BlockError::BadMerkleRoot)
+        );
     }
 
     #[test]

@@ -36,4 +36,4 @@ pub use hash::Hash;
 pub use keys::{PublicKey, SecretKey, Signature};
 pub use state::{Account, State};
 pub use target::{Target, Work};
-pub use transaction::{SignedTransaction, Transaction};
+pub use transaction::{IdentifiedTx, SignedTransaction, Transaction};

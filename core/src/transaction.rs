@@ -90,6 +90,31 @@ pub struct SignedTransaction {
     pub signature: Signature,
 }
 
+/// A signed transaction with its id, hashed once. The id cannot be supplied, only computed, so
+/// whoever holds one (a mempool entry, say) can hand the pair on and nobody has to hash it again.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct IdentifiedTx {
+    tx: SignedTransaction,
+    id: Hash,
+}
+
+impl IdentifiedTx {
+    /// Computes the id of `tx`.
+    pub fn new(tx: SignedTransaction) -> IdentifiedTx {
+        IdentifiedTx { id: tx.id(), tx }
+    }
+
+    /// The transaction.
+    pub fn tx(&self) -> &SignedTransaction {
+        &self.tx
+    }
+
+    /// Its id.
+    pub fn id(&self) -> Hash {
+        self.id
+    }
+}
+
 impl SignedTransaction {
     /// The transaction id: blake3 (transaction domain) of the full signed encoding.
     pub fn id(&self) -> Hash {
@@ -170,6 +195,14 @@ mod tests {
             let other = SignedTransaction::decode(&b).unwrap();
             assert_ne!(other.id(), stx.id(), "byte {i} not covered by the id");
         }
+    }
+
+    #[test]
+    fn an_identified_transfer_carries_its_own_id() {
+        let stx = sample();
+        let known = IdentifiedTx::new(stx);
+        assert_eq!(known.id(), stx.id());
+        assert_eq!(known.tx(), &stx);
     }
 
     #[test]

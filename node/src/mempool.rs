@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use ferrite_core::ledger::{self, TxError};
 use ferrite_core::transaction::SIGNED_TX_LEN;
-use ferrite_core::{Account, Address, Hash, SignedTransaction};
+use ferrite_core::{Account, Address, Hash, IdentifiedTx, SignedTransaction};
 
 use crate::verified::VerifiedTx;
 
@@ -139,10 +139,19 @@ impl MempoolError {
 
 #[derive(Clone, Debug)]
 struct Entry {
-    tx: SignedTransaction,
-    id: Hash,
+    known: IdentifiedTx,
     added: u64,
     seq: u64,
+}
+
+impl Entry {
+    fn tx(&self) -> &SignedTransaction {
+        self.known.tx()
+    }
+
+    fn id(&self) -> Hash {
+        self.known.id()
+    }
 }
 
 /// The pool.
@@ -203,7 +212,7 @@ impl Mempool {
     /// A held transfer.
     pub fn get(&self, id: &Hash) -> Option<SignedTransaction> {
         let (a, n) = self.by_id.get(id)?;
-        self.senders.get(a)?.get(n).map(|e| e.tx)
+        self.senders.get(a)?.get(n).map(|e| *e.tx())
     }
 
     /// Count, bytes and fees.
@@ -220,7 +229,7 @@ impl Mempool {
     pub fn pending_of(&self, sender: &Address) -> Vec<SignedTransaction> {
         self.senders
             .get(sender)
-            .map(|m| m.values().map(|e| e.tx).collect())
+            .map(|m| m.values().map(|e| *e.tx()).collect())
             .unwrap_or_default()
     }
 
@@ -308,8 +317,8 @@ impl Mempool {
         sender_account: Account,
         now: u64,
     ) -> Result<Hash, MempoolError> {
-        let id = tx.id();
-        let tx = tx.into_tx();
+        let known = tx.into_identified();
+        let (id, tx) = (known.id(), *known.tx());
         if self.by_id.contains_key(&id) {
             return Err(MempoolError::Duplicate);
         }
@@ -340,9 +349,9 @@ impl Mempool {
         if let Some(old) = &replaced {
             // Rounded up, so the bump is never below the stated percentage.
             let bump =
-                (u128::from(old.tx.tx.fee) * u128::from(REPLACEMENT_BUMP_PERCENT)).div_ceil(100);
+                (u128::from(old.tx().tx.fee) * u128::from(REPLACEMENT_BUMP_PERCENT)).div_ceil(100);
             let bump = u64::try_from(bump).unwrap_or(u64::MAX).max(1);
-            let min = old.tx.tx.fee.saturating_add(bump);
+            let min = old.tx().tx.fee.saturating_add(bump);
             if t.fee < min {
                 return Err(MempoolError::ReplacementUnderpriced { min, got: t.fee });
             }
@@ -353,7 +362,7 @@ impl Mempool {
         if let Some(m) = pending {
             for (n, e) in m {
                 if *n != t.nonce {
-                    needed = needed.saturating_add(e.tx.tx.amount.saturating_add(e.tx.tx.fee));
+                    needed = needed.saturating_add(e.tx().tx.amount.saturating_add(e.tx().tx.fee));
                 }
             }
         }
@@ -372,12 +381,11 @@ impl Mempool {
             }
         }
         if let Some(old) = replaced {
-            self.remove_one(&sender, old.tx.tx.nonce);
+            self.remove_one(&sender, old.tx().tx.nonce);
         }
         self.seq += 1;
         let entry = Entry {
-            tx,
-            id,
+            known,
             added: now,
             seq: self.seq,
         };
@@ -402,10 +410,10 @@ impl Mempool {
         if m.is_empty() {
             self.senders.remove(sender);
         }
-        self.by_id.remove(&e.id);
-        self.by_fee.remove(&(e.tx.tx.fee, Reverse(e.seq), e.id));
+        self.by_id.remove(&e.id());
+        self.by_fee.remove(&(e.tx().tx.fee, Reverse(e.seq), e.id()));
         self.by_seq.remove(&e.seq);
-        let recipient = e.tx.tx.recipient;
+        let recipient = e.tx().tx.recipient;
         if let Some(ids) = self.incoming.get_mut(&recipient) {
             ids.remove(&e.seq);
             if ids.is_empty() {
@@ -453,7 +461,7 @@ impl Mempool {
             .flat_map(|(a, m)| {
                 m.values()
                     .filter(|e| now.saturating_sub(e.added) > self.cfg.expiry_secs)
-                    .map(|e| (*a, e.tx.tx.nonce))
+                    .map(|e| (*a, e.tx().tx.nonce))
             })
             .collect();
         old.into_iter().map(|(a, n)| self.remove_from(&a, n)).sum()
@@ -508,7 +516,7 @@ impl Mempool {
         let mut cut = None;
         if let Some(m) = self.senders.get(sender) {
             for (n, e) in m {
-                spent = spent.saturating_add(e.tx.tx.amount.saturating_add(e.tx.tx.fee));
+                spent = spent.saturating_add(e.tx().tx.amount.saturating_add(e.tx().tx.fee));
                 if spent > acct.balance {
                     cut = Some(*n);
                     break;
@@ -531,7 +539,7 @@ impl Mempool {
         for (a, m) in &self.senders {
             let next = account(a).nonce;
             if let Some(e) = m.get(&next) {
-                heap.push((e.tx.tx.fee, Reverse(e.seq), *a, next));
+                heap.push((e.tx().tx.fee, Reverse(e.seq), *a, next));
             }
         }
         let mut out = Vec::new();
@@ -543,9 +551,9 @@ impl Mempool {
                 continue;
             };
             let Some(e) = m.get(&n) else { continue };
-            out.push(e.tx);
+            out.push(*e.tx());
             if let Some(next) = m.get(&(n + 1)) {
-                heap.push((next.tx.tx.fee, Reverse(next.seq), a, n + 1));
+                heap.push((next.tx().tx.fee, Reverse(next.seq), a, n + 1));
             }
         }
         out
@@ -558,10 +566,10 @@ impl Mempool {
 
     /// Every pending transfer with its id, in no particular order (a compact block's rebuild
     /// matches them against its short ids).
-    pub fn entries(&self) -> impl Iterator<Item = (&Hash, &SignedTransaction)> {
+    pub fn entries(&self) -> impl Iterator<Item = &IdentifiedTx> {
         self.senders
             .values()
-            .flat_map(|m| m.values().map(|e| (&e.id, &e.tx)))
+            .flat_map(|m| m.values().map(|e| &e.known))
     }
 
     /// Every pending id, in arrival order (so that announcements do not depend on a hash map's

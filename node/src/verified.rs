@@ -5,15 +5,16 @@
 //! signature pass at connect only for a `VerifiedBlock` whose body matched its header.
 
 use ferrite_core::validation::{self, BlockError};
-use ferrite_core::{verify, Block, BodyChecked, ChainParams, Hash, SignedTransaction};
+use ferrite_core::{
+    verify, Block, BodyChecked, ChainParams, Hash, IdentifiedTx, SignedTransaction,
+};
 
 use crate::mempool::MempoolError;
 
 /// A transfer whose signature verified for this chain.
 #[derive(Debug, Clone)]
 pub struct VerifiedTx {
-    tx: SignedTransaction,
-    id: Hash,
+    tx: IdentifiedTx,
 }
 
 impl VerifiedTx {
@@ -22,8 +23,9 @@ impl VerifiedTx {
         let msg = tx.tx.signing_message(chain_id);
         verify::verify(&tx.tx.sender, &msg, &tx.signature)
             .map_err(|_| MempoolError::BadSignature)?;
-        let id = tx.id();
-        Ok(VerifiedTx { tx, id })
+        Ok(VerifiedTx {
+            tx: IdentifiedTx::new(tx),
+        })
     }
 
     /// Verifies many transfers together (ZIP-215 batches on all cores, which accept a set
@@ -56,8 +58,9 @@ impl VerifiedTx {
                 if bad {
                     Err(MempoolError::BadSignature)
                 } else {
-                    let id = tx.id();
-                    Ok(VerifiedTx { tx, id })
+                    Ok(VerifiedTx {
+                        tx: IdentifiedTx::new(tx),
+                    })
                 }
             })
             .collect()
@@ -66,23 +69,29 @@ impl VerifiedTx {
     /// A transfer of a block this node connected: its signature passed then. (Used to return
     /// the transfers of disconnected blocks to the mempool.)
     pub(crate) fn from_connected_block(tx: SignedTransaction) -> VerifiedTx {
-        let id = tx.id();
-        VerifiedTx { tx, id }
+        VerifiedTx {
+            tx: IdentifiedTx::new(tx),
+        }
     }
 
     /// The transfer.
     pub fn tx(&self) -> &SignedTransaction {
-        &self.tx
+        self.tx.tx()
     }
 
     /// Its id.
     pub fn id(&self) -> Hash {
-        self.id
+        self.tx.id()
+    }
+
+    /// The transfer and its id, giving up the proof of the signature.
+    pub fn into_identified(self) -> IdentifiedTx {
+        self.tx
     }
 
     /// The transfer, giving up the proof.
     pub fn into_tx(self) -> SignedTransaction {
-        self.tx
+        *self.tx.tx()
     }
 }
 

@@ -139,6 +139,62 @@ fn bad_header_batches_are_refused_and_what_came_before_is_kept() {
     ));
 }
 
+/// A far-off "now" that no test header's timestamp is ahead of.
+const LATER: u64 = 4_000_000_000;
+
+#[test]
+fn the_view_checks_a_child_of_the_best_header_as_the_chain_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let a = branch(&g, 5);
+    let mut chain = open(dir.path(), &g);
+    // The best header is the tip (genesis): its child extends it.
+    let view = chain.view().unwrap();
+    assert_eq!(view.extends_best_header(&a.headers[1], LATER), Ok(true));
+    // Headers ahead of the tip: the best header is at height 3, the tip at genesis.
+    chain.submit_headers(&a.headers[1..4]).unwrap();
+    let view = chain.view().unwrap();
+    assert_eq!(view.best_header, a.headers[3].hash());
+    // The next header extends it; one further on names another parent.
+    assert_eq!(view.extends_best_header(&a.headers[4], LATER), Ok(true));
+    assert_eq!(view.extends_best_header(&a.headers[5], LATER), Ok(false));
+    // A child of the best header that breaks a rule is refused with the chain's own reason.
+    let mut wrong_bits = a.headers[4];
+    wrong_bits.bits = ferrite_core::dev::EASIEST_BITS - 1;
+    let worked = |mut h: ferrite_core::BlockHeader| {
+        let target = ferrite_core::Target::from_compact(h.bits).unwrap();
+        while !target.is_met_by(&h.hash()) {
+            h.nonce += 1;
+        }
+        h
+    };
+    let mut too_new = a.headers[4];
+    too_new.timestamp = LATER + 10 * 3600;
+    let mut too_old = a.headers[4];
+    too_old.timestamp = a.headers[1].timestamp;
+    for h in [wrong_bits, worked(too_new), worked(too_old)] {
+        let seen = view.extends_best_header(&h, LATER).unwrap_err();
+        assert!(
+            matches!(
+                seen,
+                HeaderError::WrongBits { .. }
+                    | HeaderError::TimestampTooNew { .. }
+                    | HeaderError::TimestampTooOld { .. }
+            ),
+            "{seen}"
+        );
+        match chain.submit_headers_at(&[h], LATER) {
+            Err(ChainError::Invalid(BlockError::Header(e))) if e == seen => {}
+            other => panic!("the chain said {other:?}, the view {seen}"),
+        }
+    }
+    // Once the chain has taken the next header, the view of that commit moves on with it.
+    chain.submit_headers(&a.headers[4..5]).unwrap();
+    let view = chain.view().unwrap();
+    assert_eq!(view.extends_best_header(&a.headers[4], LATER), Ok(false));
+    assert_eq!(view.extends_best_header(&a.headers[5], LATER), Ok(true));
+}
+
 #[test]
 fn a_body_that_does_not_match_its_header_is_refused_and_the_header_stays_wanted() {
     let dir = tempfile::tempdir().unwrap();

@@ -207,7 +207,13 @@ impl Chain {
     pub fn view(&mut self) -> Result<std::sync::Arc<ChainView>, ChainError> {
         let tip = self.tip_info()?;
         let tip_parent = self.parent_info(&tip.hash)?;
-        let best = self.best_header()?;
+        let (best_hash, best_meta) = self.best_header()?;
+        let best_parent = if best_hash == tip.hash {
+            tip_parent
+        } else {
+            self.parent_info(&best_hash)?
+        };
+        let best = (best_hash, best_meta, best_parent);
         let locator = match &self.locator {
             Some((h, l)) if *h == best.0 => l.clone(),
             _ => {

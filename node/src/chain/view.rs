@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use ferrite_core::lthash::LtHash;
-use ferrite_core::validation::ParentInfo;
+use ferrite_core::validation::{self, HeaderError, ParentInfo};
 use ferrite_core::{Account, Address, BlockHeader, ChainParams, Hash, State};
 use rocksdb::{ColumnFamily, DBIterator, DBPinnableSlice, IteratorMode};
 
@@ -34,6 +34,9 @@ pub struct ChainView {
     pub best_header: Hash,
     /// Its metadata.
     pub best_header_meta: BlockMeta,
+    /// Parent facts for a child of the best header (what a new block's header is checked
+    /// against before the chain takes it, see [`ChainView::extends_best_header`]).
+    pub best_header_parent: ParentInfo,
     /// A block locator from the best header (newest first, genesis last).
     pub locator: Arc<Vec<Hash>>,
     /// The first [`MISSING_LISTED`] blocks of the best header chain whose bodies are missing,
@@ -54,7 +57,7 @@ impl ChainView {
         seq: u64,
         tip: TipInfo,
         tip_parent: ParentInfo,
-        best: (Hash, BlockMeta),
+        best: (Hash, BlockMeta, ParentInfo),
         locator: Arc<Vec<Hash>>,
         missing: Arc<Vec<(Hash, u64)>>,
         orphans: usize,
@@ -68,6 +71,7 @@ impl ChainView {
             tip_parent,
             best_header: best.0,
             best_header_meta: best.1,
+            best_header_parent: best.2,
             locator,
             missing,
             orphans,
@@ -90,6 +94,20 @@ impl ChainView {
     /// The best header and its metadata.
     pub fn best_header(&self) -> Result<(Hash, BlockMeta), ChainError> {
         Ok((self.best_header, self.best_header_meta))
+    }
+
+    /// Checks `header` as the next block on the best header chain, with core's header rules and
+    /// the same parent facts the chain would use, at `now` (seconds): `Ok(true)` when it names
+    /// the best header as its parent and passes, so that the chain, taking it, makes it the new
+    /// best header; `Ok(false)` when it names another parent, which only the chain can judge.
+    /// Lets a compact block be passed on without waiting for the writer (the chain still takes
+    /// the header afterwards, by the same rules).
+    pub fn extends_best_header(&self, header: &BlockHeader, now: u64) -> Result<bool, HeaderError> {
+        if header.prev != self.best_header {
+            return Ok(false);
+        }
+        validation::check_header(&self.params, header, &self.best_header_parent, now)?;
+        Ok(true)
     }
 
     /// True when the node is far enough behind its best header that it is catching up (peers

@@ -22,7 +22,7 @@ use std::hash::Hasher;
 
 use ferrite_core::encoding::{put_u32, put_u64, Decode, DecodeError, Encode, Reader};
 use ferrite_core::transaction::SIGNED_TX_LEN;
-use ferrite_core::{Block, BlockHeader, BodyChecked, Hash, SignedTransaction};
+use ferrite_core::{BlockHeader, BodyChecked, Hash, IdentifiedTx, SignedTransaction};
 use siphasher::sip::SipHasher24;
 
 /// Bytes of a short id on the wire: 48 bits, so a 5,000-transfer block against a 50,000-entry
@@ -197,7 +197,7 @@ pub enum CompactError {
 #[derive(Debug, Clone)]
 pub struct Partial {
     header: BlockHeader,
-    slots: Vec<Option<SignedTransaction>>,
+    slots: Vec<Option<IdentifiedTx>>,
     from_pool: usize,
 }
 
@@ -233,8 +233,9 @@ impl Partial {
         })
     }
 
-    /// Completes the block with `txs`, the missing transfers in position order.
-    pub fn fill(mut self, txs: Vec<SignedTransaction>) -> Result<Block, CompactError> {
+    /// Completes the block with `txs`, the missing transfers in position order: every
+    /// transfer of the block, in order (the merkle root not checked yet).
+    pub fn fill(mut self, txs: Vec<SignedTransaction>) -> Result<Vec<IdentifiedTx>, CompactError> {
         let missing = self.slots.iter().filter(|s| s.is_none()).count();
         if txs.len() != missing {
             return Err(CompactError::WrongCount {
@@ -242,25 +243,22 @@ impl Partial {
                 got: txs.len(),
             });
         }
-        let mut txs = txs.into_iter();
+        let mut txs = txs.into_iter().map(IdentifiedTx::new);
         for slot in self.slots.iter_mut().filter(|s| s.is_none()) {
             *slot = txs.next();
         }
-        Ok(self.into_block())
+        Ok(self.into_txs())
     }
 
-    fn into_block(self) -> Block {
-        Block {
-            header: self.header,
-            txs: self.slots.into_iter().flatten().collect(),
-        }
+    fn into_txs(self) -> Vec<IdentifiedTx> {
+        self.slots.into_iter().flatten().collect()
     }
 }
 
 /// The block's positions with its prefilled transfers in place, the rest empty.
-fn rebuild_slots(compact: &CompactBlock) -> Result<Vec<Option<SignedTransaction>>, CompactError> {
+fn rebuild_slots(compact: &CompactBlock) -> Result<Vec<Option<IdentifiedTx>>, CompactError> {
     let total = compact.tx_count();
-    let mut slots: Vec<Option<SignedTransaction>> = vec![None; total];
+    let mut slots: Vec<Option<IdentifiedTx>> = vec![None; total];
     let mut last: Option<u32> = None;
     for (index, tx) in &compact.prefilled {
         let in_order = last.is_none_or(|l| *index > l);
@@ -270,7 +268,7 @@ fn rebuild_slots(compact: &CompactBlock) -> Result<Vec<Option<SignedTransaction>
                 total,
             });
         };
-        *slot = Some(*tx);
+        *slot = Some(IdentifiedTx::new(*tx));
         last = Some(*index);
     }
     Ok(slots)
@@ -281,8 +279,8 @@ fn rebuild_slots(compact: &CompactBlock) -> Result<Vec<Option<SignedTransaction>
 pub enum Rebuilt {
     /// Every transfer is known: the block (`from_pool` of its transfers came from the mempool).
     Complete {
-        /// The rebuilt block (its merkle root not checked yet).
-        block: Block,
+        /// The block's transfers in order, with their ids (the merkle root not checked yet).
+        txs: Vec<IdentifiedTx>,
         /// Transfers taken from the mempool.
         from_pool: usize,
     },
@@ -296,7 +294,17 @@ pub enum Rebuilt {
 /// whose short id two pending transfers share fills nothing (it is asked for instead).
 pub fn rebuild<'a>(
     compact: &CompactBlock,
-    pool: impl IntoIterator<Item = (&'a Hash, &'a SignedTransaction)>,
+    pool: impl IntoIterator<Item = &'a IdentifiedTx>,
+) -> Result<Rebuilt, CompactError> {
+    let key = ShortIdKey::new(&compact.header, compact.nonce);
+    rebuild_with(compact, pool, |id| key.short_id(id))
+}
+
+/// [`rebuild`] with the short-id function given (tests force collisions with it).
+fn rebuild_with<'a>(
+    compact: &CompactBlock,
+    pool: impl IntoIterator<Item = &'a IdentifiedTx>,
+    short_id: impl Fn(&Hash) -> u64,
 ) -> Result<Rebuilt, CompactError> {
     let total = compact.tx_count();
     let mut slots = rebuild_slots(compact)?;
@@ -309,12 +317,11 @@ pub fn rebuild<'a>(
             return Ok(Rebuilt::Ambiguous);
         }
     }
-    let key = ShortIdKey::new(&compact.header, compact.nonce);
     // Positions two pending transfers matched: neither can be trusted.
     let mut contested = vec![false; total];
     let mut from_pool = 0usize;
-    for (id, tx) in pool {
-        let Some(&pos) = wanted.get(&key.short_id(id)) else {
+    for tx in pool {
+        let Some(&pos) = wanted.get(&short_id(&tx.id())) else {
             continue;
         };
         if contested[pos] {
@@ -336,7 +343,7 @@ pub fn rebuild<'a>(
     };
     if partial.slots.iter().all(Option::is_some) {
         Ok(Rebuilt::Complete {
-            block: partial.into_block(),
+            txs: partial.into_txs(),
             from_pool,
         })
     } else {
@@ -348,7 +355,7 @@ pub fn rebuild<'a>(
 mod tests {
     use super::*;
     use ferrite_core::dev::dev_key;
-    use ferrite_core::{Address, Transaction};
+    use ferrite_core::{Address, Block, Transaction};
 
     fn tx(i: u32) -> SignedTransaction {
         let k = dev_key(i);
@@ -381,12 +388,17 @@ mod tests {
         BodyChecked::new(b).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn pool_of(txs: &[SignedTransaction]) -> Vec<(Hash, SignedTransaction)> {
-        txs.iter().map(|t| (t.id(), *t)).collect()
+    fn pool_of(txs: &[SignedTransaction]) -> Vec<IdentifiedTx> {
+        txs.iter().map(|t| IdentifiedTx::new(*t)).collect()
     }
 
-    fn rebuild_from(c: &CompactBlock, pool: &[(Hash, SignedTransaction)]) -> Rebuilt {
-        rebuild(c, pool.iter().map(|(h, t)| (h, t))).unwrap_or_else(|e| panic!("{e}"))
+    fn rebuild_from(c: &CompactBlock, pool: &[IdentifiedTx]) -> Rebuilt {
+        rebuild(c, pool).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The body the transfers make with `header`.
+    fn checked(header: BlockHeader, txs: Vec<IdentifiedTx>) -> BodyChecked {
+        BodyChecked::from_identified(header, txs).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -398,8 +410,8 @@ mod tests {
         let mut pool = pool_of(&b.block().txs[1..]);
         pool.extend(pool_of(&(100..140).map(tx).collect::<Vec<_>>()));
         match rebuild_from(&c, &pool) {
-            Rebuilt::Complete { block, from_pool } => {
-                assert_eq!(&block, b.block());
+            Rebuilt::Complete { txs, from_pool } => {
+                assert_eq!(checked(c.header, txs), b);
                 assert_eq!(from_pool, 19);
             }
             other => panic!("{other:?}"),
@@ -429,10 +441,10 @@ mod tests {
                 got: 1
             })
         );
-        let block = partial
+        let filled = partial
             .fill(vec![txs[2], txs[7]])
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(&block, b.block());
+        assert_eq!(checked(c.header, filled), b);
     }
 
     #[test]
@@ -443,10 +455,10 @@ mod tests {
             panic!("expected missing transfers");
         };
         assert_eq!(partial.missing(), vec![0, 1, 2, 3, 4]);
-        let block = partial
+        let filled = partial
             .fill(b.block().txs.clone())
             .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(&block, b.block());
+        assert_eq!(checked(c.header, filled), b);
     }
 
     #[test]
@@ -459,13 +471,13 @@ mod tests {
         let key = ShortIdKey::new(&c.header, c.nonce);
         c.short_ids[1] = key.short_id(&stranger.id());
         let mut pool = pool_of(&b.block().txs);
-        pool.push((stranger.id(), stranger));
-        let Rebuilt::Complete { block, from_pool } = rebuild_from(&c, &pool) else {
+        pool.push(IdentifiedTx::new(stranger));
+        let Rebuilt::Complete { txs, from_pool } = rebuild_from(&c, &pool) else {
             panic!("expected a complete (wrong) body");
         };
         assert_eq!(from_pool, 4);
         assert_eq!(
-            BodyChecked::new(block).err(),
+            BodyChecked::from_identified(c.header, txs).err(),
             Some(ferrite_core::validation::BlockError::BadMerkleRoot)
         );
     }
@@ -475,18 +487,31 @@ mod tests {
         let b = body(3);
         let c = CompactBlock::new(&b, 15, |_| false);
         let txs = &b.block().txs;
-        // Two pending transfers answering to position 0's short id (a 48-bit collision between
-        // them, presented here as a second transfer listed under the first one's id).
+        // Two pending transfers answering to position 0's short id: a 48-bit collision between
+        // them, forced by a short-id function that gives the strangers position 0's id.
+        let key = ShortIdKey::new(&c.header, c.nonce);
+        let (first, second) = (tx(600), tx(601));
+        let strangers = [first.id(), second.id()];
+        let colliding = |h: &Hash| {
+            let h = if strangers.contains(h) {
+                txs[0].id()
+            } else {
+                *h
+            };
+            key.short_id(&h)
+        };
         let mut pool = pool_of(txs);
-        pool.push((txs[0].id(), tx(600)));
-        let Rebuilt::Missing(partial) = rebuild_from(&c, &pool) else {
+        pool.push(IdentifiedTx::new(first));
+        let rebuilt = rebuild_with(&c, &pool, colliding).unwrap_or_else(|e| panic!("{e}"));
+        let Rebuilt::Missing(partial) = rebuilt else {
             panic!("a contested position is asked for");
         };
         assert_eq!(partial.missing(), vec![0]);
         assert_eq!(partial.from_pool(), 2);
         // A third candidate does not un-contest it.
-        pool.push((txs[0].id(), tx(601)));
-        let Rebuilt::Missing(partial) = rebuild_from(&c, &pool) else {
+        pool.push(IdentifiedTx::new(second));
+        let rebuilt = rebuild_with(&c, &pool, colliding).unwrap_or_else(|e| panic!("{e}"));
+        let Rebuilt::Missing(partial) = rebuilt else {
             panic!("still contested");
         };
         assert_eq!(partial.missing(), vec![0]);

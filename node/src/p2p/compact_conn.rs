@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use ferrite_core::{BodyChecked, Hash, Target};
+use ferrite_core::{BlockHeader, BodyChecked, Hash, Target};
 
 use super::compact::{rebuild, CompactBlock, CompactError, Partial, Rebuilt};
 use super::fsm::Misbehavior;
@@ -54,8 +54,14 @@ pub enum Step {
         /// The sender had connected it before sending (it answers for its validity).
         validated: bool,
     },
-    /// Send this to the peer (a request for transfers of the block).
-    Reply(Message),
+    /// Send `request` to the peer (it asks for transfers of the block) and tell the state
+    /// machine that the block of `header` is on its way from this peer.
+    Ask {
+        /// The block's header.
+        header: BlockHeader,
+        /// The request for its missing transfers.
+        request: Message,
+    },
     /// Nothing to do (an answer nobody waits for, a block of an invalid branch).
     Nothing,
 }
@@ -108,9 +114,7 @@ impl CompactReceiver {
         let rebuilt =
             rebuild(&compact, pool.entries()).map_err(|e| Misbehavior::BadCompact(hash, e))?;
         match rebuilt {
-            Rebuilt::Complete { block, from_pool } => {
-                self.finish(compact, block, from_pool, validated)
-            }
+            Rebuilt::Complete { txs, from_pool } => self.finish(compact, txs, from_pool, validated),
             Rebuilt::Ambiguous => self.ask_sender_for_all(compact, validated),
             Rebuilt::Missing(partial) => Ok(self.ask(compact, partial, validated)),
         }
@@ -134,8 +138,9 @@ impl CompactReceiver {
     }
 
     fn ask(&mut self, compact: CompactBlock, partial: Partial, validated: bool) -> Step {
-        let reply = Message::GetBlockTxs {
-            block: compact.header.hash(),
+        let header = compact.header;
+        let request = Message::GetBlockTxs {
+            block: header.hash(),
             indexes: partial.missing(),
         };
         self.waiting = Some(Waiting {
@@ -143,7 +148,7 @@ impl CompactReceiver {
             partial,
             validated,
         });
-        Step::Reply(reply)
+        Step::Ask { header, request }
     }
 
     /// Asks the sender for every transfer it did not prefill: the mempool cannot be trusted for
@@ -165,12 +170,12 @@ impl CompactReceiver {
     fn finish(
         &mut self,
         compact: CompactBlock,
-        block: ferrite_core::Block,
+        txs: Vec<ferrite_core::IdentifiedTx>,
         from_pool: usize,
         validated: bool,
     ) -> Result<Step, Misbehavior> {
         let hash = compact.header.hash();
-        match BodyChecked::new(block) {
+        match BodyChecked::from_identified(compact.header, txs) {
             Ok(block) => Ok(Step::Deliver { block, validated }),
             Err(_) if from_pool > 0 => self.ask_sender_for_all(compact, validated),
             Err(_) => Err(Misbehavior::MerkleMismatch(hash)),
@@ -299,10 +304,14 @@ mod tests {
 
     /// Answers `step`'s request from `b`, as the sender does, and feeds the answer back.
     fn answered(rx: &mut CompactReceiver, step: Step, b: &BodyChecked) -> Step {
-        let Step::Reply(Message::GetBlockTxs { block, indexes }) = step else {
+        let Step::Ask {
+            header,
+            request: Message::GetBlockTxs { block, indexes },
+        } = step
+        else {
             panic!("expected a request, got {step:?}");
         };
-        assert_eq!(block, b.hash());
+        assert_eq!((block, header), (b.hash(), b.block().header));
         let Ok(Message::BlockTxs { block, txs }) = answer_block_txs(b, &indexes) else {
             panic!("the sender cannot answer {indexes:?}");
         };
@@ -335,7 +344,7 @@ mod tests {
         let step = receive(&mut rx, &c, &pool);
         assert!(matches!(
             &step,
-            Step::Reply(Message::GetBlockTxs { indexes, .. }) if indexes == &vec![7, 8, 9]
+            Step::Ask { request: Message::GetBlockTxs { indexes, .. }, .. } if indexes == &vec![7, 8, 9]
         ));
         match answered(&mut rx, step, &b) {
             Step::Deliver { block, .. } => assert_eq!(block, b),
@@ -356,7 +365,7 @@ mod tests {
         let step = receive(&mut rx, &c, &pool_with(&[]));
         assert!(matches!(
             &step,
-            Step::Reply(Message::GetBlockTxs { indexes, .. }) if indexes.len() == 39
+            Step::Ask { request: Message::GetBlockTxs { indexes, .. }, .. } if indexes.len() == 39
         ));
         assert!(matches!(answered(&mut rx, step, &b), Step::Deliver { block, .. } if block == b));
     }
@@ -375,7 +384,7 @@ mod tests {
         let step = receive(&mut rx, &c, &pool_with(&pending));
         assert!(matches!(
             &step,
-            Step::Reply(Message::GetBlockTxs { indexes, .. }) if indexes == &vec![0, 1, 2, 3]
+            Step::Ask { request: Message::GetBlockTxs { indexes, .. }, .. } if indexes == &vec![0, 1, 2, 3]
         ));
         assert!(matches!(answered(&mut rx, step, &b), Step::Deliver { block, .. } if block == b));
     }
@@ -404,7 +413,7 @@ mod tests {
         );
         // The same through `BlockTxs`: the sender answers with the wrong transfer.
         let c = CompactBlock::new(&b, 8, |i| i != 2);
-        let Step::Reply(_) = receive(&mut rx, &c, &pool_with(&[])) else {
+        let Step::Ask { .. } = receive(&mut rx, &c, &pool_with(&[])) else {
             panic!("expected a request");
         };
         assert_eq!(

@@ -346,17 +346,17 @@ async fn read_loop(
                 };
                 let step =
                     compact.on_compact(c, validated, parent, &limits, &shared.node.mempool());
-                match deliver(id, step, events).await {
-                    Ok(reply) => reply,
-                    Err(close) => return close,
+                if let Err(close) = deliver(id, step, events, shared, &out).await {
+                    return close;
                 }
+                None
             }
             Message::BlockTxs { block, txs } => {
                 let step = compact.on_block_txs(block, txs);
-                match deliver(id, step, events).await {
-                    Ok(reply) => reply,
-                    Err(close) => return close,
+                if let Err(close) = deliver(id, step, events, shared, &out).await {
+                    return close;
                 }
+                None
             }
             Message::GetBlockTxs { block, indexes } => match shared.recent_compact.get(&block) {
                 Some(b) => match compact_conn::answer_block_txs(&b, &indexes) {
@@ -438,27 +438,41 @@ fn frame(shared: &Shared, msg: &Message) -> Frame {
     Arc::new(f)
 }
 
-/// Carries out what the compact receiver decided: a rebuilt block goes to the state machine, a
-/// request goes back to the peer (returned), a violation closes the connection.
+/// Carries out what the compact receiver decided: a rebuilt block goes to the state machine; a
+/// request goes to the peer first, then the machine learns that the block is on its way; a
+/// violation closes the connection.
 async fn deliver(
     id: PeerId,
     step: Result<Step, Misbehavior>,
     events: &mpsc::Sender<Event>,
-) -> Result<Option<Vec<Message>>, Close> {
-    let input = match step.map_err(Close::Misbehaved)? {
-        Step::Deliver { block, validated } => Input::CompactBlock {
-            id,
-            block,
-            validated,
-        },
-        Step::Reply(m) => return Ok(Some(vec![m])),
-        Step::Nothing => return Ok(None),
-    };
+    shared: &Shared,
+    out: &mpsc::Sender<Frame>,
+) -> Result<(), Close> {
+    match step.map_err(Close::Misbehaved)? {
+        Step::Deliver { block, validated } => {
+            let input = Input::CompactBlock {
+                id,
+                block,
+                validated,
+            };
+            tell(events, input).await?;
+        }
+        Step::Ask { header, request } => {
+            if out.send(frame(shared, &request)).await.is_err() {
+                return Err(Close::Dropped("closed".into()));
+            }
+            tell(events, Input::CompactAwaited { id, header }).await?;
+        }
+        Step::Nothing => {}
+    }
+    Ok(())
+}
+
+async fn tell(events: &mpsc::Sender<Event>, input: Input) -> Result<(), Close> {
     events
         .send(Event::Input(input))
         .await
-        .map_err(|_| Close::Dropped("node stopping".into()))?;
-    Ok(None)
+        .map_err(|_| Close::Dropped("node stopping".into()))
 }
 
 /// Waits until at most [`MAX_QUEUED_BLOCKS`] frames are queued for the peer; false if it does

@@ -120,6 +120,13 @@ impl ChainReader for NodeReader<'_> {
             .flatten()
             .is_some_and(|m| m.status.has_body())
     }
+
+    fn extends_best_header(&self, header: &ferrite_core::BlockHeader) -> bool {
+        // The chain's own clock, so that the verdict is the one the chain reaches.
+        self.view
+            .extends_best_header(header, self.node.now())
+            .unwrap_or(false)
+    }
 }
 
 /// The new tip's block for compact relay: the node's last connected block when it is the tip

@@ -662,7 +662,8 @@ impl Sim {
     }
 
     /// What a connection does with its compact receiver's decision: a request goes back to the
-    /// sender at once, everything else becomes the machine's input.
+    /// sender at once (and the machine learns the block is on its way), a rebuilt block becomes
+    /// the machine's input.
     fn compact_input(&mut self, host: usize, peer: PeerId, step: Step) -> Option<Input> {
         let d = &mut self.report.blocks_delivered;
         match step {
@@ -674,10 +675,10 @@ impl Sim {
                     validated,
                 })
             }
-            Step::Reply(m) => {
+            Step::Ask { header, request } => {
                 d.asked_missing += 1;
-                self.send(host, peer, m);
-                None
+                self.send(host, peer, request);
+                Some(Input::CompactAwaited { id: peer, header })
             }
             Step::Nothing => None,
         }

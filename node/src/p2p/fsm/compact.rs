@@ -1,7 +1,9 @@
 //! Compact relay in the machine (after BIP152's high-bandwidth mode): which peers are asked to
 //! send new blocks unannounced, sending the node's new tip as a compact block to the peers that
-//! asked for it, and forwarding a received compact block to them as soon as the chain has
-//! checked its header, before the block is connected. A block forwarded that way carries
+//! asked for it, and forwarding a received compact block to them as soon as its header is
+//! checked, before the block is connected: at once when the header extends the best header
+//! and passes the chain's checks against the published view, otherwise once the chain has
+//! taken it onto its best header chain. A block forwarded that way carries
 //! `validated: false`, and a peer that sends such a block is dropped, not banned, if it then
 //! fails validation: it may have passed it on in good faith. The peer that connected a block
 //! and sent it (`validated: true`), or that sent it whole, is banned as for any invalid block.
@@ -25,6 +27,13 @@ pub const MAX_HIGH_BANDWIDTH: usize = 3;
 pub const MAX_PENDING_COMPACT: usize = 8;
 /// A held compact block whose header the chain has not taken in this time is dropped.
 pub const PENDING_COMPACT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Blocks remembered as having had their wait for a sender's transfers: more than the blocks a
+/// node takes in while any one of them waits.
+pub const MAX_WAITED: usize = 64;
+/// How long a compact block's sender has to send the transfers it was asked for before the
+/// block is downloaded whole: one round trip, with room for a loaded peer; waiting longer only
+/// delays the block, giving up sooner only costs the bandwidth of the whole block.
+pub const COMPACT_TXS_WAIT: Duration = Duration::from_secs(3);
 
 /// A received compact block, rebuilt and matched to its header, waiting for the chain to check
 /// that header.
@@ -94,6 +103,7 @@ impl Machine {
     ) {
         let hash = block.hash();
         let header = block.block().header;
+        self.compact_awaited.remove(&hash);
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
@@ -132,7 +142,69 @@ impl Machine {
                 forwarded: false,
             },
         );
+        // A block on top of the best header, whose header passes the chain's checks, is the
+        // next best block: it is passed on now, while the chain takes its header. Only the
+        // first at its height: a sibling may arrive before the chain has taken the first.
+        if header.height > self.fast_forwarded && chain.extends_best_header(&header) {
+            self.fast_forwarded = header.height;
+            self.forward_held(hash);
+        }
         self.on_headers(id, vec![header], now, chain);
+    }
+
+    /// A compact block from `id` waits for transfers asked of it: its header goes to the chain,
+    /// and the body is not requested elsewhere for [`COMPACT_TXS_WAIT`]. One wait per peer (its
+    /// connection completes one rebuild at a time, a newer one replacing it), once per block,
+    /// and none for a body already requested.
+    pub(super) fn on_compact_awaited(
+        &mut self,
+        id: PeerId,
+        header: BlockHeader,
+        now: Time,
+        chain: &dyn ChainReader,
+    ) {
+        let hash = header.hash();
+        if !self.peers.contains_key(&id) {
+            return;
+        }
+        self.compact_awaited.retain(|_, (peer, _)| *peer != id);
+        let held = self.compact_pending.contains_key(&hash)
+            || self.downloaded.contains_key(&hash)
+            || self.fed.contains_key(&hash)
+            || self.requested.contains_key(&hash);
+        let waited = self.compact_waited.iter().any(|(h, _)| *h == hash);
+        if !held && !chain.has_block(&hash) && !waited {
+            if self.compact_awaited.len() >= MAX_PENDING_COMPACT {
+                let oldest = self
+                    .compact_awaited
+                    .iter()
+                    .min_by_key(|(h, (_, at))| (*at, **h))
+                    .map(|(h, _)| *h);
+                if let Some(h) = oldest {
+                    self.compact_awaited.remove(&h);
+                }
+            }
+            self.compact_awaited.insert(hash, (id, now));
+            self.compact_waited.push_back((hash, id));
+            while self.compact_waited.len() > MAX_WAITED {
+                self.compact_waited.pop_front();
+            }
+        }
+        self.on_headers(id, vec![header], now, chain);
+    }
+
+    /// True when `id` was waited for to complete a compact block of `h` (the scheduler asks it
+    /// for the whole block only when no other peer can be asked).
+    pub(super) fn waited_for(&self, h: &Hash, id: PeerId) -> bool {
+        self.compact_waited.contains(&(*h, id))
+    }
+
+    /// True while the body of `h` is expected from a compact block's sender (the scheduler
+    /// does not request it).
+    pub(super) fn compact_expected(&self, h: &Hash, now: Time) -> bool {
+        self.compact_awaited
+            .get(h)
+            .is_some_and(|(_, at)| now.since(*at) <= COMPACT_TXS_WAIT)
     }
 
     /// After the chain took a header batch: held compact blocks whose headers it now has on its
@@ -141,32 +213,40 @@ impl Machine {
     pub(super) fn forward_compact(&mut self, chain: &dyn ChainReader) {
         let wanted: std::collections::HashSet<Hash> =
             chain.missing().into_iter().map(|(h, _)| h).collect();
-        let mut ready: Vec<(Hash, PeerId, Arc<BodyChecked>)> = self
+        let mut ready: Vec<Hash> = self
             .compact_pending
-            .iter_mut()
+            .iter()
             .filter(|(h, c)| !c.forwarded && chain.has_header(h) && wanted.contains(*h))
-            .map(|(h, c)| {
-                c.forwarded = true;
-                (*h, c.peer, c.block.clone())
-            })
+            .map(|(h, _)| *h)
             .collect();
-        ready.sort_by_key(|(h, _, _)| *h);
-        for (hash, from, block) in ready {
-            let targets: Vec<PeerId> = self
-                .peers
-                .iter()
-                .filter(|(id, p)| {
-                    **id != from && p.wants_compact && !p.known_blocks.contains(&hash)
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            if targets.is_empty() || !self.cfg.compact_relay {
-                continue;
-            }
-            self.out.push(Output::KeepForCompact(block.clone()));
-            for t in targets {
-                self.send_compact(t, &block, false);
-            }
+        ready.sort();
+        for hash in ready {
+            self.forward_held(hash);
+        }
+    }
+
+    /// Forwards the held compact block `hash` to the high-bandwidth peers that lack it, once.
+    fn forward_held(&mut self, hash: Hash) {
+        let Some(c) = self.compact_pending.get_mut(&hash) else {
+            return;
+        };
+        if c.forwarded {
+            return;
+        }
+        c.forwarded = true;
+        let (from, block) = (c.peer, c.block.clone());
+        let targets: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| **id != from && p.wants_compact && !p.known_blocks.contains(&hash))
+            .map(|(id, _)| *id)
+            .collect();
+        if targets.is_empty() || !self.cfg.compact_relay {
+            return;
+        }
+        self.out.push(Output::KeepForCompact(block.clone()));
+        for t in targets {
+            self.send_compact(t, &block, false);
         }
     }
 
@@ -193,16 +273,21 @@ impl Machine {
     }
 
     /// Forgets the compact blocks `id` sent whose headers the chain has not taken (the peer is
-    /// gone, and with it the reason to trust that they will be).
+    /// gone, and with it the reason to trust that they will be), and those it was to complete:
+    /// their bodies are requested elsewhere at once.
     pub(super) fn forget_compact_of(&mut self, id: PeerId) {
         self.compact_pending
             .retain(|_, c| c.peer != id || c.forwarded);
+        self.compact_awaited.retain(|_, (peer, _)| *peer != id);
     }
 
-    /// Drops held compact blocks the chain has whole, or whose header it never took.
+    /// Drops held compact blocks the chain has whole, or whose header it never took, and
+    /// forgets transfers awaited too long.
     pub(super) fn expire_compact(&mut self, now: Time, chain: &dyn ChainReader) {
         self.compact_pending
             .retain(|h, c| now.since(c.at) <= PENDING_COMPACT_TIMEOUT && !chain.has_block(h));
+        self.compact_awaited
+            .retain(|_, (_, at)| now.since(*at) <= COMPACT_TXS_WAIT);
     }
 
     /// Sends the new tip to `id` as a compact block when it takes them and lacks exactly that

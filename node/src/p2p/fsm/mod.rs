@@ -37,7 +37,9 @@ use crate::chain::{ChainError, HeadersAdded, Submitted};
 use crate::mempool::MempoolError;
 use crate::store::{BlockStatus, PeerRecord, PeerUpdate};
 
-pub use compact::{MAX_HIGH_BANDWIDTH, MAX_PENDING_COMPACT, PENDING_COMPACT_TIMEOUT};
+pub use compact::{
+    COMPACT_TXS_WAIT, MAX_HIGH_BANDWIDTH, MAX_PENDING_COMPACT, PENDING_COMPACT_TIMEOUT,
+};
 pub use peer::{Known, KNOWN_PER_PEER};
 pub use peers::{
     Misbehavior, ADDR_SHARE, BAN_SECS, HEADERS_TIMEOUT, PING_INTERVAL, PING_TIMEOUT, SAVE_INTERVAL,
@@ -94,6 +96,9 @@ pub trait ChainReader {
     fn has_header(&self, h: &Hash) -> bool;
     /// True when the chain holds the body of `h`.
     fn has_block(&self, h: &Hash) -> bool;
+    /// True when `header` names the best header as its parent and passes the chain's header
+    /// checks against it: taking it, the chain makes it the new best header.
+    fn extends_best_header(&self, header: &BlockHeader) -> bool;
 }
 
 /// How a connection ended, as its connection task saw it.
@@ -146,6 +151,15 @@ pub enum Input {
         block: BodyChecked,
         /// The sender connected it before sending (it answers for its validity).
         validated: bool,
+    },
+    /// A connected peer's compact block could not be rebuilt from the mempool alone: the
+    /// connection asked the peer for the missing transfers, and the block follows as
+    /// [`Input::CompactBlock`] if the peer answers.
+    CompactAwaited {
+        /// From.
+        id: PeerId,
+        /// The block's header.
+        header: BlockHeader,
     },
     /// A connection ended (before or after its handshake).
     Closed {
@@ -328,6 +342,16 @@ pub struct Machine {
     fed: HashMap<Hash, bool>,
     /// Compact blocks waiting for the chain to check their headers.
     compact_pending: BTreeMap<Hash, compact::PendingCompact>,
+    /// Compact blocks whose senders were asked for missing transfers, and since when: their
+    /// bodies are not requested elsewhere for [`COMPACT_TXS_WAIT`].
+    compact_awaited: HashMap<Hash, (PeerId, Time)>,
+    /// Blocks that have had their wait, with the sender waited for, oldest first (at most
+    /// [`compact::MAX_WAITED`]): a block waits for a sender's transfers once, however often
+    /// compact blocks of it come, and its whole body is asked of that sender last.
+    compact_waited: std::collections::VecDeque<(Hash, PeerId)>,
+    /// The highest block forwarded on its header's check against the view: a sibling at that
+    /// height or below waits for the chain, which alone knows which of them it took first.
+    fast_forwarded: u64,
     /// Transfers requested, with other peers that announced them.
     tx_wanted: HashMap<Hash, relay::TxWant>,
     /// Transfers admitted since the last flush, to announce.
@@ -356,6 +380,9 @@ impl Machine {
             downloaded: HashMap::new(),
             fed: HashMap::new(),
             compact_pending: BTreeMap::new(),
+            compact_awaited: HashMap::new(),
+            compact_waited: std::collections::VecDeque::new(),
+            fast_forwarded: 0,
             tx_wanted: HashMap::new(),
             pending_tx_inv: Vec::new(),
             out,
@@ -389,6 +416,7 @@ impl Machine {
                 block,
                 validated,
             } => self.on_compact_block(id, block, validated, now, chain),
+            Input::CompactAwaited { id, header } => self.on_compact_awaited(id, header, now, chain),
             Input::Closed {
                 id,
                 remote,
@@ -471,13 +499,18 @@ impl Machine {
     }
 
     /// Checks the machine's own bookkeeping (for the simulator, after any input): every
-    /// request belongs to a connected peer, and each peer's count of transfers in flight is
+    /// request (and awaited compact block) belongs to a connected peer, and each peer's count of transfers in flight is
     /// the number of transfer requests made of it. Returns what is wrong.
     pub fn audit(&self) -> Vec<String> {
         let mut wrong = Vec::new();
         for (h, (owner, _)) in &self.requested {
             if !self.peers.contains_key(owner) {
                 wrong.push(format!("block {h} requested of gone peer {owner}"));
+            }
+        }
+        for (h, (owner, _)) in &self.compact_awaited {
+            if !self.peers.contains_key(owner) {
+                wrong.push(format!("compact block {h} awaited from gone peer {owner}"));
             }
         }
         let mut asked_of: BTreeMap<PeerId, usize> = BTreeMap::new();

@@ -253,7 +253,8 @@ impl Machine {
     }
 
     /// Requests missing bodies of the best header chain from peers with free slots: the peer
-    /// that announced the block first, then the least busy one that claims the height.
+    /// that announced the block first, then the least busy one that claims the height (a peer
+    /// that left a compact block of it incomplete comes last).
     pub(super) fn schedule(&mut self, now: Time, chain: &dyn ChainReader) {
         let missing = chain.missing();
         // What left the window (another branch won, or the body came) is forgotten, so the
@@ -280,7 +281,7 @@ impl Machine {
                 took_compact = true;
                 continue;
             }
-            if self.requested.contains_key(&h) {
+            if self.requested.contains_key(&h) || self.compact_expected(&h, now) {
                 continue;
             }
             let best = self
@@ -295,6 +296,7 @@ impl Machine {
                 })
                 .min_by_key(|(id, p)| {
                     (
+                        self.waited_for(&h, **id),
                         !p.known_blocks.contains(&h),
                         load.get(id).copied().unwrap_or(0),
                         **id,

@@ -1,5 +1,6 @@
 //! The machine's compact relay: who is asked for high-bandwidth mode, what a new tip is sent
-//! as, forwarding before connect, and who is blamed for an invalid forwarded block.
+//! as, forwarding before connect, who is blamed for an invalid forwarded block, and a block
+//! whose sender was asked for missing transfers.
 
 use std::sync::Arc;
 
@@ -147,6 +148,79 @@ fn a_compact_block_is_forwarded_once_its_header_is_checked_before_it_is_connecte
         "{out:?}"
     );
     assert!(requested(&out, 1).is_empty() && requested(&out, 2).is_empty());
+}
+
+#[test]
+fn a_compact_block_on_the_best_header_is_forwarded_at_once_and_only_once() {
+    let b = checked(1);
+    let chain = chain_missing(&[block(1)]);
+    // Its header names the best header as parent and passes the checks against it.
+    chain.extend_best.borrow_mut().insert(b.hash());
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 1, T0);
+    connect_hb(&mut m, &chain, 2);
+    m.handle(
+        Input::CompactBlock {
+            id: 1,
+            block: b.clone(),
+            validated: true,
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    // Passed on in the same step, while its header goes to the chain.
+    assert_eq!(compacts_to(&out, 2), vec![(b.hash(), false)]);
+    assert!(compacts_to(&out, 1).is_empty());
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::SubmitHeaders { peer: 1, headers } if headers == &vec![b.block().header]
+    )));
+    // The chain's answer does not send it again.
+    chain.headers.borrow_mut().insert(b.hash());
+    m.handle(header_taken(1, &b), T0, &chain);
+    let out = m.drain();
+    assert!(compacts_to(&out, 2).is_empty(), "{out:?}");
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::SubmitBlock { block, .. } if block.hash() == b.hash())));
+}
+
+#[test]
+fn a_sibling_of_a_block_forwarded_at_once_waits_for_the_chain() {
+    let (first, sibling) = (checked(1), {
+        let mut b = block(1);
+        b.header.timestamp += 1;
+        BodyChecked::new(b).unwrap_or_else(|e| panic!("{e}"))
+    });
+    let chain = chain_missing(&[block(1)]);
+    // Both name the best header as parent and pass the checks against the view, which the
+    // chain has not updated yet.
+    chain.extend_best.borrow_mut().insert(first.hash());
+    chain.extend_best.borrow_mut().insert(sibling.hash());
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 1, T0);
+    connect(&mut m, &chain, 3, 1, T0);
+    connect_hb(&mut m, &chain, 2);
+    for (id, b) in [(1, &first), (3, &sibling)] {
+        m.handle(
+            Input::CompactBlock {
+                id,
+                block: b.clone(),
+                validated: true,
+            },
+            T0,
+            &chain,
+        );
+    }
+    // Only the first is passed on; the chain, taking the first, does not put the sibling on
+    // its best header chain, so it never is.
+    assert_eq!(compacts_to(&m.drain(), 2), vec![(first.hash(), false)]);
+    chain.headers.borrow_mut().insert(first.hash());
+    chain.headers.borrow_mut().insert(sibling.hash());
+    m.handle(header_taken(1, &first), T0, &chain);
+    m.handle(header_taken(3, &sibling), T0, &chain);
+    assert!(compacts_to(&m.drain(), 2).is_empty());
 }
 
 #[test]
@@ -310,4 +384,137 @@ fn a_block_a_peer_did_not_have_yet_is_asked_of_it_again_after_a_moment() {
     let later = T0 + crate::p2p::fsm::peer::NOT_FOUND_RETRY + Duration::from_millis(1);
     m.handle(Input::Tick, later, &chain);
     assert_eq!(requested(&m.drain(), 1), vec![blocks[0].hash()]);
+}
+
+/// Peers 1 and 2 (both at height 1) connected to a chain that has nothing missing yet; peer 1
+/// sends a compact block of `b` that could not be rebuilt alone, and the chain takes its header.
+fn awaiting(b: &BodyChecked) -> (Machine, Fake) {
+    let (mut m, chain) = (machine(), Fake::default());
+    connect(&mut m, &chain, 1, 1, T0);
+    connect(&mut m, &chain, 2, 1, T0);
+    let header = b.block().header;
+    m.handle(Input::CompactAwaited { id: 1, header }, T0, &chain);
+    let out = m.drain();
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::SubmitHeaders { peer: 1, headers } if headers == &vec![header]
+    )));
+    chain.headers.borrow_mut().insert(b.hash());
+    *chain.missing.borrow_mut() = vec![(b.hash(), 1)];
+    m.handle(header_taken(1, b), T0, &chain);
+    let out = m.drain();
+    assert!(
+        requested(&out, 1).is_empty() && requested(&out, 2).is_empty(),
+        "the body is on its way from peer 1: {out:?}"
+    );
+    (m, chain)
+}
+
+#[test]
+fn a_compact_block_awaiting_transfers_is_downloaded_whole_once_the_wait_runs_out() {
+    let b = checked(1);
+    let (mut m, chain) = awaiting(&b);
+    m.handle(Input::Tick, T0 + COMPACT_TXS_WAIT, &chain);
+    let out = m.drain();
+    assert!(requested(&out, 1).is_empty() && requested(&out, 2).is_empty());
+    m.handle(
+        Input::Tick,
+        T0 + COMPACT_TXS_WAIT + Duration::from_secs(1),
+        &chain,
+    );
+    // The whole block, asked of the other peer first: the silent sender comes last.
+    let out = m.drain();
+    assert_eq!(requested(&out, 2), vec![b.hash()]);
+    assert!(requested(&out, 1).is_empty());
+    assert!(m.audit().is_empty(), "{:?}", m.audit());
+}
+
+#[test]
+fn a_block_waits_for_a_senders_transfers_only_once() {
+    let b = checked(1);
+    let header = b.block().header;
+    let chain = chain_missing(&[block(1)]);
+    chain.headers.borrow_mut().insert(b.hash());
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 0, T0);
+    let awaited = |m: &mut Machine, at: Time| {
+        m.handle(Input::CompactAwaited { id: 1, header }, at, &chain);
+        m.handle(header_taken(1, &b), at, &chain);
+        m.drain()
+    };
+    assert!(requested(&awaited(&mut m, T0), 1).is_empty());
+    let after_wait = T0 + COMPACT_TXS_WAIT + Duration::from_secs(1);
+    m.handle(Input::Tick, after_wait, &chain);
+    assert_eq!(requested(&m.drain(), 1), vec![b.hash()]);
+    // The peer says it does not have it after all, then sends another compact block of it
+    // that again needs transfers (its header clears the not-found mark): the block does not
+    // wait a second time, it is asked for whole at once.
+    let msg = Message::NotFound(vec![b.hash()]);
+    m.handle(Input::Message { id: 1, msg }, after_wait, &chain);
+    assert!(requested(&m.drain(), 1).is_empty());
+    assert_eq!(requested(&awaited(&mut m, after_wait), 1), vec![b.hash()]);
+}
+
+#[test]
+fn a_newer_compact_block_from_the_same_peer_ends_the_wait_for_the_older() {
+    let (older, newer) = (checked(1), checked(2));
+    let (mut m, chain) = awaiting(&older);
+    // The connection replaced the older rebuild with the newer: the older is fetched whole.
+    m.handle(
+        Input::CompactAwaited {
+            id: 1,
+            header: newer.block().header,
+        },
+        T0,
+        &chain,
+    );
+    m.drain();
+    m.handle(header_taken(1, &newer), T0, &chain);
+    let out = m.drain();
+    assert_eq!(requested(&out, 2), vec![older.hash()], "{out:?}");
+}
+
+#[test]
+fn a_compact_block_whose_sender_leaves_before_completing_it_is_fetched_elsewhere_at_once() {
+    let b = checked(1);
+    let (mut m, chain) = awaiting(&b);
+    m.handle(
+        Input::Closed {
+            id: 1,
+            remote: SocketAddr::from(([10, 0, 0, 1], 40_000)),
+            dialed: None,
+            close: Close::Dropped("gone".into()),
+            listen_port: Some(9733),
+        },
+        T0,
+        &chain,
+    );
+    assert_eq!(requested(&m.drain(), 2), vec![b.hash()]);
+    assert!(m.audit().is_empty(), "{:?}", m.audit());
+}
+
+#[test]
+fn a_compact_block_completed_in_time_is_not_downloaded_again() {
+    let b = checked(1);
+    let (mut m, chain) = awaiting(&b);
+    m.handle(
+        Input::CompactBlock {
+            id: 1,
+            block: b.clone(),
+            validated: true,
+        },
+        T0 + Duration::from_secs(1),
+        &chain,
+    );
+    m.handle(header_taken(1, &b), T0 + Duration::from_secs(1), &chain);
+    let out = m.drain();
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::SubmitBlock { block, .. } if block.hash() == b.hash())));
+    m.handle(Input::Tick, T0 + Duration::from_secs(10), &chain);
+    let out = m.drain();
+    assert!(
+        requested(&out, 1).is_empty() && requested(&out, 2).is_empty(),
+        "{out:?}"
+    );
 }

@@ -27,6 +27,8 @@ struct Fake {
     headers: RefCell<HashSet<Hash>>,
     /// Blocks the chain has whole.
     blocks: RefCell<HashSet<Hash>>,
+    /// Headers that pass the checks as children of the best header.
+    extend_best: RefCell<HashSet<Hash>>,
 }
 
 impl ChainReader for Fake {
@@ -53,6 +55,9 @@ impl ChainReader for Fake {
     }
     fn has_block(&self, h: &Hash) -> bool {
         self.blocks.borrow().contains(h)
+    }
+    fn extends_best_header(&self, header: &ferrite_core::BlockHeader) -> bool {
+        self.extend_best.borrow().contains(&header.hash())
     }
 }
 
