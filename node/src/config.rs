@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::mempool::MempoolConfig;
-use crate::p2p::{NetConfig, DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND};
+use crate::p2p::{NetConfig, PeerSpec, DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND};
 use crate::store::DEFAULT_CACHE_BYTES;
 
 /// Block spacing of `--dev` chains: short, so that a newcomer sees blocks at once.
@@ -138,8 +138,8 @@ pub struct NodeArgs {
     /// 127.0.0.1 on a free port).
     #[arg(long, env = "FERRITE_LISTEN", global = true)]
     pub listen: Option<String>,
-    /// A peer to keep connected to, host:port (repeatable; adds to the config file's peers and
-    /// bootnodes).
+    /// A peer to keep connected to, host:port, or id@host:port to accept only the node with
+    /// that node id (repeatable; adds to the config file's peers and bootnodes).
     #[arg(
         long = "peer",
         env = "FERRITE_PEERS",
@@ -292,16 +292,11 @@ impl Settings {
         let mut peers = args.peers.clone();
         peers.extend(file.peers.unwrap_or_default());
         peers.extend(file.bootnodes.unwrap_or_default());
-        for p in &peers {
-            let ok = p.rsplit_once(':').is_some_and(|(host, port)| {
-                !host.is_empty() && port.parse::<u16>().is_ok_and(|n| n != 0)
-            });
-            if !ok {
-                return Err(ConfigError::Invalid(format!(
-                    "peer must be host:port, got {p:?}"
-                )));
-            }
-        }
+        let peers = peers
+            .iter()
+            .map(|p| p.parse::<PeerSpec>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let net = NetConfig {
             listen,
             peers,

@@ -182,6 +182,9 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             );
         }
     }
+    let identity = ferrite_node::p2p::identity::Identity::load_or_create(data_dir)
+        .context("cannot load this node's identity key")?;
+    let node_id = identity.id();
     let miners = if settings.mine {
         println!(
             "mining on {} thread(s), rewards to {}",
@@ -198,7 +201,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         .worker_threads(RUNTIME_THREADS)
         .enable_all()
         .build()?;
-    let network = match rt.block_on(Network::start(node.clone(), settings.net.clone())) {
+    let network = match rt.block_on(Network::start(node.clone(), settings.net.clone(), identity)) {
         Ok(n) => n,
         Err(e) => {
             node.request_shutdown();
@@ -213,6 +216,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             bail!("cannot listen for peers on {listen}: {e}");
         }
     };
+    println!("node id {node_id}");
     match network.local_addr {
         Some(a) => println!("p2p listening on {a}"),
         None => println!("p2p: not listening (outbound connections only)"),
@@ -222,7 +226,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     }
     let mut http_api = None;
     if let Some(addr) = settings.http {
-        let api = match ferrite_node::http::Api::new(node.clone(), network.peer_table()) {
+        let api = match ferrite_node::http::Api::new(node.clone(), network.peer_table(), node_id) {
             Ok(api) => api,
             Err(e) => {
                 node.request_shutdown();

@@ -1,11 +1,15 @@
-//! A test peer that speaks Ferrite's wire protocol over a real socket: it observes nodes (their
-//! tip and state root, through `GetHeaders`), feeds them transfers, and misbehaves on purpose.
+//! A test peer that speaks Ferrite's wire protocol over a real socket, inside the encrypted
+//! transport (the node's own handshake and record codecs, driven with blocking I/O): it
+//! observes nodes (their tip and state root, through `GetHeaders`), feeds them transfers, and
+//! misbehaves on purpose.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ferrite_core::{Block, BlockHeader, Hash, SignedTransaction, Work};
+use ferrite_node::p2p::identity::{Identity, NodeId};
+use ferrite_node::p2p::secure::{self, Handshake, Move, Opener, Role, Sealer, LEN_PREFIX};
 use ferrite_node::p2p::wire::{
     network_magic, type_info, Message, Version, FRAME_HEADER_LEN, PROTOCOL_VERSION,
 };
@@ -16,6 +20,41 @@ pub struct WirePeer {
     magic: [u8; 4],
     /// The node's `Version`.
     pub version: Version,
+    /// The node's id, as it proved it in the transport's handshake.
+    pub node_id: NodeId,
+    opener: Opener,
+    sealer: Sealer,
+    plain: Vec<u8>,
+    pos: usize,
+}
+
+fn other(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// The transport's handshake over a blocking socket, as a dialler with a fresh identity.
+pub fn secure_dial(
+    stream: &mut TcpStream,
+    magic: [u8; 4],
+    expect: Option<NodeId>,
+) -> std::io::Result<secure::Session> {
+    let me = Identity::generate();
+    let role = Role::Dialer { expect };
+    let mut hs = Handshake::new(&me, magic, role).map_err(other)?;
+    for m in role.moves() {
+        match m {
+            Move::Send => stream.write_all(&hs.write().map_err(other)?)?,
+            Move::Receive(len) => {
+                let mut prefix = [0u8; LEN_PREFIX];
+                stream.read_exact(&mut prefix)?;
+                secure::check_handshake_len(prefix, len).map_err(other)?;
+                let mut msg = vec![0u8; len];
+                stream.read_exact(&mut msg)?;
+                hs.read(&msg).map_err(other)?;
+            }
+        }
+    }
+    hs.finish().map_err(other)
 }
 
 /// What a node's best chain looks like from outside.
@@ -45,20 +84,29 @@ pub fn version(genesis: Hash, listen_port: u16) -> Version {
 }
 
 impl WirePeer {
-    /// Opens a TCP connection without a handshake.
+    /// Opens a TCP connection without any handshake.
     pub fn raw(addr: SocketAddr) -> std::io::Result<TcpStream> {
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         Ok(s)
     }
 
-    /// Connects and completes the handshake with `ours`.
+    /// Connects and completes both handshakes (the transport's, then `Version` with `ours`).
     pub fn connect(addr: SocketAddr, magic_genesis: Hash, ours: Version) -> std::io::Result<Self> {
-        let stream = Self::raw(addr)?;
+        let mut stream = Self::raw(addr)?;
+        let magic = network_magic(&magic_genesis);
+        let session = secure_dial(&mut stream, magic, None)?;
+        let node_id = session.peer();
+        let (opener, sealer) = session.codecs();
         let mut p = WirePeer {
             stream,
-            magic: network_magic(&magic_genesis),
+            magic,
             version: ours.clone(),
+            node_id,
+            opener,
+            sealer,
+            plain: Vec::new(),
+            pos: 0,
         };
         p.send(&Message::Version(ours))?;
         let mut theirs = None;
@@ -91,12 +139,34 @@ impl WirePeer {
 
     /// Sends a message.
     pub fn send(&mut self, m: &Message) -> std::io::Result<()> {
-        self.stream.write_all(&m.to_frame(self.magic))
+        self.send_raw(&m.to_frame(self.magic))
     }
 
-    /// Sends raw bytes.
+    /// Sends raw bytes inside the cipher (where the node expects frames).
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes)
+        let mut out = Vec::new();
+        self.sealer.seal(bytes, &mut out).map_err(other)?;
+        self.stream.write_all(&out)
+    }
+
+    /// Fills `out` from the node's stream, decrypting records as they come.
+    fn read_exact(&mut self, out: &mut [u8]) -> std::io::Result<()> {
+        let mut filled = 0;
+        while filled < out.len() {
+            if self.pos == self.plain.len() {
+                let mut prefix = [0u8; LEN_PREFIX];
+                self.stream.read_exact(&mut prefix)?;
+                let mut record = vec![0u8; Opener::record_len(prefix).map_err(other)?];
+                self.stream.read_exact(&mut record)?;
+                self.opener.open(&record, &mut self.plain).map_err(other)?;
+                self.pos = 0;
+            }
+            let n = (out.len() - filled).min(self.plain.len() - self.pos);
+            out[filled..filled + n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
+            filled += n;
+            self.pos += n;
+        }
+        Ok(())
     }
 
     /// The magic of this connection's chain.
@@ -108,14 +178,14 @@ impl WirePeer {
     pub fn recv(&mut self) -> std::io::Result<Message> {
         loop {
             let mut head = [0u8; FRAME_HEADER_LEN];
-            self.stream.read_exact(&mut head)?;
+            self.read_exact(&mut head)?;
             let len = u32::from_le_bytes([head[5], head[6], head[7], head[8]]) as usize;
             let cap = type_info(head[4], 64 << 20).map(|t| t.1).unwrap_or(0);
             if len > cap {
                 return Err(std::io::Error::other("frame over its cap"));
             }
             let mut payload = vec![0u8; len];
-            self.stream.read_exact(&mut payload)?;
+            self.read_exact(&mut payload)?;
             let m = Message::decode(head[4], &payload)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             if let Message::Ping(n) = m {

@@ -66,6 +66,8 @@ pub struct Api {
     pub node: Arc<Node>,
     /// Connected peers, kept by the network (empty without one).
     pub peers: Arc<PeerTable>,
+    /// This node's id on the network.
+    pub node_id: crate::p2p::identity::NodeId,
     /// Slots for event streams.
     streams: Arc<tokio::sync::Semaphore>,
     /// Event streams held by each client.
@@ -84,7 +86,11 @@ pub struct Api {
 
 impl Api {
     /// The API over `node` and its network's peer table (starts the admission thread).
-    pub fn new(node: Arc<Node>, peers: Arc<PeerTable>) -> std::io::Result<Arc<Api>> {
+    pub fn new(
+        node: Arc<Node>,
+        peers: Arc<PeerTable>,
+        node_id: crate::p2p::identity::NodeId,
+    ) -> std::io::Result<Arc<Api>> {
         let (prefix, max_block) = (node.params().prefix, node.params().max_block_size as usize);
         let per_block = (max_block.saturating_sub(ferrite_core::Block::size_with(0))
             / ferrite_core::transaction::SIGNED_TX_LEN)
@@ -94,6 +100,7 @@ impl Api {
             admission,
             node,
             peers,
+            node_id,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
             client_streams: client_slots::ClientSlots::new(MAX_EVENT_STREAMS_PER_CLIENT),
             readers: Arc::new(tokio::sync::Semaphore::new(MAX_CHAIN_READERS)),

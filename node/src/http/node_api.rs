@@ -18,12 +18,14 @@ pub const READY_LAG: u64 = 2;
 
 pub(super) async fn node_info(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let peers = api.peers.count();
+    let node_id = api.node_id.to_string();
     let body = api
         .with_chain(move |c, _| {
             let tip = c.tip_info()?;
             let (best_header, best) = c.best_header()?;
             Ok(json!({
                 "version": crate::VERSION,
+                "node_id": node_id,
                 "chain": c.params().chain_name,
                 "address_prefix": c.params().prefix.as_str(),
                 "decimals": c.params().decimals,
@@ -46,6 +48,7 @@ pub(super) async fn peers(State(api): State<Arc<Api>>) -> impl IntoResponse {
         .map(|p| {
             json!({
                 "id": p.id,
+                "node_id": p.node_id.to_string(),
                 "addr": p.addr.to_string(),
                 "inbound": p.inbound,
                 "user_agent": p.user_agent,

@@ -1,7 +1,8 @@
-//! One peer connection: the handshake, then a reader that checks every frame (magic, type,
-//! size cap, rate), answers the requests it can serve from the node (headers, blocks,
-//! transfers, pings) and hands everything else to the driver for the state machine; and a
-//! writer that drains the connection's bounded outgoing queue.
+//! One peer connection: the encrypted transport's handshake ([`super::secure`]) and the
+//! `Version` handshake, then a reader that checks every frame (magic, type, size cap, rate),
+//! answers the requests it can serve from the node (headers, blocks, transfers, pings) and
+//! hands everything else to the driver for the state machine; and a writer that drains the
+//! connection's bounded outgoing queue. Frames are read and written through the cipher.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,13 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferrite_core::Hash;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::compact_conn::{self, CompactReceiver, Step};
 use super::fsm::{Close, Input, Misbehavior};
+use super::identity::NodeId;
+use super::secure::{self, Role, TransportError};
 use super::wire::{
     self, Message, Version, WireError, FRAME_HEADER_LEN, MAX_PREHANDSHAKE_PAYLOAD, PROTOCOL_VERSION,
 };
@@ -46,18 +48,45 @@ pub const MAX_QUEUED_BLOCKS: usize = 4;
 /// How long an answer waits for a peer to drain its queue before the peer counts as stalled.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The receiving half of a connection, inside the cipher.
+type Reader = secure::SecureReader<OwnedReadHalf>;
+/// The sending half of a connection, inside the cipher.
+type Writer = secure::SecureWriter<OwnedWriteHalf>;
+
 /// Why reading from a peer stopped.
 enum ReadError {
     /// The socket closed, failed or timed out: the peer goes away without a ban.
     Gone(String),
     /// The peer broke the protocol.
     Violation(Misbehavior),
+    /// A record failed to authenticate: the connection ends, nobody is blamed.
+    Forged,
 }
 
 impl From<WireError> for ReadError {
     fn from(e: WireError) -> Self {
         ReadError::Violation(e.into())
     }
+}
+
+impl From<TransportError> for ReadError {
+    /// A socket that failed or a record that does not authenticate: the connection ends, and
+    /// nobody is blamed (a flipped byte may be the path's doing).
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Forged => ReadError::Forged,
+            e => ReadError::Gone(format!("read: {e}")),
+        }
+    }
+}
+
+/// The close for a record that failed to authenticate, logged for the operator.
+fn forged(id: Option<PeerId>) -> Close {
+    tracing::warn!(
+        peer = ?id,
+        "a record failed to authenticate; dropping the connection (nobody is banned: the path may have changed it)"
+    );
+    Close::Dropped("a record failed to authenticate".into())
 }
 
 /// A token bucket.
@@ -91,14 +120,12 @@ impl Bucket {
 
 /// Reads one frame; `limit` is the largest payload accepted at this stage (pre-handshake).
 async fn read_frame(
-    r: &mut OwnedReadHalf,
+    r: &mut Reader,
     shared: &Shared,
     prehandshake: bool,
 ) -> Result<(Message, usize), ReadError> {
     let mut head = [0u8; FRAME_HEADER_LEN];
-    r.read_exact(&mut head)
-        .await
-        .map_err(|e| ReadError::Gone(format!("read: {e}")))?;
+    r.read_exact(&mut head).await?;
     let magic = [head[0], head[1], head[2], head[3]];
     if magic != shared.magic {
         return Err(WireError::BadMagic(magic).into());
@@ -116,9 +143,7 @@ async fn read_frame(
         return Err(WireError::TooLarge { kind, len, cap }.into());
     }
     let mut payload = vec![0u8; len];
-    r.read_exact(&mut payload)
-        .await
-        .map_err(|e| ReadError::Gone(format!("read: {e}")))?;
+    r.read_exact(&mut payload).await?;
     Ok((Message::decode(code, &payload)?, len))
 }
 
@@ -139,8 +164,8 @@ fn our_version(shared: &Shared) -> Version {
 
 /// Exchanges `Version` and `Verack`.
 async fn handshake(
-    r: &mut OwnedReadHalf,
-    w: &mut OwnedWriteHalf,
+    r: &mut Reader,
+    w: &mut Writer,
     shared: &Shared,
     listen_port: &mut Option<u16>,
 ) -> Result<Version, Close> {
@@ -177,10 +202,41 @@ async fn handshake(
             Ok((Message::Verack, _)) if !acked => acked = true,
             Ok((m, _)) => return Err(Close::Misbehaved(Misbehavior::BeforeHandshake(m.name()))),
             Err(ReadError::Gone(e)) => return Err(Close::Dropped(e)),
+            Err(ReadError::Forged) => return Err(forged(None)),
             Err(ReadError::Violation(e)) => return Err(Close::Misbehaved(e)),
         }
     }
     theirs.ok_or_else(|| Close::Dropped("no version".into()))
+}
+
+/// The transport's handshake (with the id pinned for a dialled address checked), then the
+/// `Version` exchange inside it.
+async fn handshakes(
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    dialed: Option<SocketAddr>,
+    shared: &Shared,
+    listen_port: &mut Option<u16>,
+) -> Result<(Version, NodeId, Reader, Writer), Close> {
+    let role = match dialed {
+        Some(addr) => Role::Dialer {
+            expect: shared.pinned(&addr),
+        },
+        None => Role::Listener,
+    };
+    let session = match secure::handshake(&mut stream, &shared.identity, shared.magic, role).await {
+        Ok(s) => s,
+        Err(e @ TransportError::WrongPeer { .. }) => {
+            tracing::warn!(peer = %remote, error = %e, "refusing a peer whose key is not the pinned one");
+            return Err(Close::Dropped(e.to_string()));
+        }
+        Err(e) => return Err(Close::Dropped(e.to_string())),
+    };
+    let node_id = session.peer();
+    let (r, w) = stream.into_split();
+    let (mut r, mut w) = session.split(r, w);
+    let version = handshake(&mut r, &mut w, shared, listen_port).await?;
+    Ok((version, node_id, r, w))
 }
 
 /// Runs a connection to the end, reporting to the driver. `dialed` is the address we dialled
@@ -198,13 +254,12 @@ pub async fn run(
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut r, mut w) = stream.into_split();
     let mut listen_port = None;
-    let handshake = handshake(&mut r, &mut w, &shared, &mut listen_port);
-    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await;
+    let handshakes = handshakes(stream, remote, dialed, &shared, &mut listen_port);
+    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes).await;
     drop(permit);
-    let version = match result {
-        Ok(Ok(v)) => v,
+    let (version, node_id, mut r, mut w) = match result {
+        Ok(Ok(done)) => done,
         Ok(Err(close)) => {
             let closed = Event::Input(Input::Closed {
                 id,
@@ -236,6 +291,7 @@ pub async fn run(
         remote,
         dialed,
         version,
+        node_id,
         out: out_tx.clone(),
         kill: kill.clone(),
         blocks_allowed: blocks_allowed.clone(),
@@ -270,7 +326,7 @@ pub async fn run(
 
 async fn read_loop(
     id: PeerId,
-    r: &mut OwnedReadHalf,
+    r: &mut Reader,
     shared: &Arc<Shared>,
     events: &mpsc::Sender<Event>,
     out: mpsc::Sender<Frame>,
@@ -284,6 +340,7 @@ async fn read_loop(
             match tokio::time::timeout(IDLE_TIMEOUT, read_frame(r, shared, false)).await {
                 Err(_) => return Close::Dropped("idle timeout".into()),
                 Ok(Err(ReadError::Gone(e))) => return Close::Dropped(e),
+                Ok(Err(ReadError::Forged)) => return forged(Some(id)),
                 Ok(Err(ReadError::Violation(e))) => return Close::Misbehaved(e),
                 Ok(Ok(m)) => m,
             };

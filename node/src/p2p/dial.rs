@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::node::now_secs;
 use crate::p2p::addrbook::BanKey;
 use crate::p2p::fsm::Input;
-use crate::p2p::{conn, Event, PeerId, Shared};
+use crate::p2p::{conn, Event, PeerId, PeerSpec, Shared};
 
 /// How long a dial may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,20 +76,26 @@ pub async fn accept_loop(
     }
 }
 
-/// Resolves the configured peers (retrying names that do not resolve yet, with backoff) and
-/// reports the addresses to the driver. Runs on its own task so a slow resolver never holds up
-/// the state machine.
-pub async fn resolve_peers(names: Vec<String>, events: mpsc::Sender<Event>) {
-    let mut pending = names;
+/// Resolves the configured peers (retrying names that do not resolve yet, with backoff),
+/// records the node id pinned for each resolved address, and reports the addresses to the
+/// driver. Runs on its own task so a slow resolver never holds up the state machine.
+pub async fn resolve_peers(specs: Vec<PeerSpec>, shared: Arc<Shared>, events: mpsc::Sender<Event>) {
+    let mut pending = specs;
     let mut delay = RESOLVE_RETRY;
     while !pending.is_empty() {
         let mut failed = Vec::new();
-        for name in pending {
-            let resolved: std::io::Result<Vec<SocketAddr>> = tokio::net::lookup_host(name.as_str())
-                .await
-                .map(|a| a.collect());
+        for spec in pending {
+            let resolved: std::io::Result<Vec<SocketAddr>> =
+                tokio::net::lookup_host(spec.addr.as_str())
+                    .await
+                    .map(|a| a.collect());
             match resolved {
                 Ok(addrs) => {
+                    if let Some(id) = spec.id {
+                        for a in &addrs {
+                            shared.pin(a, id);
+                        }
+                    }
                     if events
                         .send(Event::Input(Input::Resolved(addrs)))
                         .await
@@ -99,8 +105,8 @@ pub async fn resolve_peers(names: Vec<String>, events: mpsc::Sender<Event>) {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(peer = %name, error = %e, "cannot resolve peer address; will retry");
-                    failed.push(name);
+                    tracing::warn!(peer = %spec, error = %e, "cannot resolve peer address; will retry");
+                    failed.push(spec);
                 }
             }
         }

@@ -292,6 +292,7 @@ impl Driver {
                 remote,
                 dialed,
                 version,
+                node_id,
                 out,
                 kill,
                 blocks_allowed,
@@ -309,6 +310,7 @@ impl Driver {
                     remote,
                     dialed,
                     version,
+                    node_id,
                 }
             }
             Event::Input(input) => {

@@ -13,7 +13,9 @@ pub mod conn;
 pub mod dial;
 pub mod driver;
 pub mod fsm;
+pub mod identity;
 pub mod processor;
+pub mod secure;
 pub mod serve;
 pub mod wire;
 
@@ -57,6 +59,8 @@ pub enum Event {
         dialed: Option<SocketAddr>,
         /// The peer's `Version`.
         version: Version,
+        /// The node id the peer proved in the transport's handshake.
+        node_id: identity::NodeId,
         /// The peer's outgoing queue.
         out: mpsc::Sender<Frame>,
         /// Notified to close the connection.
@@ -90,6 +94,34 @@ pub struct Shared {
     pub peer_table: Arc<PeerTable>,
     /// Blocks lately sent as compact blocks, to answer `GetBlockTxs`.
     pub recent_compact: compact_conn::RecentCompact,
+    /// This node's identity key (the transport's static key).
+    pub identity: identity::Identity,
+    /// Node ids pinned for configured peers (`--peer id@host:port`), by resolved address.
+    pub pins: std::sync::Mutex<HashMap<SocketAddr, identity::NodeId>>,
+}
+
+impl Shared {
+    /// The node id pinned for `addr`, if any (an IPv4-mapped IPv6 address is its IPv4 one).
+    pub fn pinned(&self, addr: &SocketAddr) -> Option<identity::NodeId> {
+        self.pins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&pin_key(addr))
+            .copied()
+    }
+
+    /// Pins `id` for `addr`.
+    pub fn pin(&self, addr: &SocketAddr, id: identity::NodeId) {
+        self.pins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pin_key(addr), id);
+    }
+}
+
+/// The form an address is pinned under: its IP in canonical form (no IPv4-mapped IPv6) and port.
+fn pin_key(addr: &SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// What the HTTP API shows of one connected peer.
@@ -97,6 +129,8 @@ pub struct Shared {
 pub struct PeerInfo {
     /// The connection's id in this process.
     pub id: PeerId,
+    /// The node id it proved in the transport's handshake.
+    pub node_id: identity::NodeId,
     /// The remote socket address.
     pub addr: SocketAddr,
     /// True if the peer dialled us.
@@ -140,8 +174,8 @@ impl PeerTable {
 pub struct NetConfig {
     /// Address to accept connections on (`None`: outbound only).
     pub listen: Option<SocketAddr>,
-    /// Peers to keep connected (`--peer`, bootnodes), as `host:port`.
-    pub peers: Vec<String>,
+    /// Peers to keep connected (`--peer`, bootnodes), each with the node id pinned for it.
+    pub peers: Vec<PeerSpec>,
     /// Learn and share addresses and dial learned ones; off: only the configured peers.
     pub discover: bool,
     /// Relay new blocks as compact blocks (see [`fsm::MAX_HIGH_BANDWIDTH`]).
@@ -150,6 +184,56 @@ pub struct NetConfig {
     pub max_outbound: usize,
     /// Most inbound connections.
     pub max_inbound: usize,
+}
+
+/// A configured peer: `host:port`, or `id@host:port` to accept only the node whose key is `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The node id pinned for it.
+    pub id: Option<identity::NodeId>,
+    /// `host:port`, resolved when the network starts (and again until it resolves).
+    pub addr: String,
+}
+
+/// Why a configured peer did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerSpecError {
+    /// Not `host:port` with a port from 1 to 65535.
+    #[error("peer must be host:port or id@host:port, got {0:?}")]
+    NotHostPort(String),
+    /// The part before `@` is not a node id.
+    #[error(transparent)]
+    BadId(#[from] identity::BadNodeId),
+}
+
+impl std::str::FromStr for PeerSpec {
+    type Err = PeerSpecError;
+
+    fn from_str(s: &str) -> Result<PeerSpec, PeerSpecError> {
+        let (id, addr) = match s.split_once('@') {
+            Some((id, addr)) => (Some(id.parse()?), addr),
+            None => (None, s),
+        };
+        let ok = addr.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|n| n != 0)
+        });
+        if !ok {
+            return Err(PeerSpecError::NotHostPort(s.to_string()));
+        }
+        Ok(PeerSpec {
+            id,
+            addr: addr.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for PeerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "{id}@{}", self.addr),
+            None => f.write_str(&self.addr),
+        }
+    }
 }
 
 /// A running network.
@@ -163,7 +247,11 @@ pub struct Network {
 impl Network {
     /// Binds the listener and starts the driver, listener and processor. Must run inside a
     /// multi-threaded tokio runtime.
-    pub async fn start(node: Arc<Node>, cfg: NetConfig) -> std::io::Result<Network> {
+    pub async fn start(
+        node: Arc<Node>,
+        cfg: NetConfig,
+        identity: identity::Identity,
+    ) -> std::io::Result<Network> {
         let listener = match cfg.listen {
             Some(a) => Some(TcpListener::bind(a).await?),
             None => None,
@@ -184,6 +272,8 @@ impl Network {
             bans: RwLock::default(),
             peer_table: Arc::default(),
             recent_compact: compact_conn::RecentCompact::default(),
+            identity,
+            pins: std::sync::Mutex::default(),
         });
         let machine_cfg = fsm::Config {
             genesis,
@@ -194,9 +284,20 @@ impl Network {
             max_inbound: cfg.max_inbound,
             compact_relay: cfg.compact_relay,
         };
+        // Pins of literal addresses hold before the first dial (names are pinned as they
+        // resolve).
+        for spec in &cfg.peers {
+            if let (Some(id), Ok(addr)) = (spec.id, spec.addr.parse::<SocketAddr>()) {
+                shared.pin(&addr, id);
+            }
+        }
         let machine = fsm::Machine::new(machine_cfg, &records, rand::random(), driver::now());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(dial::resolve_peers(cfg.peers.clone(), events_tx.clone()));
+        tokio::spawn(dial::resolve_peers(
+            cfg.peers.clone(),
+            shared.clone(),
+            events_tx.clone(),
+        ));
         let stopped = Arc::new(driver::Stopped::default());
         let drv = driver::Driver::new(shared.clone(), machine, events_tx.clone(), stopped.clone())?;
         tokio::spawn(drv.run(events_rx));
@@ -211,6 +312,11 @@ impl Network {
             shared,
             stopped,
         })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> identity::NodeId {
+        self.shared.identity.id()
     }
 
     /// The connected peers, kept current by the network.

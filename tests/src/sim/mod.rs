@@ -790,6 +790,7 @@ impl Sim {
                 remote: dialer_addr,
                 dialed: None,
                 version: v_dialer,
+                node_id: host_node_id(dialer),
             },
         );
         self.input(
@@ -799,6 +800,7 @@ impl Sim {
                 remote: addr,
                 dialed: Some(addr),
                 version: v_target,
+                node_id: host_node_id(target),
             },
         );
     }
@@ -966,4 +968,9 @@ impl Sim {
             .unwrap_or(0);
         Some((hash, height))
     }
+}
+
+/// The simulated host's node id (the simulator has no transport; each host keeps one id).
+fn host_node_id(host: usize) -> ferrite_node::p2p::identity::NodeId {
+    ferrite_node::p2p::identity::NodeId(*blake3::hash(&(host as u64).to_le_bytes()).as_bytes())
 }

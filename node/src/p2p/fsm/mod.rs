@@ -31,6 +31,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::addrbook::{AddrBook, BanKey};
+use super::identity::NodeId;
 use super::wire::{Message, Version};
 use super::{PeerId, PeerInfo};
 use crate::chain::{ChainError, HeadersAdded, Submitted};
@@ -125,6 +126,8 @@ pub enum Input {
         dialed: Option<SocketAddr>,
         /// The peer's `Version`.
         version: Version,
+        /// The node id it proved in the transport's handshake.
+        node_id: NodeId,
     },
     /// A message from a connected peer (requests the connection answers itself never come,
     /// and blocks come as [`Input::Block`]).
@@ -408,7 +411,8 @@ impl Machine {
                 remote,
                 dialed,
                 version,
-            } => self.on_connected(id, remote, dialed, version, now, chain),
+                node_id,
+            } => self.on_connected(id, remote, dialed, version, node_id, now, chain),
             Input::Message { id, msg } => self.on_message(id, msg, now, chain),
             Input::Block { id, block } => self.on_block(id, block, now, chain),
             Input::CompactBlock {

@@ -45,6 +45,8 @@ impl Known {
 /// One connected peer.
 pub(super) struct Peer {
     pub remote: SocketAddr,
+    /// The node id it proved in the transport's handshake.
+    pub node_id: crate::p2p::identity::NodeId,
     /// Where the peer accepts connections, if it does.
     pub listen: Option<SocketAddr>,
     pub dialed: Option<SocketAddr>,

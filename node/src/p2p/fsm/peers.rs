@@ -100,12 +100,14 @@ pub enum Misbehavior {
 }
 
 impl Machine {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_connected(
         &mut self,
         id: PeerId,
         remote: SocketAddr,
         dialed: Option<SocketAddr>,
         version: Version,
+        node_id: crate::p2p::identity::NodeId,
         now: Time,
         chain: &dyn ChainReader,
     ) {
@@ -153,6 +155,7 @@ impl Machine {
             id,
             Peer {
                 remote,
+                node_id,
                 listen,
                 dialed,
                 nonce: version.nonce,
@@ -386,6 +389,7 @@ impl Machine {
             .iter()
             .map(|(id, p)| PeerInfo {
                 id: *id,
+                node_id: p.node_id,
                 addr: p.remote,
                 inbound: p.dialed.is_none(),
                 user_agent: p.user_agent.clone(),

@@ -94,6 +94,11 @@ fn version(height: u64, listen_port: u16, nonce: u64) -> Version {
     }
 }
 
+/// The node id of the peer numbered `n` in a test.
+fn node(n: u64) -> NodeId {
+    NodeId([n as u8; 32])
+}
+
 /// Connects peer `id` (inbound) from 10.0.0.id claiming `height`; returns the outputs.
 fn connect(m: &mut Machine, chain: &Fake, id: PeerId, height: u64, now: Time) -> Vec<Output> {
     m.handle(
@@ -102,6 +107,7 @@ fn connect(m: &mut Machine, chain: &Fake, id: PeerId, height: u64, now: Time) ->
             remote: SocketAddr::from(([10, 0, 0, id as u8], 40_000)),
             dialed: None,
             version: version(height, 9733, id),
+            node_id: node(id),
         },
         now,
         chain,
@@ -573,12 +579,14 @@ fn of_two_connections_to_one_node_both_ends_keep_the_same_one() {
             remote: SocketAddr::new(b_listen.ip(), 50_000),
             dialed: None,
             version: version(0, b_listen.port(), 50),
+            node_id: node(50),
         };
         let outbound = Input::Connected {
             id: 2,
             remote: b_listen,
             dialed: Some(b_listen),
             version: version(0, b_listen.port(), 50),
+            node_id: node(50),
         };
         let (first, second) = if inbound_first {
             (inbound, outbound)
@@ -780,6 +788,7 @@ fn a_second_connection_dialled_the_same_way_replaces_the_first() {
                 remote: b,
                 dialed: Some(b),
                 version: version(0, b.port(), 50),
+                node_id: node(50),
             },
             T0,
             &chain,

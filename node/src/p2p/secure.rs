@@ -1,0 +1,406 @@
+//! The encrypted, authenticated transport under the frames (docs/protocol.md, "Transport").
+//!
+//! Right after TCP connects, the two nodes run a Noise `XX` handshake
+//! (`Noise_XX_25519_ChaChaPoly_BLAKE2s`, the `snow` crate) with their identity keys
+//! ([`super::identity`]); the prologue binds the network magic, so nodes of two networks fail
+//! it. Each side then knows the other's node id, and the dialler checks it against a pinned one
+//! before it finishes. After that the byte stream of frames travels in records: a 2-byte
+//! big-endian length, then that many bytes of ChaCha20-Poly1305 ciphertext (at most 65,535,
+//! the last 16 the tag) under an implicit nonce counting records in each direction. A record
+//! that fails to authenticate ends the connection: the path, not the peer, may be to blame.
+//!
+//! The frame reader reads from [`SecureReader`] exactly as it read from the socket, so every
+//! frame check (magic, type, caps, rate limits) applies inside the cipher unchanged.
+
+use std::sync::Arc;
+
+use snow::{Builder, HandshakeState, StatelessTransportState};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::identity::{Identity, NodeId, KEY_LEN};
+
+/// The Noise protocol name.
+pub const NOISE_PARAMS: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
+/// Bound into the handshake with the network magic after it: another transport version, or a
+/// node of another network, fails the handshake.
+pub const PROLOGUE: &[u8] = b"ferrite p2p noise v1";
+/// Bytes of a record's length prefix.
+pub const LEN_PREFIX: usize = 2;
+/// The largest Noise message (a record's ciphertext, or a handshake message).
+pub const MAX_RECORD: usize = 65_535;
+/// Bytes of the authentication tag at the end of each record.
+pub const TAG_LEN: usize = 16;
+/// The most frame bytes one record carries.
+pub const MAX_RECORD_PAYLOAD: usize = MAX_RECORD - TAG_LEN;
+/// Records sealed and written together: a 256 KiB buffer per connection at most, whatever the
+/// size of the frame (a block is shared between the queues of many peers; its ciphertext is
+/// not).
+pub const RECORDS_PER_WRITE: usize = 4;
+
+/// Why the transport failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The socket failed or closed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The Noise handshake failed (a bad message, another network, another transport).
+    #[error("noise handshake failed: {0}")]
+    Handshake(snow::Error),
+    /// The peer's key is not the one pinned for this address.
+    #[error("peer presented node id {got}, not the pinned {expected}")]
+    WrongPeer {
+        /// The pinned id.
+        expected: NodeId,
+        /// The id the peer proved.
+        got: NodeId,
+    },
+    /// A handshake message of another length than the handshake allows at that point.
+    #[error("a handshake message of {len} bytes where {expected} belong")]
+    BadHandshakeLength {
+        /// The length the prefix named.
+        len: usize,
+        /// The length the move allows.
+        expected: usize,
+    },
+    /// A record too short to hold its tag and a byte.
+    #[error("a record of {0} bytes carries nothing")]
+    EmptyRecord(usize),
+    /// A record failed to authenticate: changed on the path, or not from this session.
+    #[error("a record failed to authenticate")]
+    Forged,
+}
+
+/// Which side of the handshake this node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It dialled; `expect` is the node id pinned for the address, if any.
+    Dialer {
+        /// The pinned node id.
+        expect: Option<NodeId>,
+    },
+    /// It accepted the connection.
+    Listener,
+}
+
+/// One move of the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// Send [`Handshake::write`]'s message.
+    Send,
+    /// Receive a message of exactly this many bytes (after its length prefix) for
+    /// [`Handshake::read`].
+    Receive(usize),
+}
+
+/// Bytes of the three `XX` messages with empty payloads: `e`; `e, ee, s, es`; `s, se`.
+pub const HANDSHAKE_LENS: [usize; 3] = [32, 32 + 48 + 16, 48 + 16];
+
+impl Role {
+    /// The handshake's moves for this side, in order.
+    pub fn moves(self) -> [Move; 3] {
+        let [a, b, c] = HANDSHAKE_LENS;
+        match self {
+            Role::Dialer { .. } => [Move::Send, Move::Receive(b), Move::Send],
+            Role::Listener => [Move::Receive(a), Move::Send, Move::Receive(c)],
+        }
+    }
+}
+
+/// The handshake as a pure state machine: the I/O around it (async for nodes, blocking for
+/// test peers) only moves its messages.
+pub struct Handshake {
+    hs: HandshakeState,
+    role: Role,
+}
+
+impl Handshake {
+    /// A handshake as `role` with `me` as the static key, for the network of `magic`.
+    pub fn new(me: &Identity, magic: [u8; 4], role: Role) -> Result<Handshake, TransportError> {
+        Handshake::with_ephemeral(me, magic, role, None)
+    }
+
+    /// [`Handshake::new`] with a fixed ephemeral key (tests pin the transcript with it).
+    fn with_ephemeral(
+        me: &Identity,
+        magic: [u8; 4],
+        role: Role,
+        ephemeral: Option<&[u8; KEY_LEN]>,
+    ) -> Result<Handshake, TransportError> {
+        let prologue = [PROLOGUE, &magic].concat();
+        let params = NOISE_PARAMS.parse().map_err(TransportError::Handshake)?;
+        let mut b = Builder::new(params)
+            .local_private_key(me.secret())
+            .and_then(|b| b.prologue(&prologue))
+            .map_err(TransportError::Handshake)?;
+        if let Some(e) = ephemeral {
+            b = b.fixed_ephemeral_key_for_testing_only(e);
+        }
+        let hs = match role {
+            Role::Dialer { .. } => b.build_initiator(),
+            Role::Listener => b.build_responder(),
+        }
+        .map_err(TransportError::Handshake)?;
+        Ok(Handshake { hs, role })
+    }
+
+    /// Our next message, with its length prefix.
+    pub fn write(&mut self) -> Result<Vec<u8>, TransportError> {
+        let mut msg = vec![0u8; LEN_PREFIX + MAX_RECORD];
+        let n = self
+            .hs
+            .write_message(&[], &mut msg[LEN_PREFIX..])
+            .map_err(TransportError::Handshake)?;
+        let len = u16::try_from(n).map_err(|_| TransportError::Handshake(snow::Error::Input))?;
+        msg[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+        msg.truncate(LEN_PREFIX + n);
+        Ok(msg)
+    }
+
+    /// The peer's next message (without its prefix). The dialler checks the pinned id as soon
+    /// as the listener's key is known, before it sends its own.
+    pub fn read(&mut self, msg: &[u8]) -> Result<(), TransportError> {
+        let mut payload = vec![0u8; MAX_RECORD];
+        self.hs
+            .read_message(msg, &mut payload)
+            .map_err(TransportError::Handshake)?;
+        if let (
+            Role::Dialer {
+                expect: Some(expected),
+            },
+            Some(got),
+        ) = (self.role, self.remote())
+        {
+            if got != expected {
+                return Err(TransportError::WrongPeer { expected, got });
+            }
+        }
+        Ok(())
+    }
+
+    fn remote(&self) -> Option<NodeId> {
+        self.hs
+            .get_remote_static()
+            .and_then(|k| <[u8; KEY_LEN]>::try_from(k).ok())
+            .map(NodeId)
+    }
+
+    /// The keys of both directions and the peer's id, once every move is made.
+    pub fn finish(self) -> Result<Session, TransportError> {
+        let peer = self
+            .remote()
+            .ok_or(TransportError::Handshake(snow::Error::Input))?;
+        let state = self
+            .hs
+            .into_stateless_transport_mode()
+            .map_err(TransportError::Handshake)?;
+        Ok(Session {
+            state: Arc::new(state),
+            peer,
+        })
+    }
+}
+
+/// Checks a handshake message's length prefix against the length the move expects: any other
+/// length (plaintext, another protocol) ends the handshake before more is read.
+pub fn check_handshake_len(
+    prefix: [u8; LEN_PREFIX],
+    expected: usize,
+) -> Result<(), TransportError> {
+    let len = usize::from(u16::from_be_bytes(prefix));
+    if len != expected {
+        return Err(TransportError::BadHandshakeLength { len, expected });
+    }
+    Ok(())
+}
+
+/// A finished handshake: the keys of both directions and the peer's proven id.
+pub struct Session {
+    state: Arc<StatelessTransportState>,
+    peer: NodeId,
+}
+
+impl Session {
+    /// The node id the peer proved it holds the key of.
+    pub fn peer(&self) -> NodeId {
+        self.peer
+    }
+
+    /// The two directions as pure record codecs.
+    pub fn codecs(self) -> (Opener, Sealer) {
+        (
+            Opener {
+                state: self.state.clone(),
+                nonce: 0,
+            },
+            Sealer {
+                state: self.state,
+                nonce: 0,
+            },
+        )
+    }
+
+    /// The two directions over the halves of an async connection.
+    pub fn split<R, W>(self, r: R, w: W) -> (SecureReader<R>, SecureWriter<W>) {
+        let (opener, sealer) = self.codecs();
+        let reader = SecureReader {
+            inner: r,
+            opener,
+            record: Vec::new(),
+            plain: Vec::new(),
+            pos: 0,
+        };
+        let writer = SecureWriter {
+            inner: w,
+            sealer,
+            buf: Vec::new(),
+        };
+        (reader, writer)
+    }
+}
+
+/// Encrypts the sending direction's bytes into records.
+pub struct Sealer {
+    state: Arc<StatelessTransportState>,
+    nonce: u64,
+}
+
+impl Sealer {
+    /// Appends `data` to `out` as records (as few as fit; nothing for no data).
+    pub fn seal(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), TransportError> {
+        for chunk in data.chunks(MAX_RECORD_PAYLOAD) {
+            let start = out.len();
+            out.resize(start + LEN_PREFIX + chunk.len() + TAG_LEN, 0);
+            let n = self
+                .state
+                .write_message(self.nonce, chunk, &mut out[start + LEN_PREFIX..])
+                .map_err(TransportError::Handshake)?;
+            let len =
+                u16::try_from(n).map_err(|_| TransportError::Handshake(snow::Error::Input))?;
+            out[start..start + LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+            self.nonce += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Decrypts the receiving direction's records.
+pub struct Opener {
+    state: Arc<StatelessTransportState>,
+    nonce: u64,
+}
+
+impl Opener {
+    /// The length of the record whose prefix is `prefix`; a record with no room for a byte
+    /// after its tag is refused.
+    pub fn record_len(prefix: [u8; LEN_PREFIX]) -> Result<usize, TransportError> {
+        let len = usize::from(u16::from_be_bytes(prefix));
+        if len <= TAG_LEN {
+            return Err(TransportError::EmptyRecord(len));
+        }
+        Ok(len)
+    }
+
+    /// Decrypts the next record (without its prefix) into `out`, replacing its contents (left
+    /// empty on an error).
+    pub fn open(&mut self, record: &[u8], out: &mut Vec<u8>) -> Result<(), TransportError> {
+        out.resize(record.len().saturating_sub(TAG_LEN), 0);
+        match self.state.read_message(self.nonce, record, out) {
+            Ok(n) => {
+                self.nonce += 1;
+                out.truncate(n);
+                Ok(())
+            }
+            Err(_) => {
+                out.clear();
+                Err(TransportError::Forged)
+            }
+        }
+    }
+}
+
+/// Runs the handshake over `io` as `role`, with `me` as the static key, for the network of
+/// `magic`.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    me: &Identity,
+    magic: [u8; 4],
+    role: Role,
+) -> Result<Session, TransportError> {
+    drive(io, Handshake::new(me, magic, role)?).await
+}
+
+/// Makes `hs`'s moves over `io`.
+async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    mut hs: Handshake,
+) -> Result<Session, TransportError> {
+    for m in hs.role.moves() {
+        match m {
+            Move::Send => io.write_all(&hs.write()?).await?,
+            Move::Receive(len) => {
+                let mut prefix = [0u8; LEN_PREFIX];
+                io.read_exact(&mut prefix).await?;
+                check_handshake_len(prefix, len)?;
+                let mut msg = vec![0u8; len];
+                io.read_exact(&mut msg).await?;
+                hs.read(&msg)?;
+            }
+        }
+    }
+    hs.finish()
+}
+
+/// The receiving direction of an async connection: hands out the frame bytes of its records.
+pub struct SecureReader<R> {
+    inner: R,
+    opener: Opener,
+    record: Vec<u8>,
+    plain: Vec<u8>,
+    pos: usize,
+}
+
+impl<R: AsyncRead + Unpin> SecureReader<R> {
+    /// Fills `out` with the next bytes of the peer's stream.
+    pub async fn read_exact(&mut self, out: &mut [u8]) -> Result<(), TransportError> {
+        let mut filled = 0;
+        while filled < out.len() {
+            if self.pos == self.plain.len() {
+                let mut prefix = [0u8; LEN_PREFIX];
+                self.inner.read_exact(&mut prefix).await?;
+                self.pos = 0;
+                self.plain.clear();
+                self.record.resize(Opener::record_len(prefix)?, 0);
+                self.inner.read_exact(&mut self.record).await?;
+                self.opener.open(&self.record, &mut self.plain)?;
+            }
+            let n = (out.len() - filled).min(self.plain.len() - self.pos);
+            out[filled..filled + n].copy_from_slice(&self.plain[self.pos..self.pos + n]);
+            filled += n;
+            self.pos += n;
+        }
+        Ok(())
+    }
+}
+
+/// The sending direction of an async connection.
+pub struct SecureWriter<W> {
+    inner: W,
+    sealer: Sealer,
+    buf: Vec<u8>,
+}
+
+impl<W: AsyncWrite + Unpin> SecureWriter<W> {
+    /// Sends `data` (one or more frames) in as few records as fit, [`RECORDS_PER_WRITE`] at
+    /// a time, so a connection never holds more than that much ciphertext of a large block.
+    pub async fn write_all(&mut self, data: &[u8]) -> Result<(), TransportError> {
+        for batch in data.chunks(RECORDS_PER_WRITE * MAX_RECORD_PAYLOAD) {
+            self.buf.clear();
+            self.sealer.seal(batch, &mut self.buf)?;
+            self.inner.write_all(&self.buf).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

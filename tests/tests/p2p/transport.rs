@@ -1,0 +1,237 @@
+//! The encrypted transport between real nodes: ids proved and pinned, the bytes on the link
+//! (captured by a proxy in the path) carrying no plaintext, and a byte flipped on the path
+//! ending the connection without a ban.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrite_core::{Address, Encode, Transaction};
+use ferrite_node::p2p::wire;
+use ferrite_tests::http::get;
+use ferrite_tests::peer::WirePeer;
+use ferrite_tests::{genesis_hash, write_dev_genesis, Running};
+
+use super::{converge, serial, start, Observer};
+
+/// A TCP proxy in front of `target` that records what crosses it in each direction and, if
+/// `flip_at` is set, flips the byte at that offset of the first connection's target-to-client
+/// stream.
+struct Proxy {
+    addr: SocketAddr,
+    to_client: Arc<Mutex<Vec<u8>>>,
+    to_target: Arc<Mutex<Vec<u8>>>,
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<Vec<u8>>>, flip_at: Option<usize>) {
+    let mut buf = [0u8; 16 * 1024];
+    let mut seen = 0usize;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(at) = flip_at.filter(|at| (seen..seen + n).contains(at)) {
+            buf[at - seen] ^= 0x01;
+        }
+        seen += n;
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(&buf[..n]);
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+}
+
+impl Proxy {
+    fn start(target: SocketAddr, flip_at: Option<usize>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let to_client = Arc::new(Mutex::new(Vec::new()));
+        let to_target = Arc::new(Mutex::new(Vec::new()));
+        let (tc, tt) = (to_client.clone(), to_target.clone());
+        let flipped = Arc::new(AtomicBool::new(false));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                let flip = flip_at.filter(|_| !flipped.swap(true, Ordering::SeqCst));
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (tc, tt) = (tc.clone(), tt.clone());
+                std::thread::spawn(move || pump(client, server, tt, None));
+                std::thread::spawn(move || pump(s2, c2, tc, flip));
+            }
+        });
+        Proxy {
+            addr,
+            to_client,
+            to_target,
+        }
+    }
+
+    fn captured(&self) -> Vec<u8> {
+        let mut all = self.to_client.lock().unwrap().clone();
+        all.extend_from_slice(&self.to_target.lock().unwrap());
+        all
+    }
+}
+
+fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    serde_json::from_slice(&get(addr, path).body).unwrap()
+}
+
+fn node_id(n: &Running) -> String {
+    json(n.http_addr(), "/api/node/info")["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn peer_ids(n: &Running) -> Vec<String> {
+    json(n.http_addr(), "/api/peers")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["node_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn nodes_prove_their_ids_a_pin_is_enforced_and_the_link_carries_no_plaintext() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = write_dev_genesis(dir.path());
+    let gh = genesis_hash(&genesis);
+    let quiet = ["--discover", "false"];
+    let a = start(&genesis, &dir.path().join("a"), &[], Some(0), &quiet);
+    let a_id = node_id(&a);
+    assert!(a
+        .lines()
+        .iter()
+        .any(|l| l.contains(&format!("node id {a_id}"))));
+    // B reaches A only through the proxy, pinned to A's id.
+    let proxy = Proxy::start(a.p2p_addr(), None);
+    let pinned = format!("{a_id}@{}", proxy.addr);
+    let mut b_args = vec!["--peer", pinned.as_str()];
+    b_args.extend(quiet);
+    let b = start(&genesis, &dir.path().join("b"), &[], None, &b_args);
+    converge(
+        &mut Observer::new(gh, &[a.p2p_addr(), b.p2p_addr()]),
+        2,
+        60,
+        &[&a, &b],
+    );
+    // Each names the other by the id it proved.
+    let b_id = node_id(&b);
+    assert!(peer_ids(&b).contains(&a_id), "{:?}", peer_ids(&b));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !peer_ids(&a).contains(&b_id) {
+        assert!(
+            Instant::now() < deadline,
+            "A does not list B: {:?}",
+            peer_ids(&a)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A transfer handed to A reaches B over the proxied link.
+    let key = ferrite_core::dev::dev_key(3);
+    let tx = Transaction {
+        sender: key.public_key(),
+        recipient: Address([5; 32]),
+        amount: 777,
+        fee: 5_000,
+        nonce: 0,
+    }
+    .sign(&key, &gh);
+    WirePeer::observe(a.p2p_addr(), gh)
+        .unwrap()
+        .relay_tx(&tx)
+        .unwrap();
+    let path = format!("/api/tx/{}", tx.id());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(b.http_addr(), &path).status != 200 {
+        assert!(Instant::now() < deadline, "the transfer never reached B");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Neither the network magic, nor the transfer, nor its signature crossed in the clear.
+    let wire_bytes = proxy.captured();
+    assert!(
+        wire_bytes.len() > 10_000,
+        "little traffic: {}",
+        wire_bytes.len()
+    );
+    assert!(
+        !contains(&wire_bytes, &wire::network_magic(&gh)),
+        "magic on the link"
+    );
+    assert!(
+        !contains(&wire_bytes, &tx.encode()),
+        "the transfer on the link"
+    );
+    assert!(
+        !contains(&wire_bytes, &tx.signature.0),
+        "a signature on the link"
+    );
+    // C pins A's address to the wrong id: it refuses A, says why, and has no peer.
+    let wrong = format!("{}@{}", "11".repeat(32), a.p2p_addr());
+    let mut c_args = vec!["--peer", wrong.as_str()];
+    c_args.extend(quiet);
+    let c = start(&genesis, &dir.path().join("c"), &[], None, &c_args);
+    assert!(
+        c.wait_for_line("refusing a peer whose key is not the pinned one", 20)
+            .is_some(),
+        "{:#?}",
+        c.lines()
+    );
+    assert!(peer_ids(&c).is_empty());
+    for n in [a, b, c] {
+        n.terminate(20);
+    }
+}
+
+#[test]
+fn a_byte_flipped_on_the_path_drops_the_connection_and_nobody_is_banned() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = write_dev_genesis(dir.path());
+    let gh = genesis_hash(&genesis);
+    let quiet = ["--discover", "false"];
+    let a = start(&genesis, &dir.path().join("a"), &[], Some(0), &quiet);
+    // Past the handshakes: inside the records of A's first blocks to B.
+    let proxy = Proxy::start(a.p2p_addr(), Some(2_000));
+    let peer = proxy.addr.to_string();
+    let mut b_args = vec!["--peer", peer.as_str()];
+    b_args.extend(quiet);
+    let b = start(&genesis, &dir.path().join("b"), &[], None, &b_args);
+    assert!(
+        b.wait_for_line("failed to authenticate", 30).is_some(),
+        "{:#?}",
+        b.lines()
+    );
+    // B dials again (the proxy flips only once) and catches up.
+    converge(
+        &mut Observer::new(gh, &[a.p2p_addr(), b.p2p_addr()]),
+        3,
+        60,
+        &[&a, &b],
+    );
+    for (name, n) in [("A", &a), ("B", &b)] {
+        assert!(
+            !n.lines().iter().any(|l| l.contains("banning")),
+            "{name} banned someone: {:#?}",
+            n.lines()
+        );
+    }
+    a.terminate(20);
+    b.terminate(20);
+}
