@@ -70,6 +70,33 @@ pub struct TipView {
     pub headers: Vec<BlockHeader>,
 }
 
+/// True if the other end closes or resets `stream` within `secs` (whatever it sent before);
+/// false if it is still open then.
+pub fn closed_within(stream: &mut TcpStream, secs: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let _ = stream.set_read_timeout(Some(left));
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
 /// A `Version` for chain `genesis` advertising `listen_port`.
 pub fn version(genesis: Hash, listen_port: u16) -> Version {
     Version {
@@ -218,28 +245,7 @@ impl WirePeer {
     /// True if the node closes the connection within `secs` (whatever it sent before); false
     /// if it is still open then.
     pub fn closed_within(&mut self, secs: u64) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            let _ = self.stream.set_read_timeout(Some(left));
-            match self.stream.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return false
-                }
-                Err(_) => return true,
-            }
-        }
+        closed_within(&mut self.stream, secs)
     }
 
     /// The node's best chain: every header after genesis (by `GetHeaders` from genesis).
