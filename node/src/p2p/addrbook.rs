@@ -3,9 +3,11 @@
 //! Both are persisted in the store's `peers` column family (docs/storage.md) so that a restart
 //! neither forgets the network nor forgives a banned peer.
 //!
-//! Bans are keyed by IP address, except on loopback, where several local nodes share one IP:
-//! there the key is IP and listen port, so that banning a misbehaving local process does not cut
-//! the honest nodes of a local testnet off from each other.
+//! A ban covers the peer's address and its node id (the transport's static key), each on its own:
+//! the same key from another address is refused after its handshake, and any key from the banned
+//! address before one. The address is the IP, except on loopback, where several local nodes share
+//! one IP: there it is IP and listen port, so that banning a misbehaving local process does not
+//! cut the honest nodes of a local testnet off from each other.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -15,6 +17,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::fsm::Time;
+use super::identity::NodeId;
 
 use crate::store::{PeerRecord, PeerUpdate};
 
@@ -29,19 +32,52 @@ pub const MAX_FAILURES: u32 = 10;
 
 const ADDR_PREFIX: &[u8] = b"addr:";
 const BAN_PREFIX: &[u8] = b"ban:";
+/// After [`BAN_PREFIX`]: the rest of the key is a node id in hex.
+const NODE_BAN_PREFIX: &[u8] = b"node:";
 
-/// Who is banned: an IP, or an IP and port on loopback.
+/// A banned address: an IP, or an IP and port on loopback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BanKey {
+pub struct AddrKey {
     ip: IpAddr,
     port: Option<u16>,
 }
 
+/// Whom a peer's misbehaviour bans: its address and the node id its handshake proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BanKey {
+    /// The address part.
+    pub addr: AddrKey,
+    /// The identity part.
+    pub node: NodeId,
+}
+
 impl BanKey {
+    /// The key for the node `node` at `ip` that listens on (or connected from) `port`.
+    pub fn new(ip: IpAddr, port: u16, node: NodeId) -> Self {
+        BanKey {
+            addr: AddrKey::new(ip, port),
+            node,
+        }
+    }
+
+    /// True when banning `self` also covers `other` (they share the address or the identity).
+    pub fn overlaps(&self, other: &BanKey) -> bool {
+        self.addr == other.addr || self.node == other.node
+    }
+}
+
+impl std::fmt::Display for BanKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} node {}", self.addr, self.node)
+    }
+}
+
+impl AddrKey {
     /// The key for a peer at `ip` that listens on (or connected from) `port`.
     pub fn new(ip: IpAddr, port: u16) -> Self {
+        let ip = ip.to_canonical();
         let port = ip.is_loopback().then_some(port);
-        BanKey { ip, port }
+        AddrKey { ip, port }
     }
 
     fn to_bytes(self) -> Vec<u8> {
@@ -56,14 +92,14 @@ impl BanKey {
     fn from_bytes(b: &[u8]) -> Option<Self> {
         let s = std::str::from_utf8(b).ok()?;
         if let Ok(sa) = s.parse::<SocketAddr>() {
-            return Some(BanKey::new(sa.ip(), sa.port()));
+            return Some(AddrKey::new(sa.ip(), sa.port()));
         }
         let ip: IpAddr = s.parse().ok()?;
-        Some(BanKey { ip, port: None })
+        Some(AddrKey { ip, port: None })
     }
 }
 
-impl std::fmt::Display for BanKey {
+impl std::fmt::Display for AddrKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.port {
             Some(p) => write!(f, "{}", SocketAddr::new(self.ip, p)),
@@ -76,6 +112,8 @@ impl std::fmt::Display for BanKey {
 struct Entry {
     /// Given by the operator (`--peer`, bootnodes): never forgotten.
     configured: bool,
+    /// The node id the operator pinned for this address (`--peer id@host:port`).
+    pin: Option<NodeId>,
     failures: u32,
     next_try: Time,
     last_seen: u64,
@@ -85,7 +123,8 @@ struct Entry {
 #[derive(Default)]
 pub struct AddrBook {
     entries: HashMap<SocketAddr, Entry>,
-    bans: HashMap<BanKey, u64>,
+    bans: HashMap<AddrKey, u64>,
+    node_bans: HashMap<NodeId, u64>,
     dirty: bool,
 }
 
@@ -107,6 +146,7 @@ impl AddrBook {
                         addr,
                         Entry {
                             configured: false,
+                            pin: None,
                             failures: 0,
                             next_try: now,
                             last_seen,
@@ -118,10 +158,16 @@ impl AddrBook {
                     .get(..8)
                     .and_then(|b| b.try_into().ok())
                     .map(u64::from_le_bytes);
-                if let (Some(key), Some(until)) = (BanKey::from_bytes(rest), until) {
-                    if until > now.secs() {
-                        book.bans.insert(key, until);
+                let Some(until) = until.filter(|u| *u > now.secs()) else {
+                    continue;
+                };
+                if let Some(hex) = rest.strip_prefix(NODE_BAN_PREFIX) {
+                    let id = std::str::from_utf8(hex).ok().and_then(|h| h.parse().ok());
+                    if let Some(id) = id {
+                        book.node_bans.insert(id, until);
                     }
+                } else if let Some(key) = AddrKey::from_bytes(rest) {
+                    book.bans.insert(key, until);
                 }
             }
         }
@@ -145,25 +191,39 @@ impl AddrBook {
         for (b, until) in &self.bans {
             out.insert(b.to_bytes(), Some(until.to_le_bytes().to_vec()));
         }
+        for (id, until) in &self.node_bans {
+            let mut k = [BAN_PREFIX, NODE_BAN_PREFIX].concat();
+            k.extend_from_slice(id.to_string().as_bytes());
+            out.insert(k, Some(until.to_le_bytes().to_vec()));
+        }
         let mut out: Vec<PeerUpdate> = out.into_iter().collect();
         out.sort();
         Some(out)
     }
 
-    /// Adds an operator-given address (always kept, dialled first).
-    pub fn add_configured(&mut self, addr: SocketAddr, now: Time) {
-        let e = self.entries.entry(addr).or_insert(Entry {
+    /// Adds an operator-given address (always kept, dialled first), with the node id pinned for
+    /// it, if any (a later pin replaces an earlier one; `None` keeps it).
+    pub fn add_configured(&mut self, addr: SocketAddr, pin: Option<NodeId>, now: Time) {
+        let e = self.entries.entry(canonical(&addr)).or_insert(Entry {
             configured: true,
+            pin: None,
             failures: 0,
             next_try: now,
             last_seen: 0,
         });
         e.configured = true;
+        e.pin = pin.or(e.pin);
         self.dirty = true;
+    }
+
+    /// The node id pinned for `addr`, if any.
+    pub fn pin_of(&self, addr: &SocketAddr) -> Option<NodeId> {
+        self.entries.get(&canonical(addr)).and_then(|e| e.pin)
     }
 
     /// Adds a learned address if there is room. Returns true if it was new.
     pub fn add_learned(&mut self, addr: SocketAddr, now: Time) -> bool {
+        let addr = canonical(&addr);
         if addr.port() == 0 || addr.ip().is_unspecified() || self.entries.contains_key(&addr) {
             return false;
         }
@@ -174,6 +234,7 @@ impl AddrBook {
             addr,
             Entry {
                 configured: false,
+                pin: None,
                 failures: 0,
                 next_try: now,
                 last_seen: now.secs(),
@@ -259,8 +320,15 @@ impl AddrBook {
         all.into_iter().take(max).map(|(a, _)| *a).collect()
     }
 
-    /// Bans `key` until unix time `until`.
+    /// Bans `key`'s address and its node id until unix time `until`.
     pub fn ban(&mut self, key: BanKey, until: u64) {
+        self.bans.insert(key.addr, until);
+        self.node_bans.insert(key.node, until);
+        self.dirty = true;
+    }
+
+    /// Bans only the address `key` until unix time `until` (its node id is not known).
+    pub fn ban_addr(&mut self, key: AddrKey, until: u64) {
         self.bans.insert(key, until);
         self.dirty = true;
     }
@@ -275,30 +343,45 @@ impl AddrBook {
         self.entries.is_empty()
     }
 
-    /// Every ban with its end (Unix seconds), in key order.
-    pub fn bans(&self) -> impl Iterator<Item = (BanKey, u64)> + '_ {
-        let mut all: Vec<(BanKey, u64)> = self.bans.iter().map(|(k, u)| (*k, *u)).collect();
+    /// Every address ban with its end (Unix seconds), in key order.
+    pub fn addr_bans(&self) -> impl Iterator<Item = (AddrKey, u64)> + '_ {
+        let mut all: Vec<(AddrKey, u64)> = self.bans.iter().map(|(k, u)| (*k, *u)).collect();
         all.sort_by_key(|(k, _)| k.to_string());
         all.into_iter()
     }
 
-    /// True when `key` is banned at unix time `now`.
+    /// True when `key`'s address or its node id is banned at unix time `now`.
     pub fn is_banned(&self, key: &BanKey, now: u64) -> bool {
+        self.is_addr_banned(&key.addr, now)
+            || self
+                .node_bans
+                .get(&key.node)
+                .is_some_and(|until| *until > now)
+    }
+
+    /// True when the address `key` is banned at unix time `now`.
+    pub fn is_addr_banned(&self, key: &AddrKey, now: u64) -> bool {
         self.bans.get(key).is_some_and(|until| *until > now)
     }
 
     fn banned_addr(&self, a: &SocketAddr, now: u64) -> bool {
-        self.is_banned(&BanKey::new(a.ip(), a.port()), now)
+        self.is_addr_banned(&AddrKey::new(a.ip(), a.port()), now)
     }
 
     /// Drops bans that ran out.
     pub fn expire_bans(&mut self, now: u64) {
-        let before = self.bans.len();
+        let before = self.bans.len() + self.node_bans.len();
         self.bans.retain(|_, until| *until > now);
-        if self.bans.len() != before {
+        self.node_bans.retain(|_, until| *until > now);
+        if self.bans.len() + self.node_bans.len() != before {
             self.dirty = true;
         }
     }
+}
+
+/// The form an address is kept under: its IP in canonical form (no IPv4-mapped IPv6) and port.
+fn canonical(addr: &SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 #[cfg(test)]
@@ -316,30 +399,77 @@ mod tests {
         s.parse().unwrap_or_else(|_| unreachable!())
     }
 
+    fn node(n: u8) -> NodeId {
+        NodeId([n; 32])
+    }
+
     #[test]
     fn bans_and_addresses_survive_a_round_trip_through_records() {
         let mut book = AddrBook::default();
         book.add_learned(sa("10.0.0.1:9733"), Time::from_secs(100));
-        book.add_configured(sa("10.0.0.2:9733"), T0);
-        book.ban(BanKey::new(sa("10.0.0.9:1").ip(), 1), 5_000);
-        book.ban(BanKey::new(sa("127.0.0.1:7").ip(), 7), 5_000);
-        book.ban(BanKey::new(sa("10.0.0.8:1").ip(), 1), 50);
+        book.add_configured(sa("10.0.0.2:9733"), Some(node(2)), T0);
+        book.ban(BanKey::new(sa("10.0.0.9:1").ip(), 1, node(9)), 5_000);
+        book.ban(BanKey::new(sa("127.0.0.1:7").ip(), 7, node(7)), 5_000);
+        book.ban(BanKey::new(sa("10.0.0.8:1").ip(), 1, node(8)), 50);
         let recs: Vec<(Vec<u8>, Vec<u8>)> = book
             .take_records(&[])
             .unwrap_or_default()
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
+        // The record keys are a stored format: pinned.
+        let keys: Vec<String> = recs
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        let n = |b: u8| hex::encode([b; 32]);
+        assert_eq!(
+            keys,
+            [
+                "addr:10.0.0.1:9733".to_string(),
+                "addr:10.0.0.2:9733".into(),
+                "ban:10.0.0.8".into(),
+                "ban:10.0.0.9".into(),
+                "ban:127.0.0.1:7".into(),
+                format!("ban:node:{}", n(7)),
+                format!("ban:node:{}", n(8)),
+                format!("ban:node:{}", n(9)),
+            ]
+        );
+        assert_eq!(recs[3].1, 5_000u64.to_le_bytes());
         let back = AddrBook::from_records(&recs, Time::from_secs(1_000));
-        // A non-loopback ban covers every port of that IP.
-        assert!(back.is_banned(&BanKey::new(sa("10.0.0.9:1").ip(), 4444), 1_000));
+        // A non-loopback ban covers every port of that IP, whatever the key.
+        assert!(back.is_banned(&BanKey::new(sa("10.0.0.9:1").ip(), 4444, node(1)), 1_000));
         // A loopback ban covers only that port.
-        assert!(back.is_banned(&BanKey::new(sa("127.0.0.1:7").ip(), 7), 1_000));
-        assert!(!back.is_banned(&BanKey::new(sa("127.0.0.1:7").ip(), 8), 1_000));
-        // Expired bans are dropped at load.
-        assert!(!back.is_banned(&BanKey::new(sa("10.0.0.8:1").ip(), 1), 1_000));
+        assert!(back.is_banned(&BanKey::new(sa("127.0.0.1:7").ip(), 7, node(1)), 1_000));
+        assert!(!back.is_banned(&BanKey::new(sa("127.0.0.1:7").ip(), 8, node(1)), 1_000));
+        // The node id is banned on its own: the same key from another address.
+        assert!(back.is_banned(&BanKey::new(sa("10.0.0.50:1").ip(), 1, node(9)), 1_000));
+        assert!(!back.is_banned(&BanKey::new(sa("10.0.0.50:1").ip(), 1, node(1)), 1_000));
+        // Expired bans are dropped at load, address and id alike.
+        assert!(!back.is_banned(&BanKey::new(sa("10.0.0.8:1").ip(), 1, node(8)), 1_000));
         assert_eq!(back.entries.len(), 2);
         assert!(book.take_records(&[]).is_none(), "nothing changed since");
+    }
+
+    #[test]
+    fn a_pin_is_kept_under_the_canonical_address() {
+        let mut book = AddrBook::default();
+        book.add_configured(sa("[::ffff:10.0.0.2]:9733"), Some(node(2)), T0);
+        assert_eq!(book.pin_of(&sa("10.0.0.2:9733")), Some(node(2)));
+        assert_eq!(book.pin_of(&sa("[::ffff:10.0.0.2]:9733")), Some(node(2)));
+        assert_eq!(book.pin_of(&sa("10.0.0.2:9734")), None);
+        // Resolving again without a pin keeps the one given; a new pin replaces it.
+        book.add_configured(sa("10.0.0.2:9733"), None, T0);
+        assert_eq!(book.pin_of(&sa("10.0.0.2:9733")), Some(node(2)));
+        book.add_configured(sa("10.0.0.2:9733"), Some(node(3)), T0);
+        assert_eq!(book.pin_of(&sa("10.0.0.2:9733")), Some(node(3)));
+        // A learned mapped address is the same entry, not a second one that dodges the pin.
+        assert!(!book.add_learned(sa("[::ffff:10.0.0.2]:9733"), T0));
+        assert_eq!(book.len(), 1);
+        // A ban on a mapped address is a ban on the IPv4 one.
+        book.ban_addr(AddrKey::new(sa("[::ffff:10.0.0.9]:1").ip(), 1), 5_000);
+        assert!(book.is_addr_banned(&AddrKey::new(sa("10.0.0.9:2").ip(), 2), 1_000));
     }
 
     #[test]
@@ -348,7 +478,7 @@ mod tests {
         let a = sa("10.0.0.1:9733");
         let c = sa("10.0.0.2:9733");
         book.add_learned(a, T0);
-        book.add_configured(c, T0);
+        book.add_configured(c, None, T0);
         assert_eq!(book.candidates(T0, &mut rng(), |_| false).first(), Some(&c));
         book.failed(&a, T0);
         book.failed(&c, T0);

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::compact_conn::{self, CompactReceiver, Step};
-use super::fsm::{Close, Input, Misbehavior};
+use super::fsm::{Close, Input, Learnt, Misbehavior};
 use super::identity::NodeId;
 use super::secure::{self, Role, TransportError};
 use super::wire::{
@@ -214,16 +214,10 @@ async fn handshake(
 async fn handshakes(
     mut stream: TcpStream,
     remote: SocketAddr,
-    dialed: Option<SocketAddr>,
+    role: Role,
     shared: &Shared,
-    listen_port: &mut Option<u16>,
+    learnt: &mut Learnt,
 ) -> Result<(Version, NodeId, Reader, Writer), Close> {
-    let role = match dialed {
-        Some(addr) => Role::Dialer {
-            expect: shared.pinned(&addr),
-        },
-        None => Role::Listener,
-    };
     let session = match secure::handshake(&mut stream, &shared.identity, shared.magic, role).await {
         Ok(s) => s,
         Err(e @ TransportError::WrongPeer { .. }) => {
@@ -233,13 +227,23 @@ async fn handshakes(
         Err(e) => return Err(Close::Dropped(e.to_string())),
     };
     let node_id = session.peer();
+    learnt.node_id = Some(node_id);
     let (r, w) = stream.into_split();
     let (mut r, mut w) = session.split(r, w);
-    let version = handshake(&mut r, &mut w, shared, listen_port).await?;
+    let version = handshake(&mut r, &mut w, shared, &mut learnt.listen_port).await?;
     Ok((version, node_id, r, w))
 }
 
-/// Runs a connection to the end, reporting to the driver. `dialed` is the address we dialled
+/// An outbound connection: the address dialled and the node id pinned for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialled {
+    /// The address.
+    pub addr: SocketAddr,
+    /// The only key accepted from it, if pinned.
+    pub expect: Option<NodeId>,
+}
+
+/// Runs a connection to the end, reporting to the driver. `dialled` is what we dialled
 /// (outbound) or `None` (inbound).
 ///
 /// `permit` is the inbound handshake slot (`None` for dials); it is released once the handshake
@@ -248,14 +252,19 @@ pub async fn run(
     id: PeerId,
     stream: TcpStream,
     remote: SocketAddr,
-    dialed: Option<SocketAddr>,
+    dialled: Option<Dialled>,
     shared: Arc<Shared>,
     events: mpsc::Sender<Event>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut listen_port = None;
-    let handshakes = handshakes(stream, remote, dialed, &shared, &mut listen_port);
+    let dialed = dialled.map(|d| d.addr);
+    let mut learnt = Learnt::default();
+    let role = match dialled {
+        Some(d) => Role::Dialer { expect: d.expect },
+        None => Role::Listener,
+    };
+    let handshakes = handshakes(stream, remote, role, &shared, &mut learnt);
     let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes).await;
     drop(permit);
     let (version, node_id, mut r, mut w) = match result {
@@ -266,7 +275,7 @@ pub async fn run(
                 remote,
                 dialed,
                 close,
-                listen_port,
+                learnt,
             });
             let _ = events.send(closed).await;
             return;
@@ -277,7 +286,7 @@ pub async fn run(
                 remote,
                 dialed,
                 close: Close::Dropped("handshake timed out".into()),
-                listen_port,
+                learnt,
             });
             let _ = events.send(closed).await;
             return;
@@ -319,7 +328,7 @@ pub async fn run(
             remote,
             dialed,
             close,
-            listen_port,
+            learnt,
         }))
         .await;
 }

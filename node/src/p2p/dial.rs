@@ -10,8 +10,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::node::now_secs;
-use crate::p2p::addrbook::BanKey;
+use crate::p2p::addrbook::AddrKey;
 use crate::p2p::fsm::Input;
+use crate::p2p::identity::NodeId;
 use crate::p2p::{conn, Event, PeerId, PeerSpec, Shared};
 
 /// How long a dial may take.
@@ -58,7 +59,7 @@ pub async fn accept_loop(
                 .bans
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
-                .get(&BanKey::new(remote.ip(), remote.port()))
+                .get(&AddrKey::new(remote.ip(), remote.port()))
                 .is_some_and(|until| *until > now_secs());
         if banned {
             tracing::debug!(%remote, "refusing a banned address");
@@ -76,11 +77,13 @@ pub async fn accept_loop(
     }
 }
 
-/// Resolves the configured peers (retrying names that do not resolve yet, with backoff),
-/// records the node id pinned for each resolved address, and reports the addresses to the
-/// driver. Runs on its own task so a slow resolver never holds up the state machine.
-pub async fn resolve_peers(specs: Vec<PeerSpec>, shared: Arc<Shared>, events: mpsc::Sender<Event>) {
+/// Resolves the configured peers (retrying names that do not resolve yet, with backoff) and
+/// reports each one's addresses, with the node id pinned for it, to the state machine. Runs on its own task so a slow resolver never holds up the state machine.
+pub async fn resolve_peers(specs: Vec<PeerSpec>, events: mpsc::Sender<Event>) {
+    // Literal addresses first: they resolve at once, so their pins reach the machine before
+    // anything a slow name holds up.
     let mut pending = specs;
+    pending.sort_by_key(|s| s.addr.parse::<SocketAddr>().is_err());
     let mut delay = RESOLVE_RETRY;
     while !pending.is_empty() {
         let mut failed = Vec::new();
@@ -91,13 +94,9 @@ pub async fn resolve_peers(specs: Vec<PeerSpec>, shared: Arc<Shared>, events: mp
                     .map(|a| a.collect());
             match resolved {
                 Ok(addrs) => {
-                    if let Some(id) = spec.id {
-                        for a in &addrs {
-                            shared.pin(a, id);
-                        }
-                    }
+                    let pin = spec.id;
                     if events
-                        .send(Event::Input(Input::Resolved(addrs)))
+                        .send(Event::Input(Input::Resolved { addrs, pin }))
                         .await
                         .is_err()
                     {
@@ -118,12 +117,19 @@ pub async fn resolve_peers(specs: Vec<PeerSpec>, shared: Arc<Shared>, events: mp
     }
 }
 
-/// Opens an outbound connection to `addr` and runs it, or reports the failure.
-pub fn dial(addr: SocketAddr, shared: Arc<Shared>, events: mpsc::Sender<Event>) {
+/// Opens an outbound connection to `addr` (accepting only the key `expect`, if pinned) and runs
+/// it, or reports the failure.
+pub fn dial(
+    addr: SocketAddr,
+    expect: Option<NodeId>,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<Event>,
+) {
     tokio::spawn(async move {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => {
-                conn::run(next_id(), stream, addr, Some(addr), shared, events, None).await
+                let dialled = Some(conn::Dialled { addr, expect });
+                conn::run(next_id(), stream, addr, dialled, shared, events, None).await
             }
             _ => {
                 let _ = events.send(Event::Input(Input::DialFailed(addr))).await;

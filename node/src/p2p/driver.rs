@@ -338,8 +338,8 @@ impl Driver {
                         h.kill.notify_one();
                     }
                 }
-                Output::Dial(addr) => {
-                    dial::dial(addr, self.shared.clone(), self.events_tx.clone());
+                Output::Dial(addr, expect) => {
+                    dial::dial(addr, expect, self.shared.clone(), self.events_tx.clone());
                 }
                 Output::SubmitHeaders { peer, headers } => self.submit_headers(peer, headers),
                 Output::SubmitBlock {

@@ -22,6 +22,29 @@ pub const KEY_LEN: usize = 32;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub [u8; KEY_LEN]);
 
+impl NodeId {
+    /// True when the key is a point of small order (on the curve or its twist): a Diffie-Hellman
+    /// with it gives a value known to everyone, so a peer could "prove" it without any secret.
+    /// Every clamped scalar is a multiple of the cofactor 8, which sends exactly those points to
+    /// zero.
+    pub fn is_small_order(&self) -> bool {
+        curve25519_dalek::MontgomeryPoint(self.0)
+            .mul_clamped([0x55; KEY_LEN])
+            .to_bytes()
+            == [0; KEY_LEN]
+    }
+
+    /// True when the key is not the canonical encoding of its coordinate: the top bit set (X25519
+    /// ignores it) or a value of at least 2^255 - 19. Such a key names the same secret as its
+    /// canonical form under another id.
+    pub fn is_non_canonical(&self) -> bool {
+        let k = &self.0;
+        let top = k[KEY_LEN - 1];
+        top & 0x80 != 0
+            || (top == 0x7f && k[1..KEY_LEN - 1].iter().all(|b| *b == 0xff) && k[0] >= 0xed)
+    }
+}
+
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&hex::encode(self.0))
@@ -194,6 +217,43 @@ mod tests {
         assert_eq!(id.to_string().parse::<NodeId>(), Ok(id));
         assert!("8520f0".parse::<NodeId>().is_err());
         assert!(format!("{id}x").parse::<NodeId>().is_err());
+    }
+
+    fn id(hex: &str) -> NodeId {
+        hex.parse().unwrap_or_else(|e| panic!("{hex}: {e}"))
+    }
+
+    #[test]
+    fn small_order_and_non_canonical_keys_are_told_apart_from_real_ones() {
+        // The points of order 1, 2, 4 and 8 (libsodium's list of keys to refuse).
+        let small = [
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        ];
+        for k in small {
+            assert!(id(k).is_small_order(), "{k}");
+            assert!(!id(k).is_non_canonical(), "{k}");
+        }
+        // p, p + 1, and the top bit: encodings X25519 reduces to another one.
+        for k in [
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4eea",
+        ] {
+            assert!(id(k).is_non_canonical(), "{k}");
+        }
+        // p - 2 is canonical; real keys are neither small-order nor non-canonical.
+        assert!(
+            !id("ebffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")
+                .is_non_canonical()
+        );
+        for n in 1..20u8 {
+            let real = Identity::from_secret([n; 32]).id();
+            assert!(!real.is_small_order() && !real.is_non_canonical(), "{real}");
+        }
     }
 
     #[test]

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::node::Node;
-use addrbook::BanKey;
+use addrbook::AddrKey;
 pub use fsm::Close;
 use wire::Version;
 
@@ -89,39 +89,13 @@ pub struct Shared {
     pub listen_port: u16,
     /// Bans in force (key -> until, Unix seconds), as the state machine reported them: the
     /// accept loop refuses a banned address before its handshake.
-    pub bans: RwLock<HashMap<BanKey, u64>>,
+    pub bans: RwLock<HashMap<AddrKey, u64>>,
     /// Peers connected after the handshake, as the HTTP API shows them.
     pub peer_table: Arc<PeerTable>,
     /// Blocks lately sent as compact blocks, to answer `GetBlockTxs`.
     pub recent_compact: compact_conn::RecentCompact,
     /// This node's identity key (the transport's static key).
     pub identity: identity::Identity,
-    /// Node ids pinned for configured peers (`--peer id@host:port`), by resolved address.
-    pub pins: std::sync::Mutex<HashMap<SocketAddr, identity::NodeId>>,
-}
-
-impl Shared {
-    /// The node id pinned for `addr`, if any (an IPv4-mapped IPv6 address is its IPv4 one).
-    pub fn pinned(&self, addr: &SocketAddr) -> Option<identity::NodeId> {
-        self.pins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&pin_key(addr))
-            .copied()
-    }
-
-    /// Pins `id` for `addr`.
-    pub fn pin(&self, addr: &SocketAddr, id: identity::NodeId) {
-        self.pins
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(pin_key(addr), id);
-    }
-}
-
-/// The form an address is pinned under: its IP in canonical form (no IPv4-mapped IPv6) and port.
-fn pin_key(addr: &SocketAddr) -> SocketAddr {
-    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// What the HTTP API shows of one connected peer.
@@ -273,7 +247,6 @@ impl Network {
             peer_table: Arc::default(),
             recent_compact: compact_conn::RecentCompact::default(),
             identity,
-            pins: std::sync::Mutex::default(),
         });
         let machine_cfg = fsm::Config {
             genesis,
@@ -284,20 +257,9 @@ impl Network {
             max_inbound: cfg.max_inbound,
             compact_relay: cfg.compact_relay,
         };
-        // Pins of literal addresses hold before the first dial (names are pinned as they
-        // resolve).
-        for spec in &cfg.peers {
-            if let (Some(id), Ok(addr)) = (spec.id, spec.addr.parse::<SocketAddr>()) {
-                shared.pin(&addr, id);
-            }
-        }
         let machine = fsm::Machine::new(machine_cfg, &records, rand::random(), driver::now());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        tokio::spawn(dial::resolve_peers(
-            cfg.peers.clone(),
-            shared.clone(),
-            events_tx.clone(),
-        ));
+        tokio::spawn(dial::resolve_peers(cfg.peers.clone(), events_tx.clone()));
         let stopped = Arc::new(driver::Stopped::default());
         let drv = driver::Driver::new(shared.clone(), machine, events_tx.clone(), stopped.clone())?;
         tokio::spawn(drv.run(events_rx));

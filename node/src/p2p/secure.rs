@@ -54,6 +54,12 @@ pub enum TransportError {
         /// The id the peer proved.
         got: NodeId,
     },
+    /// The peer's static key is a point of small order: it proves no secret.
+    #[error("peer presented node id {0}, a small-order point that proves no secret")]
+    SmallOrderKey(NodeId),
+    /// The peer's static key is not in canonical form: it would be a second id for one key.
+    #[error("peer presented node id {0}, not in canonical form")]
+    NonCanonicalKey(NodeId),
     /// A handshake message of another length than the handshake allows at that point.
     #[error("a handshake message of {len} bytes where {expected} belong")]
     BadHandshakeLength {
@@ -163,6 +169,14 @@ impl Handshake {
         self.hs
             .read_message(msg, &mut payload)
             .map_err(TransportError::Handshake)?;
+        if let Some(key) = self.remote() {
+            if key.is_small_order() {
+                return Err(TransportError::SmallOrderKey(key));
+            }
+            if key.is_non_canonical() {
+                return Err(TransportError::NonCanonicalKey(key));
+            }
+        }
         if let (
             Role::Dialer {
                 expect: Some(expected),

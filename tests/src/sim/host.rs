@@ -96,7 +96,7 @@ pub enum Effect {
     /// Feed this input back to the machine after a short delay (work done).
     Later(Input),
     /// This host banned a key.
-    Banned(ferrite_node::p2p::addrbook::BanKey),
+    Banned(ferrite_node::p2p::addrbook::AddrKey),
     /// The tip changed, with this reorg depth.
     Tip {
         /// Blocks taken off.
@@ -183,7 +183,14 @@ impl Host {
             nonce,
         });
         let configured = self.configured.clone();
-        self.handle(Input::Resolved(configured), now);
+        let pin = None;
+        self.handle(
+            Input::Resolved {
+                addrs: configured,
+                pin,
+            },
+            now,
+        );
     }
 
     /// Crashes the node: in-memory state is lost, the store stays.
@@ -285,7 +292,7 @@ impl Host {
         match out {
             Output::Send(id, msg) => effects.push(Effect::Send(id, msg)),
             Output::Disconnect(id) => effects.push(Effect::Close(id)),
-            Output::Dial(addr) => effects.push(Effect::Dial(addr)),
+            Output::Dial(addr, _) => effects.push(Effect::Dial(addr)),
             Output::SubmitHeaders { peer, headers } => {
                 let count = headers.len();
                 let last_height = headers.last().map_or(0, |h| h.height);

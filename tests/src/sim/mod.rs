@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use ferrite_core::dev::{dev_genesis_config, dev_key};
 use ferrite_core::{Address, Genesis, Hash, Transaction};
 use ferrite_node::p2p::compact_conn::{self, Step};
-use ferrite_node::p2p::fsm::{Close, Input, Time};
+use ferrite_node::p2p::fsm::{Close, Input, Learnt, Time};
 use ferrite_node::p2p::wire::Message;
 use ferrite_node::p2p::PeerId;
 use rand::{Rng, SeedableRng};
@@ -476,12 +476,21 @@ impl Sim {
                 close,
             } => {
                 if self.live(host, incarnation) {
+                    let node_id = self
+                        .hosts
+                        .iter()
+                        .find(|h| h.addr.ip() == remote.ip())
+                        .map(|h| host_node_id(h.index));
+                    let learnt = Learnt {
+                        node_id,
+                        listen_port: Some(host::PORT),
+                    };
                     let input = Input::Closed {
                         id: peer,
                         remote,
                         dialed,
                         close,
-                        listen_port: Some(host::PORT),
+                        learnt,
                     };
                     self.input(host, input);
                 }

@@ -30,7 +30,7 @@ use ferrite_core::{BlockHeader, BodyChecked, Hash, SignedTransaction, Work};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-use super::addrbook::{AddrBook, BanKey};
+use super::addrbook::{AddrBook, AddrKey, BanKey};
 use super::identity::NodeId;
 use super::wire::{Message, Version};
 use super::{PeerId, PeerInfo};
@@ -113,6 +113,15 @@ pub enum Close {
     SelfConnection,
 }
 
+/// What a connection's handshakes learnt of the peer before it ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Learnt {
+    /// The node id the transport's handshake proved.
+    pub node_id: Option<NodeId>,
+    /// The listen port from the peer's `Version`.
+    pub listen_port: Option<u16>,
+}
+
 /// An input to the machine.
 #[derive(Debug)]
 pub enum Input {
@@ -174,13 +183,18 @@ pub enum Input {
         dialed: Option<SocketAddr>,
         /// Why.
         close: Close,
-        /// The listen port from the peer's `Version`, if it got that far.
-        listen_port: Option<u16>,
+        /// What the handshakes learnt before the connection ended.
+        learnt: Learnt,
     },
     /// A dial failed.
     DialFailed(SocketAddr),
-    /// Configured peer names resolved to these addresses.
-    Resolved(Vec<SocketAddr>),
+    /// A configured peer resolved to these addresses.
+    Resolved {
+        /// Its addresses.
+        addrs: Vec<SocketAddr>,
+        /// The node id pinned for it (`--peer id@host:port`).
+        pin: Option<NodeId>,
+    },
     /// Housekeeping: stalls, pings, dialling, saving (the driver sends one a second).
     Tick,
     /// Time to announce the transfers that arrived since the last flush (every 50 ms).
@@ -240,8 +254,8 @@ pub enum Output {
     Send(PeerId, Message),
     /// Close a connection.
     Disconnect(PeerId),
-    /// Open a connection.
-    Dial(SocketAddr),
+    /// Open a connection to an address, refusing any key but the one pinned for it.
+    Dial(SocketAddr, Option<NodeId>),
     /// Hand headers to the chain; answer with [`Input::HeadersSubmitted`].
     SubmitHeaders {
         /// From.
@@ -268,8 +282,8 @@ pub enum Output {
     },
     /// Keep this block to answer `GetBlockTxs` for it: it was just sent as a compact block.
     KeepForCompact(Arc<BodyChecked>),
-    /// A ban, for the accept loop's early refusal.
-    Banned(BanKey, u64),
+    /// An address ban (until Unix seconds), for the accept loop's early refusal.
+    Banned(AddrKey, u64),
     /// Write these address-book records.
     SaveBook(Vec<PeerUpdate>),
     /// The connected peers, for the HTTP API.
@@ -368,7 +382,7 @@ impl Machine {
     pub fn new(cfg: Config, records: &[PeerRecord], seed: u64, now: Time) -> Machine {
         let book = AddrBook::from_records(records, now);
         let out = book
-            .bans()
+            .addr_bans()
             .map(|(key, until)| Output::Banned(key, until))
             .collect();
         Machine {
@@ -426,17 +440,13 @@ impl Machine {
                 remote,
                 dialed,
                 close,
-                listen_port,
-            } => self.on_closed(id, remote, dialed, close, listen_port, now, chain),
+                learnt,
+            } => self.on_closed(id, remote, dialed, close, learnt, now, chain),
             Input::DialFailed(addr) => {
                 self.dialing.remove(&addr);
                 self.book.failed(&addr, now);
             }
-            Input::Resolved(addrs) => {
-                for a in addrs {
-                    self.book.add_configured(a, now);
-                }
-            }
+            Input::Resolved { addrs, pin } => self.on_resolved(addrs, pin, now),
             Input::Tick => self.housekeeping(now, chain),
             Input::FlushTxs => self.flush_tx_inv(),
             Input::TipChanged {

@@ -11,9 +11,10 @@ use ferrite_core::Hash;
 use rand::Rng;
 
 use super::peer::{Known, Peer};
-use super::{ChainReader, Close, Machine, Output, Time};
+use super::{ChainReader, Close, Learnt, Machine, Output, Time};
 use crate::mempool::MempoolError;
-use crate::p2p::addrbook::BanKey;
+use crate::p2p::addrbook::{AddrKey, BanKey};
+use crate::p2p::identity::NodeId;
 use crate::p2p::wire::{Message, Version, WireError};
 use crate::p2p::{PeerId, PeerInfo};
 
@@ -119,11 +120,17 @@ impl Machine {
         } else {
             remote.port()
         };
-        let ban_key = BanKey::new(remote.ip(), port);
+        let ban_key = BanKey::new(remote.ip(), port, node_id);
         let listen =
             (version.listen_port != 0).then(|| SocketAddr::new(remote.ip(), version.listen_port));
         if self.book.is_banned(&ban_key, now.secs()) {
-            tracing::info!(peer = %remote, "refusing a banned peer");
+            tracing::info!(peer = %remote, node = %node_id, "refusing a banned peer");
+            self.out.push(Output::Disconnect(id));
+            return;
+        }
+        if let Some(pinned) = self.pin_mismatch(dialed.or(listen), node_id) {
+            tracing::warn!(peer = %remote, node = %node_id, pinned = %pinned,
+                "refusing a peer whose key is not the pinned one");
             self.out.push(Output::Disconnect(id));
             return;
         }
@@ -134,7 +141,7 @@ impl Machine {
             self.out.push(Output::Disconnect(id));
             return;
         }
-        if !self.keep_against_duplicate(id, listen, dialed.is_some(), version.nonce, now, chain) {
+        if !self.keep_against_duplicate(id, node_id, dialed.is_some(), version.nonce, now, chain) {
             tracing::debug!(peer = %remote, "duplicate connection; keeping the other one");
             self.out.push(Output::Disconnect(id));
             return;
@@ -192,26 +199,52 @@ impl Machine {
         self.schedule(now, chain);
     }
 
-    /// Two connections to the same node. When both dialled each other, both ends keep the one
-    /// dialled by the side with the lower nonce, so they never drop both; when the same side
-    /// dialled both, the newer replaces the older. False when the new connection is the one to
-    /// close.
+    /// The pinned id that `node_id` fails to match, when `addr` (the address dialled, or the
+    /// one an inbound peer says it listens on) has a pin.
+    fn pin_mismatch(&self, addr: Option<SocketAddr>, node_id: NodeId) -> Option<NodeId> {
+        let pinned = self.book.pin_of(&addr?)?;
+        (pinned != node_id).then_some(pinned)
+    }
+
+    /// Configured addresses were (re)resolved with the pin `pin`: a connection made to one of
+    /// them before the pin was known, by another key, goes.
+    pub(super) fn on_resolved(&mut self, addrs: Vec<SocketAddr>, pin: Option<NodeId>, now: Time) {
+        for a in addrs {
+            self.book.add_configured(a, pin, now);
+        }
+        let wrong: Vec<(PeerId, SocketAddr, NodeId)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                self.pin_mismatch(p.dialed.or(p.listen), p.node_id)
+                    .is_some()
+            })
+            .map(|(id, p)| (*id, p.remote, p.node_id))
+            .collect();
+        for (id, remote, node) in wrong {
+            tracing::warn!(peer = %remote, node = %node,
+                "dropping a peer whose key is not the one pinned since");
+            self.out.push(Output::Disconnect(id));
+        }
+    }
+
+    /// Two connections to the same node (the same key: the transport proved it). When both
+    /// dialled each other, both ends keep the one dialled by the side with the lower nonce, so
+    /// they never drop both; when the same side dialled both, the newer replaces the older.
+    /// False when the new connection is the one to close.
     fn keep_against_duplicate(
         &mut self,
         id: PeerId,
-        listen: Option<SocketAddr>,
+        node_id: NodeId,
         outbound: bool,
         their_nonce: u64,
         now: Time,
         chain: &dyn ChainReader,
     ) -> bool {
-        let Some(l) = listen else {
-            return true;
-        };
         let Some((old, old_outbound, old_nonce)) = self
             .peers
             .iter()
-            .find(|(pid, p)| **pid != id && p.listen == Some(l))
+            .find(|(pid, p)| **pid != id && p.node_id == node_id)
             .map(|(pid, p)| (*pid, p.dialed.is_some(), p.nonce))
         else {
             return true;
@@ -236,7 +269,7 @@ impl Machine {
         remote: SocketAddr,
         dialed: Option<SocketAddr>,
         close: Close,
-        listen_port: Option<u16>,
+        learnt: Learnt,
         now: Time,
         chain: &dyn ChainReader,
     ) {
@@ -245,8 +278,12 @@ impl Machine {
         }
         let reason = match &close {
             Close::Misbehaved(why) => {
-                let key = BanKey::new(remote.ip(), listen_port.unwrap_or(remote.port()));
-                self.ban(key, remote, why, now);
+                let port = learnt.listen_port.unwrap_or(remote.port());
+                let known = self.peers.get(&id).map(|p| p.ban_key);
+                match known.or(learnt.node_id.map(|n| BanKey::new(remote.ip(), port, n))) {
+                    Some(key) => self.ban(key, remote, why, now),
+                    None => self.ban_addr(AddrKey::new(remote.ip(), port), remote, why, now),
+                }
                 why.to_string()
             }
             Close::SelfConnection => {
@@ -356,13 +393,26 @@ impl Machine {
         tracing::warn!(peer = %remote, ban = %key, reason = %why, "peer misbehaved; banning it");
         let until = now.secs() + BAN_SECS;
         self.book.ban(key, until);
-        self.out.push(Output::Banned(key, until));
+        self.banned(until, |p| key.overlaps(&p.ban_key), key.addr);
+    }
+
+    /// Bans the address `key` alone (the peer failed before its node id was known).
+    fn ban_addr(&mut self, key: AddrKey, remote: SocketAddr, why: &Misbehavior, now: Time) {
+        tracing::warn!(peer = %remote, ban = %key, reason = %why, "peer misbehaved; banning it");
+        let until = now.secs() + BAN_SECS;
+        self.book.ban_addr(key, until);
+        self.banned(until, |p| p.ban_key.addr == key, key);
+    }
+
+    /// After a ban: reports the address, saves the book, and closes every other connection the
+    /// ban covers.
+    fn banned(&mut self, until: u64, covered: impl Fn(&Peer) -> bool, addr: AddrKey) {
+        self.out.push(Output::Banned(addr, until));
         self.save_book();
-        // Any other connection under the same key goes too.
         let others: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.ban_key == key)
+            .filter(|(_, p)| covered(p))
             .map(|(id, _)| *id)
             .collect();
         for id in others {
@@ -475,7 +525,8 @@ impl Machine {
             .take(self.cfg.max_outbound - outbound)
         {
             self.dialing.insert(addr);
-            self.out.push(Output::Dial(addr));
+            let expect = self.book.pin_of(&addr);
+            self.out.push(Output::Dial(addr, expect));
         }
     }
 }

@@ -14,7 +14,7 @@ fn checked(height: u64) -> BodyChecked {
 }
 
 fn key(id: PeerId) -> BanKey {
-    BanKey::new(addr(id as u8).ip(), 9733)
+    BanKey::new(addr(id as u8).ip(), 9733, node(id))
 }
 
 /// Compact blocks sent to `id`, with their `validated` flag.
@@ -312,7 +312,7 @@ fn a_block_forwarded_before_validation_that_fails_drops_its_sender_without_a_ban
 fn a_block_its_sender_connected_that_fails_bans_the_sender() {
     let out = invalid_after_compact(true);
     assert!(disconnected(&out, 1));
-    assert!(out.contains(&Output::Banned(key(1), T0.secs() + BAN_SECS)));
+    assert!(out.contains(&Output::Banned(key(1).addr, T0.secs() + BAN_SECS)));
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn a_peer_never_asked_for_high_bandwidth_blocks_answers_for_what_it_forwards() {
     let sender = MAX_HIGH_BANDWIDTH as PeerId + 1;
     let out = invalid_after_compact_from(sender, false);
     assert!(disconnected(&out, sender));
-    assert!(out.contains(&Output::Banned(key(sender), T0.secs() + BAN_SECS)));
+    assert!(out.contains(&Output::Banned(key(sender).addr, T0.secs() + BAN_SECS)));
 }
 
 #[test]
@@ -484,7 +484,10 @@ fn a_compact_block_whose_sender_leaves_before_completing_it_is_fetched_elsewhere
             remote: SocketAddr::from(([10, 0, 0, 1], 40_000)),
             dialed: None,
             close: Close::Dropped("gone".into()),
-            listen_port: Some(9733),
+            learnt: Learnt {
+                node_id: Some(node(1)),
+                listen_port: Some(9733),
+            },
         },
         T0,
         &chain,

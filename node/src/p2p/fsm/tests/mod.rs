@@ -309,7 +309,7 @@ fn an_invalid_blocks_sender_is_banned_even_after_it_left() {
     let (mut m, chain) = (machine(), chain_missing(&blocks));
     connect(&mut m, &chain, 1, 1, T0);
     connect(&mut m, &chain, 2, 1, T0);
-    let key = crate::p2p::addrbook::BanKey::new(addr(1).ip(), 9733);
+    let key = crate::p2p::addrbook::BanKey::new(addr(1).ip(), 9733, node(1));
     m.handle(
         Input::BlockProcessed {
             peer: 1,
@@ -322,7 +322,7 @@ fn an_invalid_blocks_sender_is_banned_even_after_it_left() {
         &chain,
     );
     let out = m.drain();
-    assert!(out.contains(&Output::Banned(key, T0.secs() + BAN_SECS)));
+    assert!(out.contains(&Output::Banned(key.addr, T0.secs() + BAN_SECS)));
     assert!(disconnected(&out, 1));
     assert!(!disconnected(&out, 2));
     assert!(m.is_banned(&key, T0));
@@ -330,7 +330,7 @@ fn an_invalid_blocks_sender_is_banned_even_after_it_left() {
     m.handle(
         Input::BlockProcessed {
             peer: 2,
-            ban_key: crate::p2p::addrbook::BanKey::new(addr(2).ip(), 9733),
+            ban_key: crate::p2p::addrbook::BanKey::new(addr(2).ip(), 9733, node(2)),
             hash: Hash([3; 32]),
             result: Ok(Submitted::Stored),
             status: Some(BlockStatus::InvalidAncestor),
@@ -641,7 +641,7 @@ fn addresses_learned_from_one_peer_are_shared_with_another() {
         .drain()
         .into_iter()
         .filter_map(|o| match o {
-            Output::Dial(a) => Some(a),
+            Output::Dial(a, _) => Some(a),
             _ => None,
         })
         .collect();
@@ -652,10 +652,21 @@ fn addresses_learned_from_one_peer_are_shared_with_another() {
 fn a_failed_dial_backs_off_before_the_next() {
     let (mut m, chain) = (machine_with(false, 8), Fake::default());
     let a = addr(20);
-    m.handle(Input::Resolved(vec![a]), T0, &chain);
+    let pin = None;
+    m.handle(
+        Input::Resolved {
+            addrs: vec![a],
+            pin,
+        },
+        T0,
+        &chain,
+    );
     let dials = |m: &mut Machine, now: Time| {
         m.handle(Input::Tick, now, &chain);
-        m.drain().iter().filter(|o| **o == Output::Dial(a)).count()
+        m.drain()
+            .iter()
+            .filter(|o| **o == Output::Dial(a, None))
+            .count()
     };
     assert_eq!(dials(&mut m, T0), 1);
     assert_eq!(dials(&mut m, T0), 0, "dialled twice at once");
@@ -831,7 +842,10 @@ fn the_machines_bookkeeping_agrees_with_itself_after_a_departure() {
             remote: SocketAddr::from(([10, 0, 0, 1], 40_000)),
             dialed: None,
             close: Close::Dropped("gone".into()),
-            listen_port: Some(9733),
+            learnt: Learnt {
+                node_id: Some(node(1)),
+                listen_port: Some(9733),
+            },
         },
         T0,
         &chain,
@@ -876,3 +890,4 @@ fn a_banned_peers_waiting_header_batches_never_reach_the_chain() {
 }
 
 mod compact;
+mod identity;

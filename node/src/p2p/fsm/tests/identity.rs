@@ -1,0 +1,150 @@
+//! Node ids in the machine: pins, duplicates told apart by key, bans by key as well as address.
+
+use super::*;
+use crate::p2p::addrbook::BanKey;
+
+/// A handshake done by the node `node` on connection `id`, from `remote`, dialled at `dialed`
+/// (or inbound), that says it listens on `listen_port`.
+fn hello(
+    id: PeerId,
+    remote: SocketAddr,
+    dialed: Option<SocketAddr>,
+    listen_port: u16,
+    node_id: NodeId,
+) -> Input {
+    Input::Connected {
+        id,
+        remote,
+        dialed,
+        version: version(0, listen_port, 1_000 + id),
+        node_id,
+    }
+}
+
+fn from(i: u8, port: u16) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i], port))
+}
+
+fn dials(out: &[Output]) -> Vec<(SocketAddr, Option<NodeId>)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Dial(a, pin) => Some((*a, *pin)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_dial_carries_the_pin_and_an_inbound_impostor_of_a_pinned_address_is_refused() {
+    let (mut m, chain) = (machine_with(false, 8), Fake::default());
+    let pinned = addr(5);
+    let pin = Some(node(5));
+    m.handle(
+        Input::Resolved {
+            addrs: vec![pinned],
+            pin,
+        },
+        T0,
+        &chain,
+    );
+    m.handle(Input::Tick, T0, &chain);
+    assert_eq!(dials(&m.drain()), vec![(pinned, pin)]);
+    // Another key from the pinned host, claiming the pinned listen port: refused, so it can
+    // neither pass for the pinned node nor keep us from dialling it.
+    m.handle(hello(1, from(5, 40_000), None, 9733, node(66)), T0, &chain);
+    assert!(disconnected(&m.drain(), 1));
+    assert_eq!(m.peer_count(), 0);
+    // The pinned key itself is welcome inbound.
+    m.handle(hello(2, from(5, 40_001), None, 9733, node(5)), T0, &chain);
+    assert!(!disconnected(&m.drain(), 2));
+    assert_eq!(m.peer_count(), 1);
+    // A peer at that host listening elsewhere is not the pinned address: no pin applies.
+    m.handle(hello(3, from(5, 40_002), None, 9999, node(67)), T0, &chain);
+    assert!(!disconnected(&m.drain(), 3));
+}
+
+#[test]
+fn a_pin_that_arrives_after_the_connection_drops_a_wrong_key() {
+    // A name resolves late: a connection to its address was made before the pin was known.
+    let (mut m, chain) = (machine(), Fake::default());
+    let a = addr(6);
+    m.handle(hello(1, a, Some(a), 9733, node(66)), T0, &chain);
+    m.handle(hello(2, addr(7), Some(addr(7)), 9733, node(7)), T0, &chain);
+    m.drain();
+    assert_eq!(m.peer_count(), 2);
+    m.handle(
+        Input::Resolved {
+            addrs: vec![a],
+            pin: Some(node(6)),
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    assert!(disconnected(&out, 1), "the wrong key stays connected");
+    assert!(!disconnected(&out, 2));
+    // Resolving with the right key connected drops nothing.
+    let (mut m, chain) = (machine(), Fake::default());
+    m.handle(hello(1, a, Some(a), 9733, node(6)), T0, &chain);
+    m.drain();
+    let pin = Some(node(6));
+    m.handle(
+        Input::Resolved {
+            addrs: vec![a],
+            pin,
+        },
+        T0,
+        &chain,
+    );
+    assert!(!disconnected(&m.drain(), 1));
+}
+
+#[test]
+fn duplicates_are_the_same_key_not_the_same_claimed_address() {
+    let (mut m, chain) = (machine(), Fake::default());
+    // Two local nodes cannot share a listen address, but a liar can claim one: two keys that
+    // claim the same listen address are two peers.
+    m.handle(hello(1, from(1, 40_000), None, 9733, node(1)), T0, &chain);
+    m.handle(hello(2, from(1, 40_001), None, 9733, node(2)), T0, &chain);
+    let out = m.drain();
+    assert!(!disconnected(&out, 1) && !disconnected(&out, 2));
+    assert_eq!(m.peer_count(), 2);
+    // The same key over a second connection, from another address even, is a duplicate: the
+    // newer inbound one replaces the older.
+    m.handle(hello(3, from(9, 40_000), None, 7000, node(1)), T0, &chain);
+    let out = m.drain();
+    assert!(disconnected(&out, 1) && !disconnected(&out, 3));
+    assert_eq!(m.peer_count(), 2);
+}
+
+#[test]
+fn a_ban_covers_the_key_from_another_address_and_the_address_with_another_key() {
+    let (mut m, chain) = (machine(), Fake::default());
+    connect(&mut m, &chain, 1, 5, T0);
+    connect(&mut m, &chain, 2, 0, T0);
+    // Peer 1 sends headers that are not a chain: a protocol violation.
+    m.handle(
+        Input::Message {
+            id: 1,
+            msg: Message::Headers(vec![block(1).header, block(2).header]),
+        },
+        T0,
+        &chain,
+    );
+    let out = m.drain();
+    assert!(banned(&out) && disconnected(&out, 1));
+    let later = T0 + Duration::from_secs(60);
+    let key = |ip: u8, n: u64| BanKey::new(from(ip, 1).ip(), 9733, node(n));
+    assert!(m.is_banned(&key(1, 77), later), "the address, any key");
+    assert!(m.is_banned(&key(200, 1), later), "the key, any address");
+    assert!(!m.is_banned(&key(200, 77), later));
+    // The banned key is refused when it comes back from a fresh address.
+    m.handle(
+        hello(3, from(200, 40_000), None, 9733, node(1)),
+        later,
+        &chain,
+    );
+    assert!(disconnected(&m.drain(), 3));
+    // Peer 2 shares neither and stays.
+    assert_eq!(m.peer_count(), 1);
+}
