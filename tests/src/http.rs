@@ -39,7 +39,18 @@ impl Response {
 
 /// Sends `method path` with `body` and reads the whole response.
 pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Response {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    request_over(s, addr, method, path, body)
+}
+
+/// [`request`] over `s`, a fresh connection to `addr`.
+pub fn request_over(
+    mut s: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Response {
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let head = format!(

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod http;
+pub mod netns;
 pub mod peer;
 pub mod sim;
 
@@ -49,8 +50,14 @@ pub struct Running {
 impl Running {
     /// Starts `ferrite-node` with `args` and `RUST_LOG=info`.
     pub fn node(args: &[&str]) -> Running {
-        let mut child = Command::new(binary("ferrite-node"))
-            .args(args)
+        let mut cmd = Command::new(binary("ferrite-node"));
+        cmd.args(args);
+        Running::spawn(cmd)
+    }
+
+    /// Starts `cmd` with `RUST_LOG=info`, collecting its output.
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -120,7 +120,16 @@ impl WirePeer {
 
     /// Connects and completes both handshakes (the transport's, then `Version` with `ours`).
     pub fn connect(addr: SocketAddr, magic_genesis: Hash, ours: Version) -> std::io::Result<Self> {
-        let mut stream = Self::raw(addr)?;
+        Self::over(Self::raw(addr)?, magic_genesis, ours)
+    }
+
+    /// Completes both handshakes over `stream`, a fresh connection to a node.
+    pub fn over(
+        mut stream: TcpStream,
+        magic_genesis: Hash,
+        ours: Version,
+    ) -> std::io::Result<Self> {
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let magic = network_magic(&magic_genesis);
         let session = secure_dial(&mut stream, magic, None)?;
         let node_id = session.peer();

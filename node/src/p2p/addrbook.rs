@@ -94,8 +94,10 @@ impl AddrKey {
         if let Ok(sa) = s.parse::<SocketAddr>() {
             return Some(AddrKey::new(sa.ip(), sa.port()));
         }
-        let ip: IpAddr = s.parse().ok()?;
-        Some(AddrKey { ip, port: None })
+        // Written before keys were canonical, an IPv4-mapped address is its IPv4 one; a
+        // loopback IP without its port matches no key, so it is dropped.
+        let ip = s.parse::<IpAddr>().ok()?.to_canonical();
+        (!ip.is_loopback()).then_some(AddrKey { ip, port: None })
     }
 }
 
@@ -114,6 +116,8 @@ struct Entry {
     configured: bool,
     /// The node id the operator pinned for this address (`--peer id@host:port`).
     pin: Option<NodeId>,
+    /// The node id last met at this address (not persisted).
+    met: Option<NodeId>,
     failures: u32,
     next_try: Time,
     last_seen: u64,
@@ -136,7 +140,8 @@ impl AddrBook {
             if let Some(rest) = k.strip_prefix(ADDR_PREFIX) {
                 let addr = std::str::from_utf8(rest)
                     .ok()
-                    .and_then(|s| s.parse::<SocketAddr>().ok());
+                    .and_then(|s| s.parse::<SocketAddr>().ok())
+                    .map(|a| canonical(&a));
                 let last_seen = v
                     .get(..8)
                     .and_then(|b| b.try_into().ok())
@@ -147,6 +152,7 @@ impl AddrBook {
                         Entry {
                             configured: false,
                             pin: None,
+                            met: None,
                             failures: 0,
                             next_try: now,
                             last_seen,
@@ -207,6 +213,7 @@ impl AddrBook {
         let e = self.entries.entry(canonical(&addr)).or_insert(Entry {
             configured: true,
             pin: None,
+            met: None,
             failures: 0,
             next_try: now,
             last_seen: 0,
@@ -214,6 +221,20 @@ impl AddrBook {
         e.configured = true;
         e.pin = pin.or(e.pin);
         self.dirty = true;
+    }
+
+    /// Notes that the node `id` answered at `addr`.
+    pub fn met(&mut self, addr: &SocketAddr, id: NodeId) {
+        if let Some(e) = self.entries.get_mut(&canonical(addr)) {
+            e.met = Some(id);
+        }
+    }
+
+    /// The node expected at `addr`: its pin, else the node last met there.
+    pub fn node_at(&self, addr: &SocketAddr) -> Option<NodeId> {
+        self.entries
+            .get(&canonical(addr))
+            .and_then(|e| e.pin.or(e.met))
     }
 
     /// The node id pinned for `addr`, if any.
@@ -235,6 +256,7 @@ impl AddrBook {
             Entry {
                 configured: false,
                 pin: None,
+                met: None,
                 failures: 0,
                 next_try: now,
                 last_seen: now.secs(),

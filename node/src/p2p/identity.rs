@@ -225,7 +225,8 @@ mod tests {
 
     #[test]
     fn small_order_and_non_canonical_keys_are_told_apart_from_real_ones() {
-        // The points of order 1, 2, 4 and 8 (libsodium's list of keys to refuse).
+        // libsodium's list of keys to refuse: u = 0 (order 2), u = 1 and p - 1 (order 4, on
+        // the twist and the curve), and two points of order 8.
         let small = [
             "0000000000000000000000000000000000000000000000000000000000000000",
             "0100000000000000000000000000000000000000000000000000000000000000",

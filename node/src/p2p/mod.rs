@@ -256,6 +256,11 @@ impl Network {
             max_outbound: cfg.max_outbound,
             max_inbound: cfg.max_inbound,
             compact_relay: cfg.compact_relay,
+            peers: cfg
+                .peers
+                .iter()
+                .filter_map(|s| s.addr.parse().ok().map(|a| (a, s.id)))
+                .collect(),
         };
         let machine = fsm::Machine::new(machine_cfg, &records, rand::random(), driver::now());
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);

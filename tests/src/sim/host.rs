@@ -173,6 +173,7 @@ impl Host {
             max_outbound: 4,
             max_inbound: 16,
             compact_relay: self.compact_relay,
+            peers: Vec::new(),
         };
         let machine = Machine::new(cfg, &records, nonce, self.local(now));
         let events = node.subscribe();

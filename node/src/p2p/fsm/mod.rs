@@ -309,6 +309,9 @@ pub struct Config {
     pub max_inbound: usize,
     /// Relay new blocks as compact blocks to peers that ask (and ask peers for them).
     pub compact_relay: bool,
+    /// Configured peers given as literal addresses, with their pins: in the book, pins and all,
+    /// before the first dial (names come later, as [`Input::Resolved`]).
+    pub peers: Vec<(SocketAddr, Option<NodeId>)>,
 }
 
 /// Sizes of what the machine holds (see [`Machine::footprint`]).
@@ -380,7 +383,10 @@ impl Machine {
     /// A machine with `cfg`, the persisted address book `records`, and an RNG seeded with
     /// `seed`, starting at `now`.
     pub fn new(cfg: Config, records: &[PeerRecord], seed: u64, now: Time) -> Machine {
-        let book = AddrBook::from_records(records, now);
+        let mut book = AddrBook::from_records(records, now);
+        for (addr, pin) in &cfg.peers {
+            book.add_configured(*addr, *pin, now);
+        }
         let out = book
             .addr_bans()
             .map(|(key, until)| Output::Banned(key, until))

@@ -128,7 +128,8 @@ impl Machine {
             self.out.push(Output::Disconnect(id));
             return;
         }
-        if let Some(pinned) = self.pin_mismatch(dialed.or(listen), node_id) {
+        let mismatch = self.pin_mismatch(dialed, node_id);
+        if let Some(pinned) = mismatch.or_else(|| self.pin_mismatch(listen, node_id)) {
             tracing::warn!(peer = %remote, node = %node_id, pinned = %pinned,
                 "refusing a peer whose key is not the pinned one");
             self.out.push(Output::Disconnect(id));
@@ -141,7 +142,10 @@ impl Machine {
             self.out.push(Output::Disconnect(id));
             return;
         }
-        if !self.keep_against_duplicate(id, node_id, dialed.is_some(), version.nonce, now, chain) {
+        if let Some(d) = dialed {
+            self.book.met(&d, node_id);
+        }
+        if !self.keep_against_duplicate(id, node_id, dialed, version.nonce, now, chain) {
             tracing::debug!(peer = %remote, "duplicate connection; keeping the other one");
             self.out.push(Output::Disconnect(id));
             return;
@@ -216,8 +220,8 @@ impl Machine {
             .peers
             .iter()
             .filter(|(_, p)| {
-                self.pin_mismatch(p.dialed.or(p.listen), p.node_id)
-                    .is_some()
+                let wrong = |a| self.pin_mismatch(a, p.node_id).is_some();
+                wrong(p.dialed) || wrong(p.listen)
             })
             .map(|(id, p)| (*id, p.remote, p.node_id))
             .collect();
@@ -230,25 +234,31 @@ impl Machine {
 
     /// Two connections to the same node (the same key: the transport proved it). When both
     /// dialled each other, both ends keep the one dialled by the side with the lower nonce, so
-    /// they never drop both; when the same side dialled both, the newer replaces the older.
-    /// False when the new connection is the one to close.
+    /// they never drop both; when the same side dialled both, the newer replaces the older (a
+    /// reconnect before this side saw the close), except when we dialled the node at a second
+    /// address: then the one we have stays. False when the new connection is the one to close.
     fn keep_against_duplicate(
         &mut self,
         id: PeerId,
         node_id: NodeId,
-        outbound: bool,
+        dialed: Option<SocketAddr>,
         their_nonce: u64,
         now: Time,
         chain: &dyn ChainReader,
     ) -> bool {
-        let Some((old, old_outbound, old_nonce)) = self
+        let outbound = dialed.is_some();
+        let Some((old, old_dialed, old_nonce)) = self
             .peers
             .iter()
             .find(|(pid, p)| **pid != id && p.node_id == node_id)
-            .map(|(pid, p)| (*pid, p.dialed.is_some(), p.nonce))
+            .map(|(pid, p)| (*pid, p.dialed, p.nonce))
         else {
             return true;
         };
+        if outbound && old_dialed.is_some() && old_dialed != dialed {
+            return false;
+        }
+        let old_outbound = old_dialed.is_some();
         let ours = self.cfg.nonce;
         let dialer = |outbound: bool, theirs: u64| if outbound { ours } else { theirs };
         // Both dialled the same way: the old one is a connection the peer (or we) already
@@ -510,12 +520,16 @@ impl Machine {
             .flat_map(|p| [p.dialed, p.listen])
             .flatten()
             .collect();
+        // A node already connected is not dialled at another of its addresses.
+        let nodes: HashSet<NodeId> = self.peers.values().map(|p| p.node_id).collect();
         let own = self.cfg.listen_port;
         let discover = self.cfg.discover;
         let configured = self.book.configured();
         let dialing = &self.dialing;
+        let book = &self.book;
         let candidates = self.book.candidates(now, &mut self.rng, |a| {
             connected.contains(a)
+                || book.node_at(a).is_some_and(|n| nodes.contains(&n))
                 || dialing.contains(a)
                 || (a.ip().is_loopback() && a.port() == own)
                 || (!discover && !configured.contains(a))

@@ -333,6 +333,7 @@ fn compact_relay_off_sends_headers_and_asks_nobody() {
         max_outbound: 8,
         max_inbound: 4,
         compact_relay: false,
+        peers: Vec::new(),
     };
     let (mut m, chain) = (Machine::new(cfg, &[], 42, T0), Fake::default());
     let out = connect(&mut m, &chain, 1, 0, T0);

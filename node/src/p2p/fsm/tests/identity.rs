@@ -148,3 +148,70 @@ fn a_ban_covers_the_key_from_another_address_and_the_address_with_another_key() 
     // Peer 2 shares neither and stays.
     assert_eq!(m.peer_count(), 1);
 }
+
+#[test]
+fn a_node_dialled_at_a_second_address_keeps_the_first_connection_and_is_not_redialled() {
+    let (mut m, chain) = (machine_with(false, 8), Fake::default());
+    let (first, second) = (addr(8), from(9, 9733));
+    let pin = None;
+    m.handle(
+        Input::Resolved {
+            addrs: vec![first, second],
+            pin,
+        },
+        T0,
+        &chain,
+    );
+    m.handle(Input::Tick, T0, &chain);
+    assert_eq!(dials(&m.drain()).len(), 2);
+    m.handle(hello(1, first, Some(first), 9733, node(8)), T0, &chain);
+    settle(&mut m, &chain, 1);
+    // The same node answers at the second address: that connection goes, the first stays.
+    m.handle(hello(2, second, Some(second), 9733, node(8)), T0, &chain);
+    let out = m.drain();
+    assert!(disconnected(&out, 2) && !disconnected(&out, 1));
+    let learnt = Learnt {
+        node_id: Some(node(8)),
+        listen_port: Some(9733),
+    };
+    let close = Close::Dropped("closed by this node".into());
+    let (remote, dialed) = (second, Some(second));
+    m.handle(
+        Input::Closed {
+            id: 2,
+            remote,
+            dialed,
+            close,
+            learnt,
+        },
+        T0,
+        &chain,
+    );
+    m.drain();
+    // While the node is connected, its second address is not dialled again.
+    for s in 1..40 {
+        m.handle(Input::Tick, T0 + Duration::from_secs(s), &chain);
+        assert!(dials(&m.drain()).is_empty(), "redialled after {s} s");
+    }
+    assert_eq!(m.peer_count(), 1);
+}
+
+#[test]
+fn an_outbound_peer_claiming_a_pinned_listen_address_with_another_key_is_refused() {
+    let (mut m, chain) = (machine_with(false, 8), Fake::default());
+    let pin = Some(node(5));
+    m.handle(
+        Input::Resolved {
+            addrs: vec![addr(5)],
+            pin,
+        },
+        T0,
+        &chain,
+    );
+    m.drain();
+    // Dialled at another port of the pinned host, it says it listens on the pinned port.
+    let other = from(5, 9999);
+    m.handle(hello(1, other, Some(other), 9733, node(66)), T0, &chain);
+    assert!(disconnected(&m.drain(), 1));
+    assert_eq!(m.peer_count(), 0);
+}

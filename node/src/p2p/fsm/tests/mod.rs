@@ -74,6 +74,7 @@ fn machine_with(discover: bool, max_outbound: usize) -> Machine {
         max_outbound,
         max_inbound: 4,
         compact_relay: true,
+        peers: Vec::new(),
     };
     Machine::new(cfg, &[], 42, T0)
 }
