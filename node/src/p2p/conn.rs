@@ -14,6 +14,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::bucket::Bucket;
 use super::compact_conn::{self, CompactReceiver, Step};
 use super::fsm::{Close, Input, Learnt, Misbehavior};
 use super::identity::NodeId;
@@ -75,6 +76,8 @@ impl From<TransportError> for ReadError {
     fn from(e: TransportError) -> Self {
         match e {
             TransportError::Forged => ReadError::Forged,
+            // Records that authenticated came from the peer's key: the flood is its own.
+            TransportError::RecordFlood => ReadError::Violation(Misbehavior::RecordFlood),
             e => ReadError::Gone(format!("read: {e}")),
         }
     }
@@ -87,35 +90,6 @@ fn forged(id: Option<PeerId>) -> Close {
         "a record failed to authenticate; dropping the connection (nobody is banned: the path may have changed it)"
     );
     Close::Dropped("a record failed to authenticate".into())
-}
-
-/// A token bucket.
-struct Bucket {
-    level: f64,
-    rate: f64,
-    burst: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn new(rate: f64, burst: f64) -> Self {
-        Bucket {
-            level: burst,
-            rate,
-            burst,
-            at: Instant::now(),
-        }
-    }
-
-    /// Takes `n` tokens; false when the bucket is empty.
-    fn take(&mut self, n: f64) -> bool {
-        let now = Instant::now();
-        self.level =
-            (self.level + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        self.level -= n;
-        self.level >= 0.0
-    }
 }
 
 /// Reads one frame; `limit` is the largest payload accepted at this stage (pre-handshake).

@@ -7,6 +7,7 @@
 //! peer state) and carries out what it asks, and two processor threads ([`processor`]).
 
 pub mod addrbook;
+pub mod bucket;
 pub mod compact;
 pub mod compact_conn;
 pub mod conn;

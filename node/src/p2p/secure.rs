@@ -17,6 +17,8 @@ use std::sync::Arc;
 use snow::{Builder, HandshakeState, StatelessTransportState};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::bucket::Bucket;
+use super::conn::{BYTE_BURST, BYTE_RATE, MSG_BURST, MSG_RATE};
 use super::identity::{Identity, NodeId, KEY_LEN};
 
 /// The Noise protocol name.
@@ -36,6 +38,12 @@ pub const MAX_RECORD_PAYLOAD: usize = MAX_RECORD - TAG_LEN;
 /// size of the frame (a block is shared between the queues of many peers; its ciphertext is
 /// not).
 pub const RECORDS_PER_WRITE: usize = 4;
+/// Sustained records per second accepted from one peer: what the frame limits allow an honest
+/// sender, which seals each frame in as few records as fit (one per message, plus one per full
+/// record of bytes). Beyond it a peer is making the node pay an AEAD call per tiny record.
+pub const RECORD_RATE: f64 = MSG_RATE + BYTE_RATE / MAX_RECORD_PAYLOAD as f64;
+/// Burst of records allowed above the sustained rate, by the same reckoning.
+pub const RECORD_BURST: f64 = MSG_BURST + BYTE_BURST / MAX_RECORD_PAYLOAD as f64;
 
 /// Why the transport failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +82,9 @@ pub enum TransportError {
     /// A record failed to authenticate: changed on the path, or not from this session.
     #[error("a record failed to authenticate")]
     Forged,
+    /// Records above [`RECORD_RATE`] (sustained) or [`RECORD_BURST`].
+    #[error("records above the per-peer rate")]
+    RecordFlood,
 }
 
 /// Which side of the handshake this node is.
@@ -262,6 +273,7 @@ impl Session {
             record: Vec::new(),
             plain: Vec::new(),
             pos: 0,
+            records: Bucket::new(RECORD_RATE, RECORD_BURST),
         };
         let writer = SecureWriter {
             inner: w,
@@ -371,6 +383,7 @@ pub struct SecureReader<R> {
     record: Vec<u8>,
     plain: Vec<u8>,
     pos: usize,
+    records: Bucket,
 }
 
 impl<R: AsyncRead + Unpin> SecureReader<R> {
@@ -386,6 +399,9 @@ impl<R: AsyncRead + Unpin> SecureReader<R> {
                 self.record.resize(Opener::record_len(prefix)?, 0);
                 self.inner.read_exact(&mut self.record).await?;
                 self.opener.open(&self.record, &mut self.plain)?;
+                if !self.records.take(1.0) {
+                    return Err(TransportError::RecordFlood);
+                }
             }
             let n = (out.len() - filled).min(self.plain.len() - self.pos);
             out[filled..filled + n].copy_from_slice(&self.plain[self.pos..self.pos + n]);

@@ -54,6 +54,9 @@ pub enum Misbehavior {
     /// Messages or bytes above the per-peer rate.
     #[error("message rate limit exceeded")]
     RateLimit,
+    /// Transport records above the per-peer rate (frames cut into tiny records).
+    #[error("record rate limit exceeded")]
+    RecordFlood,
     /// A block whose body is not the one its header commits to.
     #[error("block {0} does not match its header's merkle root")]
     MerkleMismatch(Hash),

@@ -288,3 +288,74 @@ async fn the_wire_format_is_pinned() {
         "20ece1dd0c73efbc809134919120c5fa68d08beec0f1a7fcef8fadc0a693927b"
     );
 }
+
+#[tokio::test]
+async fn a_stream_of_tiny_records_is_cut_off_and_the_same_bytes_in_full_records_are_not() {
+    let (mut a, mut b) = pipe();
+    let (da, lb) = both(None, MAGIC, &mut a, &mut b).await;
+    let (da, lb) = (
+        da.unwrap_or_else(|e| panic!("{e}")),
+        lb.unwrap_or_else(|e| panic!("{e}")),
+    );
+    // 100,000 records of one byte each: at the sustained rate alone they would take over a
+    // minute to be allowed, so the burst runs out however slow this machine is.
+    const TINY: usize = 100_000;
+    let (_, mut out) = da.split(tokio::io::empty(), Vec::new());
+    for i in 0..TINY {
+        out.write_all(&[i as u8])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let wire = out.inner.clone();
+    assert_eq!(wire.len(), TINY * (LEN_PREFIX + 1 + TAG_LEN));
+    let (mut input, _) = lb.split(&wire[..], tokio::io::sink());
+    let mut read = 0usize;
+    let mut byte = [0u8; 1];
+    let end = loop {
+        match input.read_exact(&mut byte).await {
+            Ok(()) => read += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(end, TransportError::RecordFlood), "{end}");
+    assert!(
+        read >= RECORD_BURST as usize,
+        "cut off after {read} records"
+    );
+    assert!(read < TINY / 2, "{read} tiny records let through");
+}
+
+#[tokio::test]
+async fn megabytes_in_full_records_pass_the_record_limit() {
+    let (mut a, mut b) = pipe();
+    let (da, lb) = both(None, MAGIC, &mut a, &mut b).await;
+    let (da, lb) = (
+        da.unwrap_or_else(|e| panic!("{e}")),
+        lb.unwrap_or_else(|e| panic!("{e}")),
+    );
+    // What an honest sender may do within the frame limits: a burst of 4,500 small frames
+    // (the message burst is 5,000), then 4 MiB of blocks.
+    let (_, mut out) = da.split(tokio::io::empty(), Vec::new());
+    for i in 0..4_500u32 {
+        out.write_all(&i.to_le_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let big = vec![7u8; 4 << 20];
+    out.write_all(&big).await.unwrap_or_else(|e| panic!("{e}"));
+    let wire = out.inner.clone();
+    let (mut input, _) = lb.split(&wire[..], tokio::io::sink());
+    let mut small = [0u8; 4];
+    for i in 0..4_500u32 {
+        input
+            .read_exact(&mut small)
+            .await
+            .unwrap_or_else(|e| panic!("small frame {i}: {e}"));
+    }
+    let mut got = vec![0u8; big.len()];
+    input
+        .read_exact(&mut got)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(got == big);
+}
