@@ -9,6 +9,7 @@ pub mod bench;
 pub mod http;
 pub mod netns;
 pub mod peer;
+pub mod proxy;
 pub mod sim;
 
 use std::io::{BufRead, BufReader};

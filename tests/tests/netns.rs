@@ -2,11 +2,12 @@
 //! two of them mining: they converge; taking the link between the two sides down splits them and
 //! both sides mine; the heal converges on the heavier side. A capture of every frame on the
 //! links finds no plaintext. A misbehaving host is banned by its own IP while another host gets
-//! in, and a node pinned to the wrong id refuses to connect.
+//! in, a node pinned to the wrong id refuses to connect, and a byte flipped by a proxy on a host
+//! in the path drops that connection without a ban.
 //!
 //! It needs root (as CI has); elsewhere it skips with one line that says why.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use ferrite_node::p2p::wire::{self, Message};
 use ferrite_tests::http::{request_over, Response};
 use ferrite_tests::netns::{self, Host, Lab, Side};
 use ferrite_tests::peer::{closed_within, version, WirePeer};
+use ferrite_tests::proxy::Proxy;
 use ferrite_tests::{binary, genesis_hash, write_dev_genesis, Running};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -220,6 +222,7 @@ fn five_hosts_converge_split_heal_on_the_heavier_side_ban_by_ip_and_show_no_plai
     split_and_heal(&mut net);
     banned_by_its_own_ip(&mut net);
     wrong_pin_refused(&mut net, dir.path());
+    flipped_byte_drops_without_a_ban(&mut net, dir.path());
     for n in net.nodes.drain(..) {
         n.terminate(20);
     }
@@ -370,19 +373,62 @@ fn banned_by_its_own_ip(net: &mut Net) {
     assert!(honest >= 2, "the ban cost honest peers: {peers}");
 }
 
+/// A node on `host` that knows only `peers` (no address exchange), with its data in `dir/name`.
+fn start_extra(host: &Host, dir: &Path, name: &str, peers: &[String]) -> Running {
+    let mut cmd = host.command(&binary("ferrite-node"));
+    cmd.arg("--genesis").arg(dir.join("genesis.json"));
+    cmd.arg("--data-dir").arg(dir.join(name));
+    cmd.args(["--listen", &p2p(host).to_string(), "--http", HTTP]);
+    for p in peers {
+        cmd.args(["--peer", p]);
+    }
+    cmd.args(["--discover", "false"]);
+    Running::spawn(cmd)
+}
+
 /// A node pinned to an id that is not host 1's refuses host 1 and says why.
 fn wrong_pin_refused(net: &mut Net, dir: &Path) {
     let host = net.lab.host(103, Side::A).unwrap();
     let wrong = format!("{}@{}", "11".repeat(32), p2p(&net.hosts[0]));
-    let mut cmd = host.command(&binary("ferrite-node"));
-    cmd.arg("--genesis").arg(dir.join("genesis.json"));
-    cmd.arg("--data-dir").arg(dir.join("pinned-wrong"));
-    cmd.args(["--listen", &p2p(&host).to_string(), "--http", HTTP]);
-    cmd.args(["--peer", &wrong, "--discover", "false"]);
-    let node = Running::spawn(cmd);
+    let node = start_extra(&host, dir, "pinned-wrong", &[wrong]);
     let refused = node.wait_for_line("refusing a peer whose key is not the pinned one", 30);
     assert!(refused.is_some(), "{:#?}", node.lines());
     let peers = json(&host, "/api/peers").unwrap();
     assert_eq!(peers.as_array().map(Vec::len), Some(0), "{peers}");
     node.terminate(20);
+}
+
+/// A proxy on a host between two others flips one byte of host 1's stream: the node behind it
+/// drops that connection, dials again, catches up, and nobody is banned.
+fn flipped_byte_drops_without_a_ban(net: &mut Net, dir: &Path) {
+    let relay = net.lab.host(104, Side::B).unwrap();
+    let client = net.lab.host(105, Side::A).unwrap();
+    let target = p2p(&net.hosts[0]);
+    let listen = p2p(&relay);
+    let listener = netns::within(&relay.ns, move || TcpListener::bind(listen)).unwrap();
+    let onward = relay.clone();
+    let connect = Box::new(move || onward.connect(target));
+    // Past the handshakes: inside the records of host 1's first answers.
+    let proxy = Proxy::start_on(listener, connect, Some(2_000));
+    let node = start_extra(&client, dir, "behind-proxy", &[listen.to_string()]);
+    let dropped = node.wait_for_line("failed to authenticate", 30);
+    assert!(dropped.is_some(), "{:#?}", node.lines());
+    let (height, _) = net.converged(&[0, 1, 2, 3, 4], 0, 60);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tip(&client).is_none_or(|t| t.0 < height) {
+        assert!(
+            Instant::now() < deadline,
+            "never caught up: {:#?}",
+            node.lines()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(proxy.captured().len() > 2_000);
+    let lines = node.terminate(20).1;
+    for (who, lines) in [("the node behind", lines), ("host 1", net.nodes[0].lines())] {
+        assert!(
+            !lines.iter().any(|l| l.contains("banning")),
+            "{who} banned someone: {lines:#?}"
+        );
+    }
 }

@@ -4,16 +4,16 @@
 //! The scenarios run one at a time (they start several mining processes on a small machine).
 //! `transport.rs`: the encrypted transport between real nodes, through a proxy on the link.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ferrite_core::{Address, AddressPrefix, Block, BlockHeader, Hash, Transaction};
 use ferrite_node::p2p::wire::{self, Message};
 use ferrite_tests::peer::{version, TipView, WirePeer};
+use ferrite_tests::proxy::Proxy;
 use ferrite_tests::{
     check_data_dir, generate_chain, genesis_hash, import_chain, node_output, write_dev_genesis,
     Running,
@@ -321,66 +321,6 @@ fn a_node_killed_mid_sync_finishes_after_restart() {
     assert_eq!((h, hash), (1100, tip.hash.to_string()));
 }
 
-/// A TCP relay the test can cut and restore: the link between the two halves of a network.
-struct Proxy {
-    addr: SocketAddr,
-    open: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(target: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let open = Arc::new(AtomicBool::new(true));
-        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (o, c) = (open.clone(), conns.clone());
-        std::thread::spawn(move || {
-            for inbound in listener.incoming().map_while(Result::ok) {
-                if !o.load(Ordering::SeqCst) {
-                    continue; // dropped: the dialler sees the connection close
-                }
-                let Ok(outbound) = TcpStream::connect(target) else {
-                    continue;
-                };
-                let pairs = [
-                    (inbound.try_clone().unwrap(), outbound.try_clone().unwrap()),
-                    (outbound.try_clone().unwrap(), inbound.try_clone().unwrap()),
-                ];
-                c.lock().unwrap().extend([inbound, outbound]);
-                for (mut from, mut to) in pairs {
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 64 * 1024];
-                        loop {
-                            match from.read(&mut buf) {
-                                Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if to.write_all(&buf[..n]).is_err() {
-                                        break;
-                                    }
-                                }
-                            }
-                        }
-                        let _ = to.shutdown(std::net::Shutdown::Both);
-                    });
-                }
-            }
-        });
-        Proxy { addr, open, conns }
-    }
-
-    fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        for s in self.conns.lock().unwrap().drain(..) {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    fn heal(&self) {
-        self.open.store(true, Ordering::SeqCst);
-    }
-}
-
 /// Blocks of `view` after height `from`, fetched from `peer`.
 fn blocks_after(peer: &mut WirePeer, view: &TipView, from: u64) -> Vec<Block> {
     let ids: Vec<Hash> = view
@@ -415,7 +355,7 @@ fn a_partitioned_network_heals_onto_the_heavier_side_and_keeps_the_lighter_sides
         &no_discover,
     );
     let a1 = n1.p2p_addr();
-    let proxy = Proxy::start(a1);
+    let proxy = Proxy::start(a1, None);
     let n2_data = dir.path().join("n2");
     let n2 = start(&genesis, &n2_data, &[proxy.addr], Some(2), &no_discover);
     let a2 = n2.p2p_addr();

@@ -2,85 +2,17 @@
 //! (captured by a proxy in the path) carrying no plaintext, and a byte flipped on the path
 //! ending the connection without a ban.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ferrite_core::{Address, Encode, Transaction};
 use ferrite_node::p2p::wire;
 use ferrite_tests::http::get;
 use ferrite_tests::peer::WirePeer;
+use ferrite_tests::proxy::Proxy;
 use ferrite_tests::{genesis_hash, write_dev_genesis, Running};
 
 use super::{converge, serial, start, Observer};
-
-/// A TCP proxy in front of `target` that records what crosses it in each direction and, if
-/// `flip_at` is set, flips the byte at that offset of the first connection's target-to-client
-/// stream.
-struct Proxy {
-    addr: SocketAddr,
-    to_client: Arc<Mutex<Vec<u8>>>,
-    to_target: Arc<Mutex<Vec<u8>>>,
-}
-
-fn pump(mut from: TcpStream, mut to: TcpStream, log: Arc<Mutex<Vec<u8>>>, flip_at: Option<usize>) {
-    let mut buf = [0u8; 16 * 1024];
-    let mut seen = 0usize;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if let Some(at) = flip_at.filter(|at| (seen..seen + n).contains(at)) {
-            buf[at - seen] ^= 0x01;
-        }
-        seen += n;
-        log.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(&buf[..n]);
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown(std::net::Shutdown::Both);
-    let _ = from.shutdown(std::net::Shutdown::Both);
-}
-
-impl Proxy {
-    fn start(target: SocketAddr, flip_at: Option<usize>) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let to_client = Arc::new(Mutex::new(Vec::new()));
-        let to_target = Arc::new(Mutex::new(Vec::new()));
-        let (tc, tt) = (to_client.clone(), to_target.clone());
-        let flipped = Arc::new(AtomicBool::new(false));
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let Ok(server) = TcpStream::connect(target) else {
-                    continue;
-                };
-                let flip = flip_at.filter(|_| !flipped.swap(true, Ordering::SeqCst));
-                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (tc, tt) = (tc.clone(), tt.clone());
-                std::thread::spawn(move || pump(client, server, tt, None));
-                std::thread::spawn(move || pump(s2, c2, tc, flip));
-            }
-        });
-        Proxy {
-            addr,
-            to_client,
-            to_target,
-        }
-    }
-
-    fn captured(&self) -> Vec<u8> {
-        let mut all = self.to_client.lock().unwrap().clone();
-        all.extend_from_slice(&self.to_target.lock().unwrap());
-        all
-    }
-}
 
 fn json(addr: SocketAddr, path: &str) -> serde_json::Value {
     serde_json::from_slice(&get(addr, path).body).unwrap()
