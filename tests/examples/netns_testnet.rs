@@ -3,11 +3,13 @@
 //! running for people to watch until Ctrl-C. Needs root.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ferrite_core::AddressPrefix;
 use ferrite_tests::netns::{self, Lab, Side};
 use ferrite_tests::{binary, write_dev_genesis, Running};
-use nix::sys::signal::{SigSet, Signal};
 
 const PREFIX: &str = "fnet";
 
@@ -34,6 +36,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(n: u8) -> std::io::Result<()> {
+    // Ctrl-C and SIGTERM only raise a flag (before any thread or node starts), so the nodes
+    // are stopped and the namespaces removed however the run ends.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
     let dir = tempfile::Builder::new()
         .prefix("ferrite-netns-")
         .tempdir()?;
@@ -73,12 +81,6 @@ fn run(n: u8) -> std::io::Result<()> {
         }
         nodes.push(Running::spawn(cmd));
     }
-    // Ctrl-C and SIGTERM are waited for below, so the namespaces are always removed. Blocked
-    // only now: the nodes would inherit the mask and ignore the SIGTERM that stops them.
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGINT);
-    signals.add(Signal::SIGTERM);
-    signals.thread_block().map_err(std::io::Error::from)?;
     println!("{n} nodes on hosts 10.77.0.1 to 10.77.0.{n} (namespaces {PREFIX}-1 to {PREFIX}-{n}); node 1 mines.");
     println!("data and genesis: {}", dir.path().display());
     println!("watch a node:     ip netns exec {PREFIX}-2 curl -s 127.0.0.1:8080/api/node/info");
@@ -89,7 +91,9 @@ fn run(n: u8) -> std::io::Result<()> {
         n / 2 + 1
     );
     println!("Ctrl-C stops the nodes and removes the namespaces.");
-    let _ = signals.wait();
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     println!("stopping");
     for node in nodes {
         node.terminate(20);

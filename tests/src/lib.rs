@@ -124,6 +124,17 @@ impl Running {
     }
 }
 
+impl Drop for Running {
+    /// A process still running when its handle goes (a test failed, say) is killed, so it
+    /// does not load the tests after it.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Value of `key=` in a tracing log line (`key=value` up to the next space).
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let needle = format!("{key}=");

@@ -23,15 +23,15 @@ pub fn unavailable() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("it needs root (network namespaces)".into());
     }
-    let ip = Command::new("ip").args(["netns", "list"]).output();
-    match ip {
-        Ok(o) if o.status.success() => None,
-        Ok(o) => Some(format!(
-            "`ip netns list` failed: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
-        Err(e) => Some(format!("the `ip` tool (iproute2) is missing: {e}")),
+    if let Err(e) = Command::new("ip").arg("-V").output() {
+        return Some(format!("the `ip` tool (iproute2) is missing: {e}"));
     }
+    // Root without the right to make namespaces (a default container) fails here.
+    let probe = format!("fprobe-{}", std::process::id());
+    let made = ip(&["netns", "add", &probe]);
+    let _ = ip(&["netns", "del", &probe]);
+    made.err()
+        .map(|e| format!("network namespaces cannot be made here: {e}"))
 }
 
 /// One side of the lab: the hosts of one bridge.

@@ -27,9 +27,10 @@ const HTTP: &str = "127.0.0.1:8080";
 /// The lab's nodes: host `n` (1 to 5) runs node `n - 1`; hosts 1 and 2 are side A, 3 to 5 side
 /// B; the nodes on hosts 1 and 3 mine.
 struct Net {
+    /// Before the lab: killed (when a test fails) before the namespaces go.
+    nodes: Vec<Running>,
     lab: Lab,
     hosts: Vec<Host>,
-    nodes: Vec<Running>,
     genesis: Hash,
 }
 
@@ -131,9 +132,9 @@ impl Net {
             nodes.push(node);
         }
         Net {
+            nodes,
             lab,
             hosts,
-            nodes,
             genesis,
         }
     }
@@ -188,11 +189,13 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// True when `bytes` hold a frame header in the clear: the magic, then a known message type.
+/// True when `bytes` hold a frame header in the clear: the magic, a known message type, and a
+/// length within that type's cap (a chance match in random bytes is below one in 10^9 per MB).
 fn has_plain_frame(bytes: &[u8], magic: [u8; 4]) -> bool {
-    bytes
-        .windows(5)
-        .any(|w| w[..4] == magic && wire::type_info(w[4], 1 << 20).is_some())
+    bytes.windows(wire::FRAME_HEADER_LEN).any(|w| {
+        let len = u32::from_le_bytes([w[5], w[6], w[7], w[8]]) as usize;
+        w[..4] == magic && wire::type_info(w[4], 1 << 20).is_some_and(|(_, cap)| len <= cap)
+    })
 }
 
 #[test]
@@ -219,6 +222,7 @@ fn five_hosts_converge_split_heal_on_the_heavier_side_ban_by_ip_and_show_no_plai
     );
     let tx = relay_across(&net);
     no_plaintext_on_the_links(&net, &capture, &tx);
+    drop(capture);
     split_and_heal(&mut net);
     banned_by_its_own_ip(&mut net);
     wrong_pin_refused(&mut net, dir.path());
@@ -391,6 +395,7 @@ fn wrong_pin_refused(net: &mut Net, dir: &Path) {
     let host = net.lab.host(103, Side::A).unwrap();
     let wrong = format!("{}@{}", "11".repeat(32), p2p(&net.hosts[0]));
     let node = start_extra(&host, dir, "pinned-wrong", &[wrong]);
+    assert!(node.wait_for_line("explorer: http://", 30).is_some());
     let refused = node.wait_for_line("refusing a peer whose key is not the pinned one", 30);
     assert!(refused.is_some(), "{:#?}", node.lines());
     let peers = json(&host, "/api/peers").unwrap();

@@ -232,6 +232,9 @@ pub async fn run(
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) {
     let _ = stream.set_nodelay(true);
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let dialed = dialled.map(|d| d.addr);
     let mut learnt = Learnt::default();
     let role = match dialled {
@@ -272,6 +275,7 @@ pub async fn run(
     let connected = Event::Connected {
         id,
         remote,
+        local,
         dialed,
         version,
         node_id,

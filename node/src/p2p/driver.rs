@@ -290,6 +290,7 @@ impl Driver {
             Event::Connected {
                 id,
                 remote,
+                local,
                 dialed,
                 version,
                 node_id,
@@ -308,6 +309,7 @@ impl Driver {
                 Input::Connected {
                     id,
                     remote,
+                    local,
                     dialed,
                     version,
                     node_id,

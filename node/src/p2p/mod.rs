@@ -56,6 +56,8 @@ pub enum Event {
         id: PeerId,
         /// Remote socket address.
         remote: SocketAddr,
+        /// Our end's address.
+        local: SocketAddr,
         /// The address we dialled (outbound only).
         dialed: Option<SocketAddr>,
         /// The peer's `Version`.

@@ -797,6 +797,7 @@ impl Sim {
             Input::Connected {
                 id: b.peer,
                 remote: dialer_addr,
+                local: addr,
                 dialed: None,
                 version: v_dialer,
                 node_id: host_node_id(dialer),
@@ -807,6 +808,7 @@ impl Sim {
             Input::Connected {
                 id: a.peer,
                 remote: addr,
+                local: dialer_addr,
                 dialed: Some(addr),
                 version: v_target,
                 node_id: host_node_id(target),

@@ -131,6 +131,8 @@ pub enum Input {
         id: PeerId,
         /// Remote socket address.
         remote: SocketAddr,
+        /// Our end's address (for an inbound connection: the address the peer dialled).
+        local: SocketAddr,
         /// The address we dialled (outbound only).
         dialed: Option<SocketAddr>,
         /// The peer's `Version`.
@@ -429,10 +431,11 @@ impl Machine {
             Input::Connected {
                 id,
                 remote,
+                local,
                 dialed,
                 version,
                 node_id,
-            } => self.on_connected(id, remote, dialed, version, node_id, now, chain),
+            } => self.on_connected(id, (remote, local), dialed, version, node_id, now, chain),
             Input::Message { id, msg } => self.on_message(id, msg, now, chain),
             Input::Block { id, block } => self.on_block(id, block, now, chain),
             Input::CompactBlock {

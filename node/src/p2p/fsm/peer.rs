@@ -50,6 +50,8 @@ pub(super) struct Peer {
     /// Where the peer accepts connections, if it does.
     pub listen: Option<SocketAddr>,
     pub dialed: Option<SocketAddr>,
+    /// Our end's address (for an inbound connection: the address the peer dialled).
+    pub local: SocketAddr,
     /// The peer's handshake nonce (tie-break between two connections to the same node).
     pub nonce: u64,
     pub ban_key: BanKey,

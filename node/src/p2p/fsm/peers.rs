@@ -108,7 +108,7 @@ impl Machine {
     pub(super) fn on_connected(
         &mut self,
         id: PeerId,
-        remote: SocketAddr,
+        (remote, local): (SocketAddr, SocketAddr),
         dialed: Option<SocketAddr>,
         version: Version,
         node_id: crate::p2p::identity::NodeId,
@@ -131,13 +131,16 @@ impl Machine {
             self.out.push(Output::Disconnect(id));
             return;
         }
-        let mismatch = self.pin_mismatch(dialed, node_id);
-        if let Some(pinned) = mismatch.or_else(|| self.pin_mismatch(listen, node_id)) {
+        if let Some(pinned) = self.pin_mismatch(dialed, node_id) {
             tracing::warn!(peer = %remote, node = %node_id, pinned = %pinned,
                 "refusing a peer whose key is not the pinned one");
             self.out.push(Output::Disconnect(id));
             return;
         }
+        // A claim to listen where another key is pinned is not believed (the peer may be
+        // another node behind the same IP): it neither stands for the pinned peer nor keeps us
+        // from dialling it.
+        let listen = listen.filter(|l| self.pin_mismatch(Some(*l), node_id).is_none());
         if dialed.is_none()
             && self.peers.values().filter(|p| p.dialed.is_none()).count() >= self.cfg.max_inbound
         {
@@ -148,7 +151,15 @@ impl Machine {
         if let Some(d) = dialed {
             self.book.met(&d, node_id);
         }
-        if !self.keep_against_duplicate(id, node_id, dialed, version.nonce, now, chain) {
+        let target = dialed.unwrap_or(local);
+        if !self.keep_against_duplicate(
+            id,
+            node_id,
+            (dialed.is_some(), target),
+            version.nonce,
+            now,
+            chain,
+        ) {
             tracing::debug!(peer = %remote, "duplicate connection; keeping the other one");
             self.out.push(Output::Disconnect(id));
             return;
@@ -172,6 +183,7 @@ impl Machine {
                 node_id,
                 listen,
                 dialed,
+                local,
                 nonce: version.nonce,
                 ban_key,
                 height: version.height,
@@ -206,28 +218,31 @@ impl Machine {
         self.schedule(now, chain);
     }
 
-    /// The pinned id that `node_id` fails to match, when `addr` (the address dialled, or the
-    /// one an inbound peer says it listens on) has a pin.
+    /// The pinned id that `node_id` fails to match, when `addr` has a pin.
     fn pin_mismatch(&self, addr: Option<SocketAddr>, node_id: NodeId) -> Option<NodeId> {
         let pinned = self.book.pin_of(&addr?)?;
         (pinned != node_id).then_some(pinned)
     }
 
-    /// Configured addresses were (re)resolved with the pin `pin`: a connection made to one of
-    /// them before the pin was known, by another key, goes.
+    /// Configured addresses were (re)resolved with the pin `pin`: a connection dialled to one
+    /// of them before the pin was known, by another key, goes; a peer's claim to listen at one
+    /// with another key is no longer believed.
     pub(super) fn on_resolved(&mut self, addrs: Vec<SocketAddr>, pin: Option<NodeId>, now: Time) {
         for a in addrs {
             self.book.add_configured(a, pin, now);
         }
-        let wrong: Vec<(PeerId, SocketAddr, NodeId)> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| {
-                let wrong = |a| self.pin_mismatch(a, p.node_id).is_some();
-                wrong(p.dialed) || wrong(p.listen)
-            })
-            .map(|(id, p)| (*id, p.remote, p.node_id))
-            .collect();
+        let book = &self.book;
+        let mismatch = |a: Option<SocketAddr>, n: NodeId| {
+            a.and_then(|a| book.pin_of(&a)).is_some_and(|p| p != n)
+        };
+        let mut wrong = Vec::new();
+        for (id, p) in self.peers.iter_mut() {
+            if mismatch(p.dialed, p.node_id) {
+                wrong.push((*id, p.remote, p.node_id));
+            } else if mismatch(p.listen, p.node_id) {
+                p.listen = None;
+            }
+        }
         for (id, remote, node) in wrong {
             tracing::warn!(peer = %remote, node = %node,
                 "dropping a peer whose key is not the one pinned since");
@@ -235,38 +250,43 @@ impl Machine {
         }
     }
 
-    /// Two connections to the same node (the same key: the transport proved it). When both
-    /// dialled each other, both ends keep the one dialled by the side with the lower nonce, so
-    /// they never drop both; when the same side dialled both, the newer replaces the older (a
-    /// reconnect before this side saw the close), except when we dialled the node at a second
-    /// address: then the one we have stays. False when the new connection is the one to close.
+    /// Two connections to the same node (the same key: the transport proved it). `target` is
+    /// the address the new one was dialled at (ours for an inbound one), with whether we
+    /// dialled it. When both sides dialled each other, both ends keep the one dialled by the
+    /// side with the lower nonce. When one side dialled both at the same address, the newer
+    /// replaces the older (a reconnect before this side saw the close); at two addresses (a
+    /// node reachable at two), the older stays. Both ends see the same addresses, so they
+    /// never drop both. False when the new connection is the one to close.
     fn keep_against_duplicate(
         &mut self,
         id: PeerId,
         node_id: NodeId,
-        dialed: Option<SocketAddr>,
+        (outbound, target): (bool, SocketAddr),
         their_nonce: u64,
         now: Time,
         chain: &dyn ChainReader,
     ) -> bool {
-        let outbound = dialed.is_some();
-        let Some((old, old_dialed, old_nonce)) = self
+        let Some((old, old_outbound, old_target, old_nonce)) = self
             .peers
             .iter()
             .find(|(pid, p)| **pid != id && p.node_id == node_id)
-            .map(|(pid, p)| (*pid, p.dialed, p.nonce))
+            .map(|(pid, p)| {
+                (
+                    *pid,
+                    p.dialed.is_some(),
+                    p.dialed.unwrap_or(p.local),
+                    p.nonce,
+                )
+            })
         else {
             return true;
         };
-        if outbound && old_dialed.is_some() && old_dialed != dialed {
+        let replaces = outbound == old_outbound;
+        if replaces && target != old_target {
             return false;
         }
-        let old_outbound = old_dialed.is_some();
         let ours = self.cfg.nonce;
         let dialer = |outbound: bool, theirs: u64| if outbound { ours } else { theirs };
-        // Both dialled the same way: the old one is a connection the peer (or we) already
-        // replaced (a reconnect before our side saw the close); the new one is kept.
-        let replaces = outbound == old_outbound;
         if replaces || dialer(outbound, their_nonce) < dialer(old_outbound, old_nonce) {
             self.drop_peer(old, "duplicate connection", now, chain);
             true

@@ -333,20 +333,20 @@ async fn megabytes_in_full_records_pass_the_record_limit() {
         da.unwrap_or_else(|e| panic!("{e}")),
         lb.unwrap_or_else(|e| panic!("{e}")),
     );
-    // What an honest sender may do within the frame limits: a burst of 4,500 small frames
-    // (the message burst is 5,000), then 4 MiB of blocks.
+    // An honest sender at the frame limits' bursts: 5,000 small frames, then 64 MiB of blocks;
+    // and each small frame's header sealed apart from its payload, as another client might.
     let (_, mut out) = da.split(tokio::io::empty(), Vec::new());
-    for i in 0..4_500u32 {
-        out.write_all(&i.to_le_bytes())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..5_000u32 {
+        for part in [&[0u8; 9][..], &i.to_le_bytes()[..]] {
+            out.write_all(part).await.unwrap_or_else(|e| panic!("{e}"));
+        }
     }
-    let big = vec![7u8; 4 << 20];
+    let big = vec![7u8; 64 << 20];
     out.write_all(&big).await.unwrap_or_else(|e| panic!("{e}"));
     let wire = out.inner.clone();
     let (mut input, _) = lb.split(&wire[..], tokio::io::sink());
-    let mut small = [0u8; 4];
-    for i in 0..4_500u32 {
+    let mut small = [0u8; 13];
+    for i in 0..5_000u32 {
         input
             .read_exact(&mut small)
             .await

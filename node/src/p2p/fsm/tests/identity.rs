@@ -15,6 +15,7 @@ fn hello(
     Input::Connected {
         id,
         remote,
+        local: local(),
         dialed,
         version: version(0, listen_port, 1_000 + id),
         node_id,
@@ -35,7 +36,7 @@ fn dials(out: &[Output]) -> Vec<(SocketAddr, Option<NodeId>)> {
 }
 
 #[test]
-fn a_dial_carries_the_pin_and_an_inbound_impostor_of_a_pinned_address_is_refused() {
+fn a_dial_carries_the_pin_and_a_claim_to_a_pinned_address_by_another_key_is_not_believed() {
     let (mut m, chain) = (machine_with(false, 8), Fake::default());
     let pinned = addr(5);
     let pin = Some(node(5));
@@ -47,20 +48,42 @@ fn a_dial_carries_the_pin_and_an_inbound_impostor_of_a_pinned_address_is_refused
         T0,
         &chain,
     );
+    // Another key from the pinned host claims the pinned listen port (another node behind the
+    // same IP, or a liar): kept as a peer, but it does not stand for the pinned node, so the
+    // pinned address is still dialled, with its pin.
+    m.handle(hello(1, from(5, 40_000), None, 9733, node(66)), T0, &chain);
+    assert!(!disconnected(&m.drain(), 1));
     m.handle(Input::Tick, T0, &chain);
     assert_eq!(dials(&m.drain()), vec![(pinned, pin)]);
-    // Another key from the pinned host, claiming the pinned listen port: refused, so it can
-    // neither pass for the pinned node nor keep us from dialling it.
-    m.handle(hello(1, from(5, 40_000), None, 9733, node(66)), T0, &chain);
-    assert!(disconnected(&m.drain(), 1));
-    assert_eq!(m.peer_count(), 0);
-    // The pinned key itself is welcome inbound.
+    // The pinned key itself, inbound, stands for the address: it is not dialled again.
+    let failed = Input::DialFailed(pinned);
+    m.handle(failed, T0, &chain);
     m.handle(hello(2, from(5, 40_001), None, 9733, node(5)), T0, &chain);
     assert!(!disconnected(&m.drain(), 2));
-    assert_eq!(m.peer_count(), 1);
-    // A peer at that host listening elsewhere is not the pinned address: no pin applies.
-    m.handle(hello(3, from(5, 40_002), None, 9999, node(67)), T0, &chain);
-    assert!(!disconnected(&m.drain(), 3));
+    settle(&mut m, &chain, 2);
+    for s in 1..30 {
+        m.handle(Input::Tick, T0 + Duration::from_secs(s), &chain);
+        assert!(dials(&m.drain()).is_empty(), "redialled after {s} s");
+    }
+}
+
+#[test]
+fn literal_pins_hold_from_the_first_dial() {
+    let cfg = Config {
+        genesis: Hash([7; 32]),
+        nonce: 1,
+        listen_port: 9733,
+        discover: false,
+        max_outbound: 8,
+        max_inbound: 4,
+        compact_relay: true,
+        peers: vec![(addr(5), Some(node(5))), (addr(6), None)],
+    };
+    let (mut m, chain) = (Machine::new(cfg, &[], 42, T0), Fake::default());
+    m.handle(Input::Tick, T0, &chain);
+    let mut got = dials(&m.drain());
+    got.sort();
+    assert_eq!(got, vec![(addr(5), Some(node(5))), (addr(6), None)]);
 }
 
 #[test]
@@ -197,9 +220,18 @@ fn a_node_dialled_at_a_second_address_keeps_the_first_connection_and_is_not_redi
 }
 
 #[test]
-fn an_outbound_peer_claiming_a_pinned_listen_address_with_another_key_is_refused() {
+fn an_outbound_peer_claiming_a_pinned_listen_address_with_another_key_does_not_block_the_dial() {
     let (mut m, chain) = (machine_with(false, 8), Fake::default());
     let pin = Some(node(5));
+    let other = from(5, 9999);
+    m.handle(
+        Input::Resolved {
+            addrs: vec![addr(5), other],
+            pin: None,
+        },
+        T0,
+        &chain,
+    );
     m.handle(
         Input::Resolved {
             addrs: vec![addr(5)],
@@ -208,10 +240,38 @@ fn an_outbound_peer_claiming_a_pinned_listen_address_with_another_key_is_refused
         T0,
         &chain,
     );
+    m.handle(Input::Tick, T0, &chain);
     m.drain();
     // Dialled at another port of the pinned host, it says it listens on the pinned port.
-    let other = from(5, 9999);
     m.handle(hello(1, other, Some(other), 9733, node(66)), T0, &chain);
-    assert!(disconnected(&m.drain(), 1));
-    assert_eq!(m.peer_count(), 0);
+    assert!(!disconnected(&m.drain(), 1));
+    m.handle(Input::DialFailed(addr(5)), T0, &chain);
+    let later = T0 + Duration::from_secs(20);
+    m.handle(Input::Tick, later, &chain);
+    assert_eq!(dials(&m.drain()), vec![(addr(5), pin)]);
+}
+
+#[test]
+fn inbound_twins_at_two_of_our_addresses_keep_the_first_and_at_one_the_newest() {
+    let (mut m, chain) = (machine(), Fake::default());
+    let ours_v6: SocketAddr = "[fd00::1]:9733".parse().unwrap_or_else(|_| unreachable!());
+    let twin = |id, local| Input::Connected {
+        id,
+        remote: from(8, 40_000 + id as u16),
+        local,
+        dialed: None,
+        version: version(0, 9733, 77),
+        node_id: node(8),
+    };
+    m.handle(twin(1, local()), T0, &chain);
+    // The node dialled us at our second address too (as we keep the first when we dial a node
+    // at two addresses, so does it): the first stays on both ends.
+    m.handle(twin(2, ours_v6), T0, &chain);
+    let out = m.drain();
+    assert!(disconnected(&out, 2) && !disconnected(&out, 1));
+    // It dials the first address again: a reconnect, the newer replaces the older.
+    m.handle(twin(3, local()), T0, &chain);
+    let out = m.drain();
+    assert!(disconnected(&out, 1) && !disconnected(&out, 3));
+    assert_eq!(m.peer_count(), 1);
 }

@@ -95,6 +95,11 @@ fn version(height: u64, listen_port: u16, nonce: u64) -> Version {
     }
 }
 
+/// Our end of every test connection.
+fn local() -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 254], 9733))
+}
+
 /// The node id of the peer numbered `n` in a test.
 fn node(n: u64) -> NodeId {
     NodeId([n as u8; 32])
@@ -106,6 +111,7 @@ fn connect(m: &mut Machine, chain: &Fake, id: PeerId, height: u64, now: Time) ->
         Input::Connected {
             id,
             remote: SocketAddr::from(([10, 0, 0, id as u8], 40_000)),
+            local: local(),
             dialed: None,
             version: version(height, 9733, id),
             node_id: node(id),
@@ -578,6 +584,7 @@ fn of_two_connections_to_one_node_both_ends_keep_the_same_one() {
         let inbound = Input::Connected {
             id: 1,
             remote: SocketAddr::new(b_listen.ip(), 50_000),
+            local: local(),
             dialed: None,
             version: version(0, b_listen.port(), 50),
             node_id: node(50),
@@ -585,6 +592,7 @@ fn of_two_connections_to_one_node_both_ends_keep_the_same_one() {
         let outbound = Input::Connected {
             id: 2,
             remote: b_listen,
+            local: local(),
             dialed: Some(b_listen),
             version: version(0, b_listen.port(), 50),
             node_id: node(50),
@@ -798,6 +806,7 @@ fn a_second_connection_dialled_the_same_way_replaces_the_first() {
             Input::Connected {
                 id,
                 remote: b,
+                local: local(),
                 dialed: Some(b),
                 version: version(0, b.port(), 50),
                 node_id: node(50),
