@@ -31,8 +31,10 @@ fn pow2_frac(frac: u64) -> u64 {
 /// and whose timestamp is `time_diff` seconds after the anchor's parent's timestamp.
 ///
 /// `spacing` is the ideal block interval and `half_life` the time over which a schedule deviation
-/// halves or doubles the target, both in seconds and non-zero. The result is clamped to
-/// `[1, pow_limit]`.
+/// halves or doubles the target, both in seconds (a zero half-life counts as one). The result is
+/// clamped to `[1, pow_limit]`. Total over every input: an ideal time too large for the
+/// arithmetic (far beyond what a genesis allows) is a schedule so far behind that the answer is
+/// the smallest target, 1.
 pub fn next_target(
     anchor_target: Target,
     time_diff: i64,
@@ -41,8 +43,14 @@ pub fn next_target(
     half_life: u64,
     pow_limit: Target,
 ) -> Target {
-    let ideal = i128::from(spacing) * (i128::from(height_diff) + 1);
-    let num = (i128::from(time_diff) - ideal) * (1i128 << RADIX_BITS);
+    let num = i128::from(spacing)
+        .checked_mul(i128::from(height_diff) + 1)
+        .and_then(|ideal| i128::from(time_diff).checked_sub(ideal))
+        .and_then(|ahead| ahead.checked_mul(1i128 << RADIX_BITS));
+    // Only a huge ideal time overflows (the time difference is an i64): far ahead of schedule.
+    let Some(num) = num else {
+        return smallest(pow_limit);
+    };
     // i128 division truncates toward zero, like the reference C++ (not Python's floor).
     let exponent = num / i128::from(half_life.max(1));
     // Arithmetic shift floors, so frac is always the non-negative low 16 bits.
@@ -70,12 +78,17 @@ pub fn next_target(
     };
     let next = U256::try_from(scaled).unwrap_or(U256::MAX);
     if next.is_zero() {
-        return Target::from_u256(U256::one()).unwrap_or(pow_limit);
+        return smallest(pow_limit);
     }
     if next > pow_limit.as_u256() {
         return pow_limit;
     }
     Target::from_u256(next).unwrap_or(pow_limit)
+}
+
+/// The lower clamp: a target of 1 (a pow limit is at least that).
+fn smallest(pow_limit: Target) -> Target {
+    Target::from_u256(U256::one()).unwrap_or(pow_limit)
 }
 
 #[cfg(test)]
@@ -114,6 +127,21 @@ mod tests {
         // A pow limit near 2^256 overflows a 256-bit product; the result must still clamp.
         let max = Target::MAX;
         assert_eq!(next_target(max, 10_000_000, 0, 1, 100, max), max);
+    }
+
+    #[test]
+    fn inputs_beyond_any_genesis_do_not_overflow() {
+        // The case from the issue: an ideal time of about 2^128 s, far past i128 once scaled.
+        let one = Target::from_u256(U256::one()).unwrap();
+        let got = next_target(one, 0, u64::MAX, u64::MAX, 1, Target::MAX);
+        assert_eq!(got, one);
+        // Extremes the other way: the pow limit.
+        let limit = t(0x1d00_ffff);
+        assert_eq!(next_target(limit, i64::MAX, 0, 0, 0, limit), limit);
+        assert_eq!(
+            next_target(limit, i64::MIN, u64::MAX, u64::MAX, u64::MAX, limit).as_u256(),
+            U256::one()
+        );
     }
 
     #[test]

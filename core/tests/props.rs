@@ -233,3 +233,46 @@ proptest! {
         prop_assert_eq!(verify_parallel(n, get).err(), first_bad);
     }
 }
+
+proptest! {
+    /// ASERT is total: over the whole input space it never panics (overflow checks are on in
+    /// tests), stays within [1, pow_limit], and a later block never gets a smaller target.
+    #[test]
+    fn asert_is_total_bounded_and_monotonic_in_time(
+        anchor in any::<[u64; 4]>(),
+        limit in any::<[u64; 4]>(),
+        time_diff in any::<i64>(),
+        later in any::<u64>(),
+        height_diff in any::<u64>(),
+        spacing in any::<u64>(),
+        half_life in any::<u64>(),
+    ) {
+        let (Some(anchor), Some(limit)) = (Target::from_u256(U256(anchor)), Target::from_u256(U256(limit))) else {
+            return Ok(());
+        };
+        let next = ferrite_core::asert::next_target(anchor, time_diff, height_diff, spacing, half_life, limit);
+        prop_assert!(next.as_u256() >= U256::one());
+        prop_assert!(next.as_u256() <= limit.as_u256());
+        let t2 = time_diff.saturating_add_unsigned(later);
+        let after = ferrite_core::asert::next_target(anchor, t2, height_diff, spacing, half_life, limit);
+        prop_assert!(after.as_u256() >= next.as_u256(), "{t2} gave a smaller target than {time_diff}");
+    }
+
+    /// The same over small values, where the interesting cases (near the schedule) are.
+    #[test]
+    fn asert_near_the_schedule_is_bounded_and_monotonic(
+        bits in 0x1800_0000u32..0x1d00_ffff,
+        time_diff in -10_000_000i64..10_000_000,
+        later in 0u64..100_000,
+        height_diff in 0u64..100_000,
+        spacing in 1u64..1_000,
+        half_life in 1u64..1_000_000,
+    ) {
+        let Ok(anchor) = Target::from_compact(bits) else { return Ok(()); };
+        let limit = Target::from_compact(0x1d00_ffff).unwrap_or(Target::MAX);
+        let next = ferrite_core::asert::next_target(anchor, time_diff, height_diff, spacing, half_life, limit);
+        prop_assert!(next.as_u256() >= U256::one() && next.as_u256() <= limit.as_u256());
+        let after = ferrite_core::asert::next_target(anchor, time_diff + later as i64, height_diff, spacing, half_life, limit);
+        prop_assert!(after.as_u256() >= next.as_u256());
+    }
+}
