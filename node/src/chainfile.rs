@@ -19,7 +19,7 @@ const MAX_GENESIS_JSON: u32 = 16 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ChainFileError {
     /// Reading or writing failed.
-    #[error("chain file: {0}")]
+    #[error("chain file unreadable or unwritable")]
     Io(#[from] std::io::Error),
     /// Not a chain file.
     #[error("not a Ferrite chain file (bad magic)")]

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod miner;
 pub mod node;
 pub mod orphans;
+pub mod out;
 pub mod p2p;
 pub mod store;
 pub mod testnet;

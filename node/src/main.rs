@@ -40,7 +40,12 @@ fn main() {
         Err(e) => e.exit(),
     };
     init_logging();
-    if let Err(e) = run(cli) {
+    let result = run(cli);
+    if ferrite_node::out::gone() {
+        // Whatever else happened, the reader of our output left first: say nothing more.
+        std::process::exit(ferrite_node::out::EXIT_STDOUT_CLOSED);
+    }
+    if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -65,8 +70,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 std::env::temp_dir().join(format!("ferrite-generate-{}", std::process::id()))
             });
             let started = Instant::now();
-            let txs = generate::generate(&dir, &g.out, g.blocks, g.txs_per_block, g.accounts)?;
-            println!(
+            let txs = generate::generate(&dir, &g.out, g.blocks, g.txs_per_block, g.accounts)
+                .with_context(|| format!("generate --out {}", g.out.display()))?;
+            ferrite_node::say!(
                 "generated {} blocks, {txs} transfers in {:.1} s -> {}",
                 g.blocks,
                 started.elapsed().as_secs_f64(),
@@ -134,6 +140,10 @@ fn default_data_dir(genesis_name: &str) -> PathBuf {
 }
 
 fn run_node(settings: &Settings) -> anyhow::Result<()> {
+    // Before anything is created on disk.
+    if settings.mine && !settings.dev && settings.miner_address.is_none() {
+        bail!("--mine needs --miner-address");
+    }
     let throwaway = settings.dev && settings.data_dir.is_none();
     let data_dir = match &settings.data_dir {
         Some(d) => d.clone(),
@@ -159,23 +169,23 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         Some(s) => {
             Address::parse(s, &params.prefix).with_context(|| format!("--miner-address {s}"))?
         }
+        // Without --dev, --mine came with an address (checked in `run_node`).
         None if settings.dev => dev_key(0).address(),
-        None if settings.mine => bail!("--mine needs --miner-address"),
         None => Address::default(),
     };
-    println!(
+    ferrite_node::say!(
         "ferrite-node {} on chain {} ({})",
         ferrite_node::VERSION,
         params.chain_name,
         params.genesis_hash
     );
-    println!("data dir: {}", data_dir.display());
-    println!("tip: height {} {}", tip.height, tip.hash);
+    ferrite_node::say!("data dir: {}", data_dir.display());
+    ferrite_node::say!("tip: height {} {}", tip.height, tip.hash);
     if settings.dev {
-        println!("dev accounts (public keys to anyone: never use them on a real chain):");
+        ferrite_node::say!("dev accounts (public keys to anyone: never use them on a real chain):");
         for i in 0..DEV_ACCOUNTS {
             let k = dev_key(i);
-            println!(
+            ferrite_node::say!(
                 "  {}  secret {}",
                 k.address().to_bech32(&params.prefix),
                 hex::encode(*k.to_bytes())
@@ -186,7 +196,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         .context("cannot load this node's identity key")?;
     let node_id = identity.id();
     let miners = if settings.mine {
-        println!(
+        ferrite_node::say!(
             "mining on {} thread(s), rewards to {}",
             settings.mine_threads,
             miner_address.to_bech32(&params.prefix)
@@ -216,13 +226,13 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             bail!("cannot listen for peers on {listen}: {e}");
         }
     };
-    println!("node id {node_id}");
+    ferrite_node::say!("node id {node_id}");
     match network.local_addr {
-        Some(a) => println!("p2p listening on {a}"),
-        None => println!("p2p: not listening (outbound connections only)"),
+        Some(a) => ferrite_node::say!("p2p listening on {a}"),
+        None => ferrite_node::say!("p2p: not listening (outbound connections only)"),
     }
     for p in &settings.net.peers {
-        println!("p2p peer: {p}");
+        ferrite_node::say!("p2p peer: {p}");
     }
     let mut http_api = None;
     if let Some(addr) = settings.http {
@@ -238,7 +248,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         };
         http_api = Some(api.clone());
         match rt.block_on(ferrite_node::http::start(api, addr)) {
-            Ok(a) => println!("explorer: http://{a}/api/node/info"),
+            Ok(a) => ferrite_node::say!("explorer: http://{a}/api/node/info"),
             Err(e) => {
                 node.request_shutdown();
                 for m in miners {
@@ -249,6 +259,10 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         }
     }
     rt.block_on(async {
+        if ferrite_node::out::gone() {
+            tracing::warn!("standard output closed; stopping");
+            return Ok(());
+        }
         let mut expiry = tokio::time::interval(MEMPOOL_EXPIRY_INTERVAL);
         let signal = wait_for_signal();
         tokio::pin!(signal);
@@ -297,7 +311,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     drop(node);
-    println!("stopped at height {} {}", tip.height, tip.hash);
+    ferrite_node::say!("stopped at height {} {}", tip.height, tip.hash);
     Ok(())
 }
 
@@ -313,7 +327,8 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 }
 
 fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Result<()> {
-    let mut reader = ChainReader::open(file)?;
+    let mut reader =
+        ChainReader::open(file).with_context(|| format!("import --file {}", file.display()))?;
     let data_dir = settings
         .data_dir
         .clone()
@@ -359,11 +374,11 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
         };
         match result {
             Ok(Submitted::TipChanged(_)) => {
-                println!("committed {height} {hash}");
+                ferrite_node::say!("committed {height} {hash}");
                 blocks += 1;
                 txs += n;
             }
-            Ok(other) => println!("block {height} {hash}: {other:?}"),
+            Ok(other) => ferrite_node::say!("block {height} {hash}: {other:?}"),
             Err(e) => bail!("block {height} {hash}: {e}"),
         }
     }
@@ -373,23 +388,24 @@ fn import(settings: &Settings, file: &Path, measure_limit: bool) -> anyhow::Resu
     let disk = chain.store().disk_bytes();
     drop(chain);
     let rate = txs as f64 / secs.max(1e-9);
-    println!(
+    ferrite_node::say!(
         "imported {blocks} blocks, {txs} transfers in {secs:.2} s: {rate:.0} tx/s; tip {} {}",
-        tip.height, tip.hash
+        tip.height,
+        tip.hash
     );
     if txs > 0 {
-        println!(
+        ferrite_node::say!(
             "disk: {} bytes, {:.0} bytes per transfer",
             disk,
             disk as f64 / txs as f64
         );
     }
     if let Some(hwm) = peak_rss_kib() {
-        println!("peak RSS: {:.1} MiB", hwm as f64 / 1024.0);
+        ferrite_node::say!("peak RSS: {:.1} MiB", hwm as f64 / 1024.0);
     }
     if measure_limit {
         let limit = ferrite_node::bench::parallel_verify_rate(std::time::Duration::from_secs(3));
-        println!(
+        ferrite_node::say!(
             "limit: parallel batch verify {limit:.0} sig/s on {} threads; import/limit = {:.2}",
             rayon::current_num_threads(),
             rate / limit
@@ -415,7 +431,7 @@ fn check(settings: &Settings, heights: &[u64]) -> anyhow::Result<()> {
     let (_, genesis) = load_genesis(settings, &data_dir)?;
     let chain = Chain::open(&data_dir, &genesis, settings.cache_bytes)?;
     let tip = chain.check_full()?;
-    println!(
+    ferrite_node::say!(
         "{}",
         serde_json::json!({
             "height": tip.height,
@@ -426,7 +442,7 @@ fn check(settings: &Settings, heights: &[u64]) -> anyhow::Result<()> {
     );
     for h in heights {
         let hash = chain.store().hash_at(*h)?;
-        println!(
+        ferrite_node::say!(
             "{}",
             serde_json::json!({"at_height": h, "hash": hash.map(|x| x.to_string())})
         );

@@ -62,7 +62,7 @@ fn run_in(args: &TestnetArgs, dir: &Path) -> anyhow::Result<()> {
     let genesis = genesis_file(dir)?;
     let exe = std::env::current_exe().context("cannot find the ferrite-node executable")?;
     let port = |i: usize| args.base_port as usize + i;
-    println!(
+    crate::say!(
         "local testnet: {} nodes, {} mining, genesis {}",
         args.nodes,
         args.miners.min(args.nodes),
@@ -111,7 +111,7 @@ fn run_in(args: &TestnetArgs, dir: &Path) -> anyhow::Result<()> {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start node {i}"))?;
-        println!(
+        crate::say!(
             "  node {i}: p2p 127.0.0.1:{}, data {}{}",
             port(i),
             data.display(),
@@ -132,13 +132,13 @@ fn run_in(args: &TestnetArgs, dir: &Path) -> anyhow::Result<()> {
         {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    println!("[node {i}] {line}");
+                    crate::say!("[node {i}] {line}");
                 }
             });
         }
         members.push(Member { index: i, child });
     }
-    println!("Ctrl-C stops every node");
+    crate::say!("Ctrl-C stops every node");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -152,6 +152,9 @@ fn run_in(args: &TestnetArgs, dir: &Path) -> anyhow::Result<()> {
                 _ = term.recv() => return Ok::<_, anyhow::Error>(None),
                 _ = int.recv() => return Ok(None),
                 _ = poll.tick() => {
+                    if crate::out::gone() {
+                        return Ok(None);
+                    }
                     for m in members.iter_mut() {
                         if let Ok(Some(status)) = m.child.try_wait() {
                             return Ok(Some((m.index, status)));

@@ -128,3 +128,70 @@ fn dev_node_mines_and_stops_cleanly_then_guards_its_data_dir() {
     ]));
     assert!(err.contains("genesis"), "{err}");
 }
+
+#[test]
+fn import_of_a_missing_file_names_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nope.chain");
+    let data = dir.path().join("data");
+    let out = node_output(&[
+        "import",
+        "--file",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let err = one_line_error(&out);
+    assert_eq!(err.matches(file.to_str().unwrap()).count(), 1, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}
+
+#[test]
+fn mine_without_an_address_fails_before_creating_anything() {
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(ferrite_tests::binary("ferrite-node"))
+        .arg("--mine")
+        .env("HOME", home.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("--miner-address"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(home.path()).unwrap().collect();
+    assert!(left.is_empty(), "created {left:?}");
+}
+
+#[test]
+fn a_dev_node_whose_output_closes_stops_cleanly_and_removes_its_data_dir() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(ferrite_tests::binary("ferrite-node"))
+        .arg("--dev")
+        .env("TMPDIR", tmp.path())
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read two lines, then close the pipe, as `| head -2` does.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("ferrite-node "), "{first}");
+    lines.next().unwrap().unwrap();
+    drop(lines);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "left behind {left:?}");
+}
