@@ -278,9 +278,13 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             }
         }
     })?;
-    tracing::info!(
-        "shutting down: stopping the miner, closing the store (signal again to exit at once)"
-    );
+    if miners.is_empty() {
+        tracing::info!("shutting down: closing the store (signal again to exit at once)");
+    } else {
+        tracing::info!(
+            "shutting down: stopping the miner, closing the store (signal again to exit at once)"
+        );
+    }
     std::thread::spawn(|| {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -195,3 +195,28 @@ fn a_dev_node_whose_output_closes_stops_cleanly_and_removes_its_data_dir() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind {left:?}");
 }
+
+#[test]
+fn a_node_that_does_not_mine_does_not_say_it_stops_a_miner() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = ferrite_tests::write_dev_genesis(dir.path());
+    let data = dir.path().join("data");
+    let n = Running::node(&[
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    n.p2p_addr();
+    let (status, lines) = n.terminate(20);
+    assert!(status.is_some_and(|s| s.success()), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("shutting down: closing the store")),
+        "{lines:#?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("miner")), "{lines:#?}");
+}

@@ -188,6 +188,7 @@ fn lists_pages_and_proofs(f: &Fixture) {
         newest[3],
         get(a, &format!("/api/block/{}", f.blocks[26].hash())).json()
     );
+    assert_eq!(get(a, "/api/blocks/tip").json(), newest);
     let low = get(a, "/api/blocks/4").json();
     assert_eq!(heights(&low), vec![4, 3, 2, 1, 0]);
     assert_eq!(low[4]["id"], f.genesis.params.genesis_hash.to_string());

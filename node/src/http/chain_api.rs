@@ -99,11 +99,15 @@ pub(super) async fn blocks_from_tip(
     block_list(api, None).await
 }
 
-/// `blocks/{start_height}`: summaries from that height down.
+/// `blocks/{start_height}`: summaries from that height down; `blocks/tip` is `blocks` (next to
+/// `blocks/tip/height` and `blocks/tip/hash`, it is what people try).
 pub(super) async fn blocks(
     State(api): State<Arc<Api>>,
     ApiPath(start): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if start == "tip" {
+        return block_list(api, None).await;
+    }
     let start = extract::number("start_height", "invalid_height", &start)?;
     block_list(api, Some(start)).await
 }
