@@ -399,3 +399,100 @@ fn refusals(d: &Path, url: &str, bob: &str) {
         "{e}"
     );
 }
+
+/// A node that answers `GET` requests from `answers` (path, JSON body) and 404 otherwise, for
+/// as long as the test runs; returns its URL.
+fn fake_node(answers: Vec<(String, String)>) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("")
+                .to_string();
+            // Headers end at an empty line.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let (status, body) = match answers.iter().find(|(p, _)| *p == path) {
+                Some((_, b)) => ("200 OK", b.clone()),
+                None => (
+                    "404 Not Found",
+                    r#"{"error":"not_found","message":"no"}"#.into(),
+                ),
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let mut conn = conn;
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn a_node_that_is_catching_up_gets_no_transfer_and_a_balance_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("pass.txt"), "correct horse battery staple\n").unwrap();
+    let prefix = ferrite_core::AddressPrefix::new(ferrite_core::dev::DEV_PREFIX).unwrap();
+    let address = ferrite_core::dev::dev_key(1).address().to_bech32(&prefix);
+    let info = serde_json::json!({
+        "chain": "ferrite-dev",
+        "address_prefix": ferrite_core::dev::DEV_PREFIX,
+        "decimals": 8,
+        "genesis": "ab".repeat(32),
+        "tip": {"height": 100, "hash": "cd".repeat(32), "chainwork": "0x10"},
+        "best_header": {"height": 5000, "hash": "ef".repeat(32)},
+        "syncing": true,
+        "peers": 3,
+    });
+    let account = serde_json::json!({
+        "balance": 1_000_000u64,
+        "nonce": 0,
+        "tx_count": 0,
+        "mempool": {"tx_count": 0, "pending_delta": "0", "pending_spend": "0", "next_nonce": 0},
+    });
+    let node = fake_node(vec![
+        ("/api/node/info".into(), info.to_string()),
+        (format!("/api/address/{address}"), account.to_string()),
+    ]);
+    // Send refuses before anything is signed (no wallet even exists here).
+    let out = wallet(
+        d,
+        &node,
+        &["send", "--to", &address, "--amount", "1", "--yes"],
+        "",
+    );
+    fails(&out, 11, "still catching up (height 100 of 5000 known)");
+    // Balance answers, says so on stderr, and marks its JSON.
+    let out = wallet(d, &node, &["--json", "balance", &address], "");
+    let v = ok_json(&out);
+    assert_eq!(v["syncing"], true);
+    assert_eq!(v["balance_units"], 1_000_000u64);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the node is still catching up"),
+        "{err}"
+    );
+    // A node that has caught up: no warning, `syncing` false.
+    let mut synced = info.clone();
+    synced["syncing"] = false.into();
+    synced["best_header"]["height"] = 100.into();
+    let node = fake_node(vec![
+        ("/api/node/info".into(), synced.to_string()),
+        (format!("/api/address/{address}"), account.to_string()),
+    ]);
+    let out = wallet(d, &node, &["--json", "balance", &address], "");
+    assert_eq!(ok_json(&out)["syncing"], false);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("catching up"));
+}

@@ -29,7 +29,8 @@ Exit codes:
   7  transaction rejected by the node
   8  insufficient funds
   9  sent but not confirmed within --timeout
-  10 cancelled at the confirmation prompt";
+  10 cancelled at the confirmation prompt
+  11 the node is still catching up (send refuses; balance warns)";
 
 /// Ferrite wallet: keys, transfers, history. Keys stay on this machine, encrypted; the wallet
 /// talks to a node's HTTP API only to read the chain and submit signed transfers.

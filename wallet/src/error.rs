@@ -54,6 +54,14 @@ pub enum WalletError {
     /// The user said no.
     #[error("cancelled; nothing was sent")]
     Aborted,
+    /// The node is catching up: what it says of balances and nonces may be out of date.
+    #[error("the node is still catching up (height {height} of {best} known): its balances and nonces may be out of date; nothing was sent, try again once it has caught up")]
+    NodeSyncing {
+        /// Its tip.
+        height: u64,
+        /// The best header it knows.
+        best: u64,
+    },
     /// The node answered something unexpected (an error status, or JSON of the wrong shape).
     #[error("node error: {0}")]
     Node(String),
@@ -78,6 +86,7 @@ impl WalletError {
             WalletError::InsufficientFunds(_) => 8,
             WalletError::NotConfirmed { .. } => 9,
             WalletError::Aborted => 10,
+            WalletError::NodeSyncing { .. } => 11,
             WalletError::Node(_) | WalletError::Io(_) | WalletError::Internal(_) => 1,
         }
     }
@@ -94,6 +103,7 @@ impl WalletError {
             WalletError::InsufficientFunds(_) => "insufficient_funds",
             WalletError::NotConfirmed { .. } => "not_confirmed",
             WalletError::Aborted => "aborted",
+            WalletError::NodeSyncing { .. } => "node_syncing",
             WalletError::Node(_) => "node_error",
             WalletError::Io(_) => "io",
             WalletError::Internal(_) => "internal",

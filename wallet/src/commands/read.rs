@@ -42,6 +42,12 @@ pub(super) fn balance(s: &Settings, address: Option<&str>, out: &Out) -> Result<
         None => own_address(s, &info)?.2,
     };
     let v = client.account(&a)?;
+    let syncing = info.catching_up();
+    if let Some((height, best)) = syncing {
+        eprintln!(
+            "warning: the node is still catching up (height {height} of {best} known): this balance may be out of date"
+        );
+    }
     let d = info.decimals;
     let delta = node_units(&v.mempool.pending_delta, "pending_delta")?;
     let delta_text = format_signed(delta, d);
@@ -63,6 +69,7 @@ pub(super) fn balance(s: &Settings, address: Option<&str>, out: &Out) -> Result<
             "nonce": v.nonce,
             "next_nonce": v.mempool.next_nonce,
             "tx_count": v.tx_count,
+            "syncing": syncing.is_some(),
         }),
     )?;
     Ok(())

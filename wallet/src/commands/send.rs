@@ -38,6 +38,9 @@ pub(super) fn send(
 ) -> Result<(), WalletError> {
     let client = Client::new(&s.node)?;
     let info = client.info()?;
+    if let Some((height, best)) = info.catching_up() {
+        return Err(WalletError::NodeSyncing { height, best });
+    }
     let d = info.decimals;
     // Everything typed is checked before anything is signed.
     let recipient = parse_address(&info, to, "--to")?;
