@@ -33,8 +33,8 @@ fn pow2_frac(frac: u64) -> u64 {
 /// `spacing` is the ideal block interval and `half_life` the time over which a schedule deviation
 /// halves or doubles the target, both in seconds (a zero half-life counts as one). The result is
 /// clamped to `[1, pow_limit]`. Total over every input: an ideal time too large for the
-/// arithmetic (far beyond what a genesis allows) is a schedule so far behind that the answer is
-/// the smallest target, 1.
+/// arithmetic (far beyond what a genesis allows) puts the block so far ahead of schedule that the
+/// answer is the smallest target, 1.
 pub fn next_target(
     anchor_target: Target,
     time_diff: i64,

@@ -22,6 +22,8 @@ const IMPORT_AHEAD: usize = 4;
 /// Worker threads of the async runtime (network and timers); validation runs on its own
 /// threads.
 const RUNTIME_THREADS: usize = 2;
+/// How often the node checks that whoever reads its standard output is still there.
+const STDOUT_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 /// How often the mempool drops expired transfers.
 const MEMPOOL_EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -41,13 +43,12 @@ fn main() {
     };
     init_logging();
     let result = run(cli);
-    if ferrite_node::out::gone() {
-        // Whatever else happened, the reader of our output left first: say nothing more.
-        std::process::exit(ferrite_node::out::EXIT_STDOUT_CLOSED);
-    }
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+    if ferrite_node::out::gone() {
+        std::process::exit(ferrite_node::out::EXIT_STDOUT_CLOSED);
     }
 }
 
@@ -264,11 +265,19 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             return Ok(());
         }
         let mut expiry = tokio::time::interval(MEMPOOL_EXPIRY_INTERVAL);
+        // Nothing is written to stdout while the node runs, so its reader leaving is watched.
+        let mut watch_stdout = tokio::time::interval(STDOUT_CHECK);
         let signal = wait_for_signal();
         tokio::pin!(signal);
         loop {
             tokio::select! {
                 r = &mut signal => return r,
+                _ = watch_stdout.tick() => {
+                    if ferrite_node::out::reader_left() {
+                        tracing::warn!("standard output closed; stopping");
+                        return Ok(());
+                    }
+                }
                 _ = expiry.tick() => {
                     let dropped = node.mempool().expire(now_secs());
                     if dropped > 0 {

@@ -27,6 +27,26 @@ pub fn gone() -> bool {
     GONE.load(Ordering::SeqCst)
 }
 
+/// True once the reader of standard output is gone, checked without writing: a pipe whose
+/// reader closed polls as an error or hang-up (a terminal or a file never does).
+pub fn reader_left() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    if gone() {
+        return true;
+    }
+    let stdout = std::io::stdout();
+    let mut fds = [PollFd::new(stdout.as_fd(), PollFlags::POLLOUT)];
+    let left = poll(&mut fds, PollTimeout::ZERO).is_ok()
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP));
+    if left {
+        GONE.store(true, Ordering::SeqCst);
+    }
+    left
+}
+
 /// `println!` for the binaries' output, through [`line`].
 #[macro_export]
 macro_rules! say {

@@ -163,10 +163,19 @@ fn mine_without_an_address_fails_before_creating_anything() {
 
 #[test]
 fn a_dev_node_whose_output_closes_stops_cleanly_and_removes_its_data_dir() {
+    // `| head -2`: the reader leaves while the node still has startup lines to write.
+    dev_node_with_output_closed_after(|n, _| n == 2);
+    // `| grep -m1 explorer`: it leaves after the last one, when nothing more is written.
+    dev_node_with_output_closed_after(|_, line| line.starts_with("explorer: "));
+}
+
+/// Starts `ferrite-node --dev`, reads its output until `last(n, line)`, closes the pipe, and
+/// checks that it stops cleanly, exits 141 and leaves no data dir.
+fn dev_node_with_output_closed_after(last: impl Fn(usize, &str) -> bool) {
     use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(ferrite_tests::binary("ferrite-node"))
-        .arg("--dev")
+        .args(["--dev", "--http", "127.0.0.1:0"])
         .env("TMPDIR", tmp.path())
         .env("RUST_LOG", "info")
         .stdin(std::process::Stdio::null())
@@ -174,18 +183,32 @@ fn a_dev_node_whose_output_closes_stops_cleanly_and_removes_its_data_dir() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Read two lines, then close the pipe, as `| head -2` does.
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.starts_with("ferrite-node "), "{first}");
-    lines.next().unwrap().unwrap();
+    let mut n = 0;
+    loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            panic!("output ended before the awaited line");
+        };
+        n += 1;
+        if n == 1 {
+            assert!(line.starts_with("ferrite-node "), "{line}");
+        }
+        if last(n, &line) {
+            break;
+        }
+    }
     drop(lines);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(std::time::Instant::now() < deadline, "still running");
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running 30 s after its output closed");
+        }
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();

@@ -484,10 +484,11 @@ fn a_node_that_is_catching_up_gets_no_transfer_and_a_balance_with_a_warning() {
         err.contains("warning: the node is still catching up"),
         "{err}"
     );
-    // A node that has caught up: no warning, `syncing` false.
+    // A node with a block on its way (a header ahead, which it does not count as syncing):
+    // no warning, `syncing` false.
     let mut synced = info.clone();
     synced["syncing"] = false.into();
-    synced["best_header"]["height"] = 100.into();
+    synced["best_header"]["height"] = 101.into();
     let node = fake_node(vec![
         ("/api/node/info".into(), synced.to_string()),
         (format!("/api/address/{address}"), account.to_string()),

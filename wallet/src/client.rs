@@ -34,22 +34,23 @@ pub struct NodeInfo {
     pub genesis: String,
     /// The tip.
     pub tip: Tip,
-    /// The best header known: above the tip while the node is catching up.
+    /// The best header known.
     #[serde(default)]
     pub best_header: Option<Tip>,
-    /// True while the node is catching up: its balances and nonces may be out of date.
+    /// True while the node is catching up (the node's rule, the one `/ready` answers by): its
+    /// balances and nonces may be out of date.
     #[serde(default)]
     pub syncing: bool,
 }
 
 impl NodeInfo {
-    /// `Some((tip height, best header height))` while the node is catching up.
+    /// `Some((tip height, best header height))` while the node says it is catching up.
     pub fn catching_up(&self) -> Option<(u64, u64)> {
         let best = self
             .best_header
             .as_ref()
             .map_or(self.tip.height, |b| b.height);
-        (self.syncing || best > self.tip.height).then_some((self.tip.height, best))
+        self.syncing.then_some((self.tip.height, best))
     }
 }
 

@@ -32,7 +32,8 @@ pub(super) async fn node_info(State(api): State<Arc<Api>>) -> Result<impl IntoRe
                 "genesis": c.params().genesis_hash.to_string(),
                 "tip": {"height": tip.height, "hash": tip.hash.to_string(), "chainwork": tip.work.to_hex()},
                 "best_header": {"height": best.height, "hash": best_header.to_string()},
-                "syncing": best.height > tip.height,
+                // The rule `/ready` answers by: a header or two ahead is a block on its way.
+                "syncing": tip.height + READY_LAG < best.height,
                 "peers": peers,
             }))
         })
