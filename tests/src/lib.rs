@@ -209,6 +209,18 @@ impl Running {
     }
 }
 
+/// The dev chain address of dev key `i`, for `--miner-address`.
+pub fn miner_address(i: u32) -> String {
+    let prefix = ferrite_core::AddressPrefix::new(ferrite_core::dev::DEV_PREFIX)
+        .expect("the dev prefix is valid");
+    ferrite_core::dev::dev_key(i).address().to_bech32(&prefix)
+}
+
+/// True when `needle` occurs in `hay` (a capture searched for plaintext).
+pub fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 /// The genesis id of a genesis JSON file.
 pub fn genesis_hash(path: &Path) -> ferrite_core::Hash {
     let text = std::fs::read_to_string(path).expect("read genesis");

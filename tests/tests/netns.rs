@@ -11,13 +11,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ferrite_core::{Address, AddressPrefix, Encode, Hash, SignedTransaction, Transaction};
+use ferrite_core::{Address, Encode, Hash, SignedTransaction, Transaction};
 use ferrite_node::p2p::wire::{self, Message};
 use ferrite_tests::http::{request_over, Response};
 use ferrite_tests::netns::{self, Host, Lab, Side};
 use ferrite_tests::peer::{closed_within, version, WirePeer};
 use ferrite_tests::proxy::Proxy;
-use ferrite_tests::{binary, genesis_hash, write_dev_genesis, Running};
+use ferrite_tests::{
+    binary, contains_bytes, genesis_hash, miner_address, write_dev_genesis, Running,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -32,11 +34,6 @@ struct Net {
     lab: Lab,
     hosts: Vec<Host>,
     genesis: Hash,
-}
-
-fn miner_address(i: u32) -> String {
-    let prefix = AddressPrefix::new(ferrite_core::dev::DEV_PREFIX).unwrap();
-    ferrite_core::dev::dev_key(i).address().to_bech32(&prefix)
 }
 
 fn p2p(host: &Host) -> SocketAddr {
@@ -185,10 +182,6 @@ fn transfer(genesis: &Hash) -> SignedTransaction {
     .sign(&key, genesis)
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 /// True when `bytes` hold a frame header in the clear: the magic, a known message type, and a
 /// length within that type's cap (a chance match in random bytes is below one in 10^9 per MB).
 fn has_plain_frame(bytes: &[u8], magic: [u8; 4]) -> bool {
@@ -266,15 +259,18 @@ fn no_plaintext_on_the_links(net: &Net, capture: &netns::Capture, tx: &SignedTra
     let bytes = capture.bytes();
     eprintln!("netns: captured {} bytes on the links", bytes.len());
     assert!(
-        contains(&bytes, marker.as_bytes()),
+        contains_bytes(&bytes, marker.as_bytes()),
         "the capture misses plaintext"
     );
     assert!(bytes.len() > 50_000, "little traffic: {}", bytes.len());
     let magic = wire::network_magic(&net.genesis);
     assert!(!has_plain_frame(&bytes, magic), "a frame in the clear");
-    assert!(!contains(&bytes, &tx.encode()), "the transfer in the clear");
     assert!(
-        !contains(&bytes, &tx.signature.0),
+        !contains_bytes(&bytes, &tx.encode()),
+        "the transfer in the clear"
+    );
+    assert!(
+        !contains_bytes(&bytes, &tx.signature.0),
         "a signature in the clear"
     );
 }

@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use ferrite_core::{Address, AddressPrefix, Block, BlockHeader, Hash, Transaction};
+use ferrite_core::{Address, Block, BlockHeader, Hash, Transaction};
 use ferrite_node::p2p::wire::{self, Message};
 use ferrite_tests::peer::{version, TipView, WirePeer};
 use ferrite_tests::proxy::Proxy;
 use ferrite_tests::{
-    check_data_dir, generate_chain, genesis_hash, import_chain, node_output, write_dev_genesis,
-    Running,
+    check_data_dir, generate_chain, genesis_hash, import_chain, miner_address, node_output,
+    write_dev_genesis, Running,
 };
 
 mod transport;
@@ -25,11 +25,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn miner_address(i: u32) -> String {
-    let prefix = AddressPrefix::new(ferrite_core::dev::DEV_PREFIX).unwrap();
-    ferrite_core::dev::dev_key(i).address().to_bech32(&prefix)
 }
 
 /// Starts a node on `genesis` in `data`, listening on a free port, dialling `peers`.

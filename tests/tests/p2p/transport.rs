@@ -10,7 +10,7 @@ use ferrite_node::p2p::wire;
 use ferrite_tests::http::get;
 use ferrite_tests::peer::WirePeer;
 use ferrite_tests::proxy::Proxy;
-use ferrite_tests::{genesis_hash, write_dev_genesis, Running};
+use ferrite_tests::{contains_bytes, genesis_hash, write_dev_genesis, Running};
 
 use super::{converge, serial, start, Observer};
 
@@ -32,10 +32,6 @@ fn peer_ids(n: &Running) -> Vec<String> {
         .iter()
         .filter_map(|p| p["node_id"].as_str().map(str::to_string))
         .collect()
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[test]
@@ -103,15 +99,15 @@ fn nodes_prove_their_ids_a_pin_is_enforced_and_the_link_carries_no_plaintext() {
         wire_bytes.len()
     );
     assert!(
-        !contains(&wire_bytes, &wire::network_magic(&gh)),
+        !contains_bytes(&wire_bytes, &wire::network_magic(&gh)),
         "magic on the link"
     );
     assert!(
-        !contains(&wire_bytes, &tx.encode()),
+        !contains_bytes(&wire_bytes, &tx.encode()),
         "the transfer on the link"
     );
     assert!(
-        !contains(&wire_bytes, &tx.signature.0),
+        !contains_bytes(&wire_bytes, &tx.signature.0),
         "a signature on the link"
     );
     // C pins A's address to the wrong id: it refuses A, says why, and has no peer.
