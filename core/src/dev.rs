@@ -7,7 +7,11 @@
 use crate::address::AddressPrefix;
 use crate::genesis::{Allocation, GenesisConfig};
 use crate::keys::SecretKey;
+use crate::target::Target;
+use primitive_types::U256;
 
+/// Chain name of dev chains.
+pub const DEV_CHAIN_NAME: &str = "ferrite-dev";
 /// Address prefix of the dev chain.
 pub const DEV_PREFIX: &str = "dfe";
 /// Easiest canonical compact target: about every second hash meets it.
@@ -36,7 +40,7 @@ pub fn dev_genesis_config(accounts: u32, timestamp: u64, spacing: u64) -> Genesi
         })
         .unwrap_or_default();
     GenesisConfig {
-        chain_name: "ferrite-dev".into(),
+        chain_name: DEV_CHAIN_NAME.into(),
         address_prefix: DEV_PREFIX.into(),
         decimals: 8,
         timestamp,
@@ -52,4 +56,52 @@ pub fn dev_genesis_config(accounts: u32, timestamp: u64, spacing: u64) -> Genesi
     }
 }
 
+/// Compact bits of a target that `hashes_per_sec` hashes meet about once every `spacing`
+/// seconds, never easier than [`EASIEST_BITS`]: the genesis target of a dev chain whose miner
+/// measured its own rate, so that block spacing holds from block 1 instead of after a burst at
+/// the easiest target while ASERT catches up.
+pub fn bits_for_rate(hashes_per_sec: u64, spacing: u64) -> u32 {
+    let easiest = Target::from_compact(EASIEST_BITS).map(|t| t.as_u256());
+    let Ok(easiest) = easiest else {
+        return EASIEST_BITS;
+    };
+    let expected = U256::from(hashes_per_sec.max(1)) * U256::from(spacing.max(1));
+    // A hash meets target t with probability (t + 1) / 2^256, about MAX / expected.
+    let target = U256::MAX / expected;
+    if target >= easiest {
+        return EASIEST_BITS;
+    }
+    Target::from_u256(target).map_or(EASIEST_BITS, |t| t.to_compact())
+}
+
 pub use crate::template::{assemble_block, mine};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(bits: u32) -> U256 {
+        Target::from_compact(bits).unwrap().as_u256()
+    }
+
+    #[test]
+    fn the_rate_target_gives_one_block_per_spacing() {
+        // 8 M hashes/s for 5 s: 40 M expected hashes, so the target is 2^256 / 40 M.
+        let bits = bits_for_rate(8_000_000, 5);
+        let expected = U256::MAX / U256::from(40_000_000u64);
+        let got = value(bits);
+        // Compact form keeps 3 bytes of mantissa: within 2^-15 of the exact value, never above.
+        assert!(got <= expected && got > expected - (expected >> 15), "{bits:#x}");
+        // Twice the rate, half the target (to the compact rounding).
+        let half = value(bits_for_rate(16_000_000, 5));
+        assert!(half < got && half > (got >> 1) - (got >> 14));
+    }
+
+    #[test]
+    fn the_rate_target_is_never_easier_than_the_pow_limit() {
+        assert_eq!(bits_for_rate(0, 0), EASIEST_BITS);
+        assert_eq!(bits_for_rate(1, 1), EASIEST_BITS);
+        assert_ne!(bits_for_rate(1_000, 1), EASIEST_BITS);
+        assert!(value(bits_for_rate(u64::MAX, u64::MAX)) >= U256::one());
+    }
+}

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::bind::Bind;
 use crate::mempool::MempoolConfig;
 use crate::p2p::{NetConfig, PeerSpec, DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND};
 use crate::store::DEFAULT_CACHE_BYTES;
@@ -19,6 +20,8 @@ pub const DEV_ACCOUNTS: u32 = 10;
 pub const DEFAULT_P2P_PORT: u16 = 9733;
 /// HTTP explorer port of a node that is not told otherwise (on 127.0.0.1 only).
 pub const DEFAULT_HTTP_PORT: u16 = 9734;
+/// Longest dev block time accepted: a dev chain is for watching blocks come.
+pub const MAX_DEV_BLOCK_TIME: u64 = 3_600;
 /// Most mining threads accepted: more than any machine this runs on has cores.
 pub const MAX_MINE_THREADS: usize = 256;
 
@@ -134,8 +137,8 @@ pub struct NodeArgs {
     /// Smallest fee the mempool accepts, base units.
     #[arg(long, env = "FERRITE_MIN_FEE", global = true)]
     pub min_fee: Option<u64>,
-    /// P2P listen address, host:port, or "off" (default 0.0.0.0:9733; with --dev
-    /// 127.0.0.1 on a free port).
+    /// P2P listen address, host:port, or "off" (default 0.0.0.0:9733; with --dev the first
+    /// free port from 127.0.0.1:9733).
     #[arg(long, env = "FERRITE_LISTEN", global = true)]
     pub listen: Option<String>,
     /// A peer to keep connected to, host:port, or id@host:port to accept only the node with
@@ -161,10 +164,14 @@ pub struct NodeArgs {
     /// Most inbound connections.
     #[arg(long, env = "FERRITE_MAX_INBOUND", global = true)]
     pub max_inbound: Option<usize>,
-    /// HTTP explorer address, host:port, or "off" (default 127.0.0.1:9734; with --dev
-    /// 127.0.0.1 on a free port).
+    /// HTTP explorer address, host:port, or "off" (default 127.0.0.1:9734; with --dev the
+    /// first free port from 127.0.0.1:9734).
     #[arg(long, env = "FERRITE_HTTP", global = true)]
     pub http: Option<String>,
+    /// Seconds between blocks of a fresh --dev chain (default 5); its genesis target is set
+    /// from a moment of hashing so that the spacing holds from block 1.
+    #[arg(long, env = "FERRITE_DEV_BLOCK_TIME", global = true)]
+    pub dev_block_time: Option<u64>,
 }
 
 /// The config file's shape: the same options as the flags, snake_case.
@@ -187,6 +194,7 @@ pub struct FileConfig {
     max_outbound: Option<usize>,
     max_inbound: Option<usize>,
     http: Option<String>,
+    dev_block_time: Option<u64>,
 }
 
 /// Why the configuration is unusable.
@@ -235,7 +243,9 @@ pub struct Settings {
     /// Network settings.
     pub net: NetConfig,
     /// HTTP explorer address (`None`: off).
-    pub http: Option<SocketAddr>,
+    pub http: Option<Bind>,
+    /// Seconds between blocks of a fresh dev chain.
+    pub dev_block_time: u64,
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -275,20 +285,41 @@ impl Settings {
         }
         let listen = match args.listen.clone().or(file.listen) {
             Some(s) if s == "off" => None,
-            Some(s) => Some(s.parse().map_err(|_| {
+            Some(s) => Some(Bind::exact(s.parse().map_err(|_| {
                 ConfigError::Invalid(format!("listen must be host:port or \"off\", got {s:?}"))
-            })?),
-            None if dev => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            None => Some(SocketAddr::from(([0, 0, 0, 0], DEFAULT_P2P_PORT))),
+            })?)),
+            None if dev => Some(Bind::near(SocketAddr::from((
+                [127, 0, 0, 1],
+                DEFAULT_P2P_PORT,
+            )))),
+            None => Some(Bind::exact(SocketAddr::from((
+                [0, 0, 0, 0],
+                DEFAULT_P2P_PORT,
+            )))),
         };
         let http = match args.http.clone().or(file.http) {
             Some(s) if s == "off" => None,
-            Some(s) => Some(s.parse().map_err(|_| {
+            Some(s) => Some(Bind::exact(s.parse().map_err(|_| {
                 ConfigError::Invalid(format!("http must be host:port or \"off\", got {s:?}"))
-            })?),
-            None if dev => Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_HTTP_PORT))),
+            })?)),
+            None if dev => Some(Bind::near(SocketAddr::from((
+                [127, 0, 0, 1],
+                DEFAULT_HTTP_PORT,
+            )))),
+            None => Some(Bind::exact(SocketAddr::from((
+                [127, 0, 0, 1],
+                DEFAULT_HTTP_PORT,
+            )))),
         };
+        let dev_block_time = args
+            .dev_block_time
+            .or(file.dev_block_time)
+            .unwrap_or(DEV_SPACING_SECS);
+        if !(1..=MAX_DEV_BLOCK_TIME).contains(&dev_block_time) {
+            return Err(ConfigError::Invalid(format!(
+                "dev_block_time must be 1 to {MAX_DEV_BLOCK_TIME} seconds, got {dev_block_time}"
+            )));
+        }
         let mut peers = args.peers.clone();
         peers.extend(file.peers.unwrap_or_default());
         peers.extend(file.bootnodes.unwrap_or_default());
@@ -322,6 +353,7 @@ impl Settings {
             mine_threads,
             cache_bytes,
             mempool,
+            dev_block_time,
         })
     }
 }

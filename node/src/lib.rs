@@ -5,9 +5,11 @@
 
 pub mod admission;
 pub mod bench;
+pub mod bind;
 pub mod chain;
 pub mod chainfile;
 pub mod config;
+pub mod devchain;
 pub mod generate;
 pub mod http;
 pub mod mempool;

@@ -7,15 +7,15 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use ferrite_core::dev::{dev_genesis_config, dev_key};
+use ferrite_core::dev::dev_key;
 use ferrite_core::{Address, BodyChecked, Genesis, GenesisConfig};
 use ferrite_node::chain::{Chain, Submitted};
 use ferrite_node::chainfile::ChainReader;
-use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS, DEV_SPACING_SECS};
+use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS};
 use ferrite_node::node::{now_secs, CheckedBlock, Node};
 use ferrite_node::p2p::Network;
 use ferrite_node::store::StoreRead;
-use ferrite_node::{generate, miner};
+use ferrite_node::{devchain, generate, miner};
 
 /// Blocks an import reads and verifies ahead of the one being connected.
 const IMPORT_AHEAD: usize = 4;
@@ -91,7 +91,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The genesis for this run: the one recorded in the data dir, else `--genesis`, else (with
-/// `--dev`) a fresh dev genesis, else the embedded testnet. The choice is recorded in the data
+/// `--dev`) the genesis of the first `--peer` that hands over a dev genesis, or a fresh one
+/// without peers, else the embedded testnet. The choice is recorded in the data
 /// dir so that every later command reopens it with the same chain.
 fn load_genesis(settings: &Settings, data_dir: &Path) -> anyhow::Result<(GenesisConfig, Genesis)> {
     let recorded = data_dir.join(GENESIS_FILE);
@@ -99,8 +100,19 @@ fn load_genesis(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Genesis
         read_genesis(&recorded)?
     } else if let Some(p) = &settings.genesis {
         read_genesis(p)?
+    } else if settings.dev && !settings.net.peers.is_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (cfg, from) = rt
+            .block_on(ferrite_node::p2p::join::fetch_dev_genesis(&settings.net.peers))
+            .context("--dev --peer: cannot join the peer's dev chain")?;
+        ferrite_node::say!("joining the dev chain of {}", from.addr);
+        cfg
     } else if settings.dev {
-        dev_genesis_config(DEV_ACCOUNTS, now_secs(), DEV_SPACING_SECS)
+        let threads = if settings.mine { settings.mine_threads } else { 1 };
+        let rate = devchain::measure_hash_rate(threads, devchain::RATE_PROBE);
+        devchain::dev_genesis(now_secs(), settings.dev_block_time, rate)
     } else {
         GenesisConfig::from_json(ferrite_core::genesis::TESTNET_GENESIS_JSON)?
     };
@@ -184,10 +196,15 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     ferrite_node::say!("tip: height {} {}", tip.height, tip.hash);
     if settings.dev {
         ferrite_node::say!("dev accounts (public keys to anyone: never use them on a real chain):");
+        let view = node.view();
         for i in 0..DEV_ACCOUNTS {
             let k = dev_key(i);
+            let balance = view
+                .account_at_tip(&k.address())
+                .map(|a| ferrite_core::amount::format_amount(a.balance, params.decimals))
+                .unwrap_or_else(|e| format!("unknown ({e})"));
             ferrite_node::say!(
-                "  {}  secret {}",
+                "  {}  balance {balance}  secret {}",
                 k.address().to_bech32(&params.prefix),
                 hex::encode(*k.to_bytes())
             );
@@ -212,7 +229,12 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         .worker_threads(RUNTIME_THREADS)
         .enable_all()
         .build()?;
-    let network = match rt.block_on(Network::start(node.clone(), settings.net.clone(), identity)) {
+    let network = match rt.block_on(Network::start(
+        node.clone(),
+        settings.net.clone(),
+        identity,
+        cfg.to_json(),
+    )) {
         Ok(n) => n,
         Err(e) => {
             node.request_shutdown();
@@ -222,7 +244,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             let listen = settings
                 .net
                 .listen
-                .map(|a| a.to_string())
+                .map(|b| b.to_string())
                 .unwrap_or_default();
             bail!("cannot listen for peers on {listen}: {e}");
         }

@@ -9,9 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ferrite_core::dev::dev_genesis_config;
 
-use crate::config::{TestnetArgs, DEV_ACCOUNTS, DEV_SPACING_SECS};
+use crate::config::{TestnetArgs, DEV_SPACING_SECS};
 use crate::node::now_secs;
 use crate::store::record_genesis;
 
@@ -49,17 +48,19 @@ pub fn run(args: &TestnetArgs) -> anyhow::Result<()> {
     result
 }
 
-fn genesis_file(dir: &Path) -> anyhow::Result<PathBuf> {
+fn genesis_file(dir: &Path, miners: usize) -> anyhow::Result<PathBuf> {
     let path = dir.join(crate::store::GENESIS_FILE);
     if !path.exists() {
-        let cfg = dev_genesis_config(DEV_ACCOUNTS, now_secs(), DEV_SPACING_SECS);
+        // The miners run one thread each.
+        let rate = crate::devchain::measure_hash_rate(miners, crate::devchain::RATE_PROBE);
+        let cfg = crate::devchain::dev_genesis(now_secs(), DEV_SPACING_SECS, rate);
         record_genesis(dir, &cfg)?;
     }
     Ok(path)
 }
 
 fn run_in(args: &TestnetArgs, dir: &Path) -> anyhow::Result<()> {
-    let genesis = genesis_file(dir)?;
+    let genesis = genesis_file(dir, args.miners.clamp(1, args.nodes))?;
     let exe = std::env::current_exe().context("cannot find the ferrite-node executable")?;
     let port = |i: usize| args.base_port as usize + i;
     crate::say!(

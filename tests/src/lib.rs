@@ -232,7 +232,8 @@ pub fn genesis_hash(path: &Path) -> ferrite_core::Hash {
         .genesis_hash
 }
 
-/// Writes a fresh dev genesis (10 prefunded dev keys, 5 s spacing) into `dir`.
+/// Writes a fresh dev genesis (10 prefunded dev keys, 5 s spacing, the easiest target: blocks
+/// come many per second at first) into `dir`.
 pub fn write_dev_genesis(dir: &Path) -> PathBuf {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -32,15 +32,16 @@ fn other(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-/// The transport's handshake over a blocking socket, as a dialler with a fresh identity.
+/// The transport's handshake over a blocking socket, as a dialler with a fresh identity on the
+/// chain `genesis`.
 pub fn secure_dial(
     stream: &mut TcpStream,
-    magic: [u8; 4],
+    genesis: Hash,
     expect: Option<NodeId>,
 ) -> std::io::Result<secure::Session> {
     let me = Identity::generate();
     let role = Role::Dialer { expect };
-    let mut hs = Handshake::new(&me, magic, role).map_err(other)?;
+    let mut hs = Handshake::new(&me, &secure::OurChain::bare(genesis), role).map_err(other)?;
     for m in role.moves() {
         match m {
             Move::Send => stream.write_all(&hs.write().map_err(other)?)?,
@@ -131,7 +132,7 @@ impl WirePeer {
     ) -> std::io::Result<Self> {
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         let magic = network_magic(&magic_genesis);
-        let session = secure_dial(&mut stream, magic, None)?;
+        let session = secure_dial(&mut stream, magic_genesis, None)?;
         let node_id = session.peer();
         let (opener, sealer) = session.codecs();
         let mut p = WirePeer {

@@ -87,7 +87,7 @@ fn dev_node_mines_and_stops_cleanly_then_guards_its_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("dev");
     let data = data.to_str().unwrap();
-    let node = Running::node(&["--dev", "--data-dir", data]);
+    let node = Running::node(&["--dev", "--dev-block-time", "1", "--data-dir", data]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while committed(&node.lines()).len() < 3 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -242,4 +242,88 @@ fn a_node_that_does_not_mine_does_not_say_it_stops_a_miner() {
         "{lines:#?}"
     );
     assert!(!lines.iter().any(|l| l.contains("miner")), "{lines:#?}");
+}
+
+/// The chain id in a node's first line (`ferrite-node V on chain NAME (ID)`).
+fn chain_id(node: &Running) -> String {
+    let line = node
+        .wait_for_line(" on chain ", 30)
+        .unwrap_or_else(|| panic!("no chain line: {:#?}", node.lines()));
+    line.rsplit('(')
+        .next()
+        .map(|s| s.trim_end_matches(')').to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_dev_node_joins_another_dev_nodes_chain_with_one_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a");
+    let a = Running::node(&[
+        "--dev",
+        "--dev-block-time",
+        "1",
+        "--data-dir",
+        a_dir.to_str().unwrap(),
+    ]);
+    let a_p2p = a.p2p_addr().to_string();
+    let b_dir = dir.path().join("b");
+    let b = Running::node(&[
+        "--dev",
+        "--mine",
+        "false",
+        "--data-dir",
+        b_dir.to_str().unwrap(),
+        "--peer",
+        &a_p2p,
+    ]);
+    assert_eq!(chain_id(&b), chain_id(&a), "{:#?}", b.lines());
+    assert!(
+        b.wait_for_line("new tip from peers", 60).is_some(),
+        "no block from the peer: {:#?}",
+        b.lines()
+    );
+    // The genesis it took is recorded: a restart without --peer stays on that chain.
+    let recorded = std::fs::read_to_string(b_dir.join("genesis.json")).unwrap();
+    let mine = std::fs::read_to_string(a_dir.join("genesis.json")).unwrap();
+    assert_eq!(recorded, mine);
+}
+
+#[test]
+fn a_peer_on_another_chain_is_told_in_words_and_not_banned() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev_dir = dir.path().join("dev");
+    let dev = Running::node(&["--dev", "--data-dir", dev_dir.to_str().unwrap()]);
+    let dev_p2p = dev.p2p_addr().to_string();
+    // A node of the public testnet pointed at the dev node.
+    let net_dir = dir.path().join("testnet");
+    let net = Running::node(&[
+        "--data-dir",
+        net_dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "off",
+        "--peer",
+        &dev_p2p,
+    ]);
+    let told = net.wait_for_line("on another chain", 30);
+    let told = told.unwrap_or_else(|| panic!("{:#?}", net.lines()));
+    assert!(told.contains(&chain_id(&dev)), "{told}");
+    let heard = dev.wait_for_line("on another chain", 30);
+    let heard = heard.unwrap_or_else(|| panic!("{:#?}", dev.lines()));
+    assert!(heard.contains(&chain_id(&net)), "{heard}");
+    for l in dev.lines().iter().chain(net.lines().iter()) {
+        assert!(!l.contains("banned"), "{l}");
+    }
+    // A dev node cannot take the testnet's genesis by asking.
+    let out = node_output(&[
+        "--dev",
+        "--data-dir",
+        dir.path().join("joiner").to_str().unwrap(),
+        "--peer",
+        &net.p2p_addr().to_string(),
+    ]);
+    let err = one_line_error(&out);
+    assert!(err.contains("not a dev chain"), "{err}");
 }

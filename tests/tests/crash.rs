@@ -69,6 +69,8 @@ fn killed_node_reopens_consistent_without_losing_committed_blocks() {
         String::from_utf8_lossy(&gen.stderr)
     );
 
+    let easy_genesis = ferrite_tests::write_dev_genesis(tmp.path());
+    let easy_genesis = easy_genesis.to_str().unwrap();
     let mine_dir = tmp.path().join("mine");
     let import_dir = tmp.path().join("import");
     let (mine_dir, import_dir) = (mine_dir.to_str().unwrap(), import_dir.to_str().unwrap());
@@ -79,7 +81,17 @@ fn killed_node_reopens_consistent_without_losing_committed_blocks() {
     for round in 0..kills {
         let mining = round % 2 == 0;
         let proc = if mining {
-            Running::node(&["--dev", "--data-dir", mine_dir, "--mine-threads", "1"])
+            // A genesis at the easiest target: blocks come many per second, so every short
+            // round has some to lose.
+            Running::node(&[
+                "--dev",
+                "--genesis",
+                easy_genesis,
+                "--data-dir",
+                mine_dir,
+                "--mine-threads",
+                "1",
+            ])
         } else {
             Running::node(&["import", "--file", chain_file, "--data-dir", import_dir])
         };

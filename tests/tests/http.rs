@@ -652,7 +652,13 @@ fn every_path_parameter_is_checked(f: &Fixture) {
 fn event_stream_reports_new_tips_and_transfers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let node = Running::node(&["--dev", "--data-dir", data.to_str().unwrap()]);
+    let node = Running::node(&[
+        "--dev",
+        "--dev-block-time",
+        "1",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     let a = node.http_addr();
     let mut events = EventStream::open(a, "/api/events");
     assert_eq!(events.status, 200);

@@ -89,7 +89,13 @@ fn send_between_two_wallets_and_read_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("pass.txt"), "correct horse battery\n").unwrap();
-    let node = Running::node(&["--dev", "--data-dir", d.join("data").to_str().unwrap()]);
+    let node = Running::node(&[
+        "--dev",
+        "--dev-block-time",
+        "1",
+        "--data-dir",
+        d.join("data").to_str().unwrap(),
+    ]);
     let url = format!("http://{}", node.http_addr());
     let url = url.as_str();
     let w = |args: &[&str], stdin: &str| wallet(d, url, args, stdin);

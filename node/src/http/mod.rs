@@ -295,8 +295,8 @@ pub fn router(api: Arc<Api>) -> Router {
 }
 
 /// Binds `addr` and serves the API until the node stops. Returns the bound address.
-pub async fn start(api: Arc<Api>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+pub async fn start(api: Arc<Api>, bind: crate::bind::Bind) -> std::io::Result<SocketAddr> {
+    let listener = bind.listen().await?;
     let local = listener.local_addr()?;
     let mut stop = api.stop.subscribe();
     let app = router(api);

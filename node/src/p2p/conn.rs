@@ -127,7 +127,7 @@ fn our_version(shared: &Shared) -> Version {
     let (height, work) = (tip.height, tip.work);
     Version {
         protocol: PROTOCOL_VERSION,
-        genesis: shared.genesis,
+        genesis: shared.chain.genesis,
         height,
         work,
         listen_port: shared.listen_port,
@@ -153,10 +153,10 @@ async fn handshake(
         match read_frame(r, shared, true).await {
             Ok((Message::Version(v), _)) if theirs.is_none() => {
                 *listen_port = Some(v.listen_port).filter(|p| *p != 0);
-                if v.genesis != shared.genesis {
+                if v.genesis != shared.chain.genesis {
                     return Err(Close::Misbehaved(Misbehavior::WrongGenesis {
                         theirs: v.genesis,
-                        ours: shared.genesis,
+                        ours: shared.chain.genesis,
                     }));
                 }
                 if v.protocol != PROTOCOL_VERSION {
@@ -192,11 +192,25 @@ async fn handshakes(
     shared: &Shared,
     learnt: &mut Learnt,
 ) -> Result<(Version, NodeId, Reader, Writer), Close> {
-    let session = match secure::handshake(&mut stream, &shared.identity, shared.magic, role).await {
+    let session = match secure::handshake(&mut stream, &shared.identity, &shared.chain, role).await
+    {
         Ok(s) => s,
         Err(e @ TransportError::WrongPeer { .. }) => {
             tracing::warn!(peer = %remote, error = %e, "refusing a peer whose key is not the pinned one");
             return Err(Close::Dropped(e.to_string()));
+        }
+        Err(TransportError::OtherChain { ours, theirs }) => {
+            tracing::warn!(
+                peer = %remote,
+                "peer is on another chain (genesis {theirs}; ours is {ours}): not connecting. \
+                 Start this node with that chain's genesis (--genesis FILE, or --dev --peer \
+                 ADDR for a dev chain) to join it"
+            );
+            return Err(Close::Dropped("on another chain".into()));
+        }
+        Err(TransportError::GenesisAsked) => {
+            tracing::debug!(peer = %remote, "handed our genesis to a peer that asked");
+            return Err(Close::Dropped("asked for our genesis".into()));
         }
         Err(e) => return Err(Close::Dropped(e.to_string())),
     };

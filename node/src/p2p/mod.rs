@@ -15,6 +15,7 @@ pub mod dial;
 pub mod driver;
 pub mod fsm;
 pub mod identity;
+pub mod join;
 pub mod processor;
 pub mod secure;
 pub mod serve;
@@ -24,8 +25,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use ferrite_core::Hash;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::node::Node;
@@ -82,8 +81,8 @@ pub struct Shared {
     pub node: Arc<Node>,
     /// This chain's network magic.
     pub magic: [u8; 4],
-    /// Genesis id.
-    pub genesis: Hash,
+    /// This chain's id and genesis document, as the transport's handshake binds and hands it.
+    pub chain: secure::OurChain,
     /// Cap of a `Block` frame.
     pub max_block: usize,
     /// This process's handshake nonce.
@@ -150,7 +149,7 @@ impl PeerTable {
 #[derive(Debug, Clone)]
 pub struct NetConfig {
     /// Address to accept connections on (`None`: outbound only).
-    pub listen: Option<SocketAddr>,
+    pub listen: Option<crate::bind::Bind>,
     /// Peers to keep connected (`--peer`, bootnodes), each with the node id pinned for it.
     pub peers: Vec<PeerSpec>,
     /// Learn and share addresses and dial learned ones; off: only the configured peers.
@@ -228,9 +227,10 @@ impl Network {
         node: Arc<Node>,
         cfg: NetConfig,
         identity: identity::Identity,
+        genesis_doc: String,
     ) -> std::io::Result<Network> {
         let listener = match cfg.listen {
-            Some(a) => Some(TcpListener::bind(a).await?),
+            Some(b) => Some(b.listen().await?),
             None => None,
         };
         let local_addr = listener.as_ref().map(|l| l.local_addr()).transpose()?;
@@ -242,7 +242,7 @@ impl Network {
         let shared = Arc::new(Shared {
             node: node.clone(),
             magic: wire::network_magic(&genesis),
-            genesis,
+            chain: secure::OurChain::new(genesis, genesis_doc.into_bytes()),
             max_block,
             nonce: rand::random(),
             listen_port: local_addr.map(|a| a.port()).unwrap_or(0),

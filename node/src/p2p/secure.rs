@@ -3,7 +3,11 @@
 //! Right after TCP connects, the two nodes run a Noise `XX` handshake
 //! (`Noise_XX_25519_ChaChaPoly_BLAKE2s`, the `snow` crate) with their identity keys
 //! ([`super::identity`]); the prologue binds the network magic, so nodes of two networks fail
-//! it. Each side then knows the other's node id, and the dialler checks it against a pinned one
+//! it. The dialler's first message carries its chain id (the genesis hash) in the clear: a
+//! listener on another chain answers with a [`ChainNotice`] (its own id and genesis document)
+//! instead of its handshake message and hangs up, so both ends can say in words that the other
+//! is on another chain, and a dev node can ask a peer for its genesis ([`ASK_GENESIS`]) before
+//! it has a chain of its own. Each side then knows the other's node id, and the dialler checks it against a pinned one
 //! before it finishes. After that the byte stream of frames travels in records: a 2-byte
 //! big-endian length, then that many bytes of ChaCha20-Poly1305 ciphertext (at most 65,535,
 //! the last 16 the tag) under an implicit nonce counting records in each direction. A record
@@ -20,6 +24,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::bucket::Bucket;
 use super::conn::{BYTE_BURST, BYTE_RATE, MSG_BURST, MSG_RATE};
 use super::identity::{Identity, NodeId, KEY_LEN};
+use super::wire::network_magic;
+use ferrite_core::Hash;
 
 /// The Noise protocol name.
 pub const NOISE_PARAMS: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
@@ -87,6 +93,23 @@ pub enum TransportError {
     /// Records above [`RECORD_RATE`] (sustained) or [`RECORD_BURST`].
     #[error("records above the per-peer rate")]
     RecordFlood,
+    /// The other end is a node of another chain (it sent or answered with another chain id).
+    #[error("the peer is on another chain: genesis {theirs}, ours is {ours}")]
+    OtherChain {
+        /// Our chain id.
+        ours: Hash,
+        /// The peer's chain id.
+        theirs: Hash,
+    },
+    /// The dialler asked for our genesis ([`ASK_GENESIS`]) instead of connecting.
+    #[error("the peer asked for our genesis")]
+    GenesisAsked,
+    /// Asked for its genesis, the listener answered with a handshake message.
+    #[error("the peer answered with a handshake, not its genesis")]
+    NoNotice,
+    /// A chain notice announcing a genesis document above [`MAX_GENESIS_DOC`].
+    #[error("a genesis document of {0} bytes (at most {MAX_GENESIS_DOC})")]
+    GenesisTooLarge(usize),
 }
 
 /// Which side of the handshake this node is.
@@ -111,8 +134,103 @@ pub enum Move {
     Receive(usize),
 }
 
-/// Bytes of the three `XX` messages with empty payloads: `e`; `e, ee, s, es`; `s, se`.
-pub const HANDSHAKE_LENS: [usize; 3] = [32, 32 + 48 + 16, 48 + 16];
+/// Bytes of a chain id: the genesis hash.
+pub const CHAIN_ID_LEN: usize = 32;
+/// Bytes of the three `XX` messages: `e` with the dialler's chain id as its (clear) payload;
+/// `e, ee, s, es` and `s, se` with empty payloads.
+pub const HANDSHAKE_LENS: [usize; 3] = [32 + CHAIN_ID_LEN, 32 + 48 + 16, 48 + 16];
+/// The chain id a dialler sends to ask for the listener's genesis instead of connecting.
+pub const ASK_GENESIS: Hash = Hash([0; CHAIN_ID_LEN]);
+/// The length prefix that starts a [`ChainNotice`]: no handshake message is empty.
+pub const NOTICE_PREFIX: [u8; LEN_PREFIX] = [0, 0];
+/// Bytes of a notice after its prefix and before the document: chain id, document length.
+pub const NOTICE_HEADER_LEN: usize = CHAIN_ID_LEN + 4;
+/// Largest genesis document a notice carries: a larger one is left out (length 0), so that an
+/// asking node learns the id but cannot make a listener send much for one message.
+pub const MAX_GENESIS_DOC: usize = 64 * 1024;
+
+/// The chain a handshake is for: its id, bound into the handshake, and its genesis document
+/// (JSON), handed to a dialler on another chain or asking for it.
+#[derive(Debug, Clone)]
+pub struct OurChain {
+    /// The genesis hash.
+    pub genesis: Hash,
+    /// The genesis document ([`ferrite_core::GenesisConfig::to_json`]).
+    pub doc: Arc<[u8]>,
+}
+
+impl OurChain {
+    /// The chain `genesis` with its document.
+    pub fn new(genesis: Hash, doc: impl Into<Arc<[u8]>>) -> OurChain {
+        OurChain {
+            genesis,
+            doc: doc.into(),
+        }
+    }
+
+    /// The chain `genesis` without a document to hand out.
+    pub fn bare(genesis: Hash) -> OurChain {
+        OurChain::new(genesis, Vec::new())
+    }
+}
+
+/// What a listener sends instead of its handshake message to a dialler of another chain:
+/// [`NOTICE_PREFIX`], its chain id, the document's length (u32 little-endian) and the document.
+/// Then it hangs up. The notice is not authenticated: it tells, it proves nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainNotice {
+    /// The listener's chain id.
+    pub genesis: Hash,
+    /// Its genesis document; empty if larger than [`MAX_GENESIS_DOC`].
+    pub doc: Vec<u8>,
+}
+
+impl ChainNotice {
+    /// The notice of `chain`, prefix included.
+    pub fn of(chain: &OurChain) -> ChainNotice {
+        let doc = if chain.doc.len() <= MAX_GENESIS_DOC {
+            chain.doc.to_vec()
+        } else {
+            Vec::new()
+        };
+        ChainNotice {
+            genesis: chain.genesis,
+            doc,
+        }
+    }
+
+    /// The bytes on the wire, prefix included.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = NOTICE_PREFIX.to_vec();
+        out.extend_from_slice(&self.genesis.0);
+        out.extend_from_slice(&(self.doc.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.doc);
+        out
+    }
+
+    /// The chain id and document length from the bytes after the prefix.
+    pub fn parse_header(h: &[u8; NOTICE_HEADER_LEN]) -> Result<(Hash, usize), TransportError> {
+        let mut id = [0u8; CHAIN_ID_LEN];
+        id.copy_from_slice(&h[..CHAIN_ID_LEN]);
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&h[CHAIN_ID_LEN..]);
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_GENESIS_DOC {
+            return Err(TransportError::GenesisTooLarge(len));
+        }
+        Ok((Hash(id), len))
+    }
+
+    /// Reads the rest of a notice (after its prefix) from `io`.
+    pub async fn read<S: AsyncRead + Unpin>(io: &mut S) -> Result<ChainNotice, TransportError> {
+        let mut header = [0u8; NOTICE_HEADER_LEN];
+        io.read_exact(&mut header).await?;
+        let (genesis, len) = ChainNotice::parse_header(&header)?;
+        let mut doc = vec![0u8; len];
+        io.read_exact(&mut doc).await?;
+        Ok(ChainNotice { genesis, doc })
+    }
+}
 
 impl Role {
     /// The handshake's moves for this side, in order.
@@ -130,22 +248,39 @@ impl Role {
 pub struct Handshake {
     hs: HandshakeState,
     role: Role,
+    chain: OurChain,
+    /// Messages read so far.
+    read: usize,
+    /// Messages written so far.
+    written: usize,
 }
 
 impl Handshake {
-    /// A handshake as `role` with `me` as the static key, for the network of `magic`.
-    pub fn new(me: &Identity, magic: [u8; 4], role: Role) -> Result<Handshake, TransportError> {
-        Handshake::with_ephemeral(me, magic, role, None)
+    /// A handshake as `role` with `me` as the static key, for `chain`.
+    pub fn new(me: &Identity, chain: &OurChain, role: Role) -> Result<Handshake, TransportError> {
+        Handshake::with_ephemeral(me, chain, role, None)
+    }
+
+    /// A dialler's handshake that only asks for the listener's genesis: its first message
+    /// carries [`ASK_GENESIS`], and the answer is a [`ChainNotice`].
+    pub fn asking(me: &Identity) -> Result<Handshake, TransportError> {
+        let chain = OurChain::bare(ASK_GENESIS);
+        Handshake::new(me, &chain, Role::Dialer { expect: None })
+    }
+
+    /// The notice this side sends a dialler of another chain.
+    pub fn notice(&self) -> ChainNotice {
+        ChainNotice::of(&self.chain)
     }
 
     /// [`Handshake::new`] with a fixed ephemeral key (tests pin the transcript with it).
     fn with_ephemeral(
         me: &Identity,
-        magic: [u8; 4],
+        chain: &OurChain,
         role: Role,
         ephemeral: Option<&[u8; KEY_LEN]>,
     ) -> Result<Handshake, TransportError> {
-        let prologue = [PROLOGUE, &magic].concat();
+        let prologue = [PROLOGUE, &network_magic(&chain.genesis)].concat();
         let params = NOISE_PARAMS.parse().map_err(TransportError::Handshake)?;
         let mut b = Builder::new(params)
             .local_private_key(me.secret())
@@ -159,29 +294,45 @@ impl Handshake {
             Role::Listener => b.build_responder(),
         }
         .map_err(TransportError::Handshake)?;
-        Ok(Handshake { hs, role })
+        Ok(Handshake {
+            hs,
+            role,
+            chain: chain.clone(),
+            read: 0,
+            written: 0,
+        })
     }
 
     /// Our next message, with its length prefix.
     pub fn write(&mut self) -> Result<Vec<u8>, TransportError> {
         let mut msg = vec![0u8; LEN_PREFIX + MAX_RECORD];
+        // The dialler's first message names its chain.
+        let first = matches!(self.role, Role::Dialer { .. }) && self.written == 0;
+        let payload: &[u8] = if first { &self.chain.genesis.0 } else { &[] };
         let n = self
             .hs
-            .write_message(&[], &mut msg[LEN_PREFIX..])
+            .write_message(payload, &mut msg[LEN_PREFIX..])
             .map_err(TransportError::Handshake)?;
         let len = u16::try_from(n).map_err(|_| TransportError::Handshake(snow::Error::Input))?;
         msg[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
         msg.truncate(LEN_PREFIX + n);
+        self.written += 1;
         Ok(msg)
     }
 
-    /// The peer's next message (without its prefix). The dialler checks the pinned id as soon
-    /// as the listener's key is known, before it sends its own.
+    /// The peer's next message (without its prefix). The listener checks the dialler's chain
+    /// id in the first; the dialler checks the pinned id as soon as the listener's key is
+    /// known, before it sends its own.
     pub fn read(&mut self, msg: &[u8]) -> Result<(), TransportError> {
         let mut payload = vec![0u8; MAX_RECORD];
-        self.hs
+        let n = self
+            .hs
             .read_message(msg, &mut payload)
             .map_err(TransportError::Handshake)?;
+        self.read += 1;
+        if self.role == Role::Listener && self.read == 1 {
+            self.check_chain(&payload[..n])?;
+        }
         if let Some(key) = self.remote() {
             if key.is_small_order() {
                 return Err(TransportError::SmallOrderKey(key));
@@ -200,6 +351,22 @@ impl Handshake {
             if got != expected {
                 return Err(TransportError::WrongPeer { expected, got });
             }
+        }
+        Ok(())
+    }
+
+    fn check_chain(&self, payload: &[u8]) -> Result<(), TransportError> {
+        let theirs = <[u8; CHAIN_ID_LEN]>::try_from(payload)
+            .map(Hash)
+            .map_err(|_| TransportError::Handshake(snow::Error::Input))?;
+        if theirs == ASK_GENESIS {
+            return Err(TransportError::GenesisAsked);
+        }
+        if theirs != self.chain.genesis {
+            return Err(TransportError::OtherChain {
+                ours: self.chain.genesis,
+                theirs,
+            });
         }
         Ok(())
     }
@@ -346,15 +513,28 @@ impl Opener {
     }
 }
 
-/// Runs the handshake over `io` as `role`, with `me` as the static key, for the network of
-/// `magic`.
+/// Runs the handshake over `io` as `role`, with `me` as the static key, for `chain`.
 pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     me: &Identity,
-    magic: [u8; 4],
+    chain: &OurChain,
     role: Role,
 ) -> Result<Session, TransportError> {
-    drive(io, Handshake::new(me, magic, role)?).await
+    drive(io, Handshake::new(me, chain, role)?).await
+}
+
+/// Asks the listener at the other end of `io` for its chain id and genesis document.
+pub async fn ask_genesis<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+) -> Result<ChainNotice, TransportError> {
+    let mut hs = Handshake::asking(&Identity::generate())?;
+    io.write_all(&hs.write()?).await?;
+    let mut prefix = [0u8; LEN_PREFIX];
+    io.read_exact(&mut prefix).await?;
+    if prefix != NOTICE_PREFIX {
+        return Err(TransportError::NoNotice);
+    }
+    ChainNotice::read(io).await
 }
 
 /// Makes `hs`'s moves over `io`.
@@ -368,10 +548,25 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
             Move::Receive(len) => {
                 let mut prefix = [0u8; LEN_PREFIX];
                 io.read_exact(&mut prefix).await?;
+                if prefix == NOTICE_PREFIX && hs.role != Role::Listener {
+                    let notice = ChainNotice::read(io).await?;
+                    return Err(TransportError::OtherChain {
+                        ours: hs.chain.genesis,
+                        theirs: notice.genesis,
+                    });
+                }
                 check_handshake_len(prefix, len)?;
                 let mut msg = vec![0u8; len];
                 io.read_exact(&mut msg).await?;
-                hs.read(&msg)?;
+                if let Err(e) = hs.read(&msg) {
+                    if matches!(
+                        e,
+                        TransportError::OtherChain { .. } | TransportError::GenesisAsked
+                    ) {
+                        io.write_all(&hs.notice().encode()).await?;
+                    }
+                    return Err(e);
+                }
             }
         }
     }

@@ -8,7 +8,12 @@ use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 
 use super::*;
 
-const MAGIC: [u8; 4] = *b"frt1";
+const GENESIS: Hash = Hash([0x11; 32]);
+const OTHER: Hash = Hash([0x22; 32]);
+
+fn chain(genesis: Hash) -> OurChain {
+    OurChain::new(genesis, format!("{{\"genesis of\":\"{genesis}\"}}").into_bytes())
+}
 
 fn identity(n: u8) -> Identity {
     Identity::from_secret([n; KEY_LEN])
@@ -67,10 +72,10 @@ fn pipe() -> (Tap, Tap) {
     )
 }
 
-/// Both handshakes, dialler with `expect` and `dial_magic`.
+/// Both handshakes, dialler with `expect` on the chain `dial_genesis`.
 async fn both(
     expect: Option<NodeId>,
-    dial_magic: [u8; 4],
+    dial_genesis: Hash,
     a: &mut Tap,
     b: &mut Tap,
 ) -> (
@@ -78,23 +83,24 @@ async fn both(
     Result<Session, TransportError>,
 ) {
     let (x, y) = (identity(1), identity(2));
+    let (dial_chain, listen_chain) = (chain(dial_genesis), chain(GENESIS));
     tokio::join!(
         async {
-            let r = handshake(a, &x, dial_magic, Role::Dialer { expect }).await;
+            let r = handshake(a, &x, &dial_chain, Role::Dialer { expect }).await;
             if r.is_err() {
                 // A dialler that gives up closes the connection, as the socket would.
                 let _ = a.inner.shutdown().await;
             }
             r
         },
-        handshake(b, &y, MAGIC, Role::Listener)
+        handshake(b, &y, &listen_chain, Role::Listener)
     )
 }
 
 #[tokio::test]
 async fn each_side_learns_the_others_id_and_frames_cross_in_records() {
     let (mut a, mut b) = pipe();
-    let (da, lb) = both(Some(identity(2).id()), MAGIC, &mut a, &mut b).await;
+    let (da, lb) = both(Some(identity(2).id()), GENESIS, &mut a, &mut b).await;
     let (da, lb) = (
         da.unwrap_or_else(|e| panic!("{e}")),
         lb.unwrap_or_else(|e| panic!("{e}")),
@@ -137,7 +143,7 @@ async fn each_side_learns_the_others_id_and_frames_cross_in_records() {
 #[tokio::test]
 async fn the_two_directions_use_different_keys() {
     let (mut a, mut b) = pipe();
-    let (da, lb) = both(None, MAGIC, &mut a, &mut b).await;
+    let (da, lb) = both(None, GENESIS, &mut a, &mut b).await;
     let (da, lb) = (
         da.unwrap_or_else(|e| panic!("{e}")),
         lb.unwrap_or_else(|e| panic!("{e}")),
@@ -163,7 +169,7 @@ async fn a_pinned_id_that_does_not_match_fails_the_dial() {
             let r = handshake(
                 &mut a,
                 &x,
-                MAGIC,
+                &chain(GENESIS),
                 Role::Dialer {
                     expect: Some(wrong),
                 },
@@ -174,7 +180,7 @@ async fn a_pinned_id_that_does_not_match_fails_the_dial() {
         },
         async {
             // The listener sees the dialler give up.
-            let r = handshake(&mut b, &y, MAGIC, Role::Listener).await;
+            let r = handshake(&mut b, &y, &chain(GENESIS), Role::Listener).await;
             assert!(r.is_err());
         }
     );
@@ -187,19 +193,85 @@ async fn a_pinned_id_that_does_not_match_fails_the_dial() {
 }
 
 #[tokio::test]
-async fn nodes_of_another_network_fail_the_handshake() {
+async fn nodes_of_another_chain_say_so_and_hand_over_nothing_else() {
     let (mut a, mut b) = pipe();
-    let (da, lb) = both(None, *b"othr", &mut a, &mut b).await;
-    // The listener's answer does not decrypt under the dialler's prologue; the listener then
-    // sees the dialler hang up.
-    assert!(matches!(da, Err(TransportError::Handshake(_))));
-    assert!(lb.is_err());
+    let (da, lb) = both(None, OTHER, &mut a, &mut b).await;
+    // Each end learns both chain ids, from its own point of view.
+    match (da, lb) {
+        (
+            Err(TransportError::OtherChain { ours: d_ours, theirs: d_theirs }),
+            Err(TransportError::OtherChain { ours: l_ours, theirs: l_theirs }),
+        ) => {
+            assert_eq!((d_ours, d_theirs), (OTHER, GENESIS));
+            assert_eq!((l_ours, l_theirs), (GENESIS, OTHER));
+        }
+        (d, l) => panic!("{:?} / {:?}", d.err(), l.err()),
+    }
+    // The listener sent its notice and no handshake message: no key of its own.
+    assert_eq!(b.written, ChainNotice::of(&chain(GENESIS)).encode());
+}
+
+#[tokio::test]
+async fn a_node_without_a_chain_asks_for_the_genesis_and_gets_the_document() {
+    let (mut a, mut b) = pipe();
+    let (y, ours) = (identity(2), chain(GENESIS));
+    let (asked, lb) = tokio::join!(
+        ask_genesis(&mut a),
+        handshake(&mut b, &y, &ours, Role::Listener)
+    );
+    assert!(matches!(lb, Err(TransportError::GenesisAsked)), "{:?}", lb.err());
+    let notice = asked.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(notice.genesis, GENESIS);
+    assert_eq!(&notice.doc[..], &chain(GENESIS).doc[..]);
+    // Its request is the first handshake message with the zero chain id in the clear.
+    assert_eq!(a.written.len(), LEN_PREFIX + HANDSHAKE_LENS[0]);
+    assert_eq!(&a.written[LEN_PREFIX + 32..], &ASK_GENESIS.0);
+}
+
+#[tokio::test]
+async fn a_listener_that_answers_with_a_handshake_is_no_genesis() {
+    // An asking dialler against a listener that (wrongly) goes on with the handshake.
+    let mut hs = Handshake::new(&identity(2), &chain(GENESIS), Role::Listener).unwrap();
+    let mut dial = Handshake::new(&identity(1), &chain(GENESIS), Role::Dialer { expect: None })
+        .unwrap();
+    let first = dial.write().unwrap();
+    hs.read(&first[LEN_PREFIX..]).unwrap();
+    let answer = hs.write().unwrap();
+    let mut io = tokio::io::join(&answer[..], tokio::io::sink());
+    assert!(matches!(
+        ask_genesis(&mut io).await,
+        Err(TransportError::NoNotice)
+    ));
+}
+
+#[test]
+fn the_chain_notice_is_pinned_and_bounded() {
+    let n = ChainNotice {
+        genesis: Hash([0xab; 32]),
+        doc: b"{}".to_vec(),
+    };
+    let mut expected = vec![0u8, 0];
+    expected.extend_from_slice(&[0xab; 32]);
+    expected.extend_from_slice(&[2, 0, 0, 0]);
+    expected.extend_from_slice(b"{}");
+    assert_eq!(n.encode(), expected);
+    let header: [u8; NOTICE_HEADER_LEN] = expected[2..2 + NOTICE_HEADER_LEN].try_into().unwrap();
+    assert_eq!(ChainNotice::parse_header(&header).unwrap(), (n.genesis, 2));
+    let mut big = header;
+    big[CHAIN_ID_LEN..].copy_from_slice(&(MAX_GENESIS_DOC as u32 + 1).to_le_bytes());
+    assert!(matches!(
+        ChainNotice::parse_header(&big),
+        Err(TransportError::GenesisTooLarge(_))
+    ));
+    // A document too large to hand out is left out; the id still goes.
+    let huge = OurChain::new(GENESIS, vec![b' '; MAX_GENESIS_DOC + 1]);
+    assert!(ChainNotice::of(&huge).doc.is_empty());
 }
 
 #[tokio::test]
 async fn a_flipped_byte_fails_to_authenticate() {
     let (mut a, mut b) = pipe();
-    let (da, lb) = both(None, MAGIC, &mut a, &mut b).await;
+    let (da, lb) = both(None, GENESIS, &mut a, &mut b).await;
     let (da, lb) = (
         da.unwrap_or_else(|e| panic!("{e}")),
         lb.unwrap_or_else(|e| panic!("{e}")),
@@ -231,7 +303,7 @@ async fn a_flipped_byte_fails_to_authenticate() {
 #[tokio::test]
 async fn a_record_with_nothing_in_it_is_refused() {
     let (mut a, mut b) = pipe();
-    let (_, lb) = both(None, MAGIC, &mut a, &mut b).await;
+    let (_, lb) = both(None, GENESIS, &mut a, &mut b).await;
     let lb = lb.unwrap_or_else(|e| panic!("{e}"));
     let wire = [0u8, TAG_LEN as u8];
     let (mut input, _) = lb.split(&wire[..], tokio::io::sink());
@@ -245,14 +317,14 @@ async fn a_record_with_nothing_in_it_is_refused() {
 #[tokio::test]
 async fn plaintext_before_the_handshake_ends_it_at_once() {
     // A Ferrite frame's magic read as a handshake message's length.
-    let mut frame = MAGIC.to_vec();
+    let mut frame = super::network_magic(&GENESIS).to_vec();
     frame.extend_from_slice(&[1, 0, 0, 0, 0]);
     let mut io = tokio::io::join(&frame[..], tokio::io::sink());
-    let r = handshake(&mut io, &identity(2), MAGIC, Role::Listener).await;
+    let r = handshake(&mut io, &identity(2), &chain(GENESIS), Role::Listener).await;
     assert!(
         matches!(
             r,
-            Err(TransportError::BadHandshakeLength { expected: 32, .. })
+            Err(TransportError::BadHandshakeLength { expected: 64, .. })
         ),
         "{:?}",
         r.err()
@@ -265,8 +337,9 @@ async fn the_wire_format_is_pinned() {
     // messages both ways, then one record of "ferrite" from the dialler.
     let (mut a, mut b) = pipe();
     let (x, y) = (identity(1), identity(2));
-    let dial = Handshake::with_ephemeral(&x, MAGIC, Role::Dialer { expect: None }, Some(&[3; 32]));
-    let listen = Handshake::with_ephemeral(&y, MAGIC, Role::Listener, Some(&[4; KEY_LEN]));
+    let c = chain(GENESIS);
+    let dial = Handshake::with_ephemeral(&x, &c, Role::Dialer { expect: None }, Some(&[3; 32]));
+    let listen = Handshake::with_ephemeral(&y, &c, Role::Listener, Some(&[4; KEY_LEN]));
     let (da, lb) = tokio::join!(
         drive(&mut a, dial.unwrap_or_else(|e| panic!("{e}"))),
         drive(&mut b, listen.unwrap_or_else(|e| panic!("{e}")))
@@ -277,22 +350,24 @@ async fn the_wire_format_is_pinned() {
     out.write_all(b"ferrite")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    // Lengths: 32 (e), 96 (e, ee, s, es), 64 (s, se), each after its 2-byte prefix.
-    assert_eq!(a.written.len(), 2 + 32 + 2 + 64);
+    // Lengths: 64 (e, then the chain id in the clear), 96 (e, ee, s, es), 64 (s, se), each
+    // after its 2-byte prefix.
+    assert_eq!(a.written.len(), 2 + 64 + 2 + 64);
     assert_eq!(b.written.len(), 2 + 96);
-    assert_eq!(&a.written[..2], &[0, 32]);
+    assert_eq!(&a.written[..2], &[0, 64]);
+    assert_eq!(&a.written[2 + 32..2 + 64], &GENESIS.0);
     assert_eq!(out.inner.len(), 2 + 7 + TAG_LEN);
     let transcript = [&a.written[..], &b.written[..], &out.inner[..]].concat();
     assert_eq!(
         blake3::hash(&transcript).to_hex().as_str(),
-        "20ece1dd0c73efbc809134919120c5fa68d08beec0f1a7fcef8fadc0a693927b"
+        "e7dbbe29ce2f1f7245b9c1a2d69bbd930b2e26cfc41c74a4109f33cff10d86af"
     );
 }
 
 #[tokio::test]
 async fn a_stream_of_tiny_records_is_cut_off_and_the_same_bytes_in_full_records_are_not() {
     let (mut a, mut b) = pipe();
-    let (da, lb) = both(None, MAGIC, &mut a, &mut b).await;
+    let (da, lb) = both(None, GENESIS, &mut a, &mut b).await;
     let (da, lb) = (
         da.unwrap_or_else(|e| panic!("{e}")),
         lb.unwrap_or_else(|e| panic!("{e}")),
@@ -328,7 +403,7 @@ async fn a_stream_of_tiny_records_is_cut_off_and_the_same_bytes_in_full_records_
 #[tokio::test]
 async fn megabytes_in_full_records_pass_the_record_limit() {
     let (mut a, mut b) = pipe();
-    let (da, lb) = both(None, MAGIC, &mut a, &mut b).await;
+    let (da, lb) = both(None, GENESIS, &mut a, &mut b).await;
     let (da, lb) = (
         da.unwrap_or_else(|e| panic!("{e}")),
         lb.unwrap_or_else(|e| panic!("{e}")),
