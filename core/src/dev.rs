@@ -91,7 +91,10 @@ mod tests {
         let expected = U256::MAX / U256::from(40_000_000u64);
         let got = value(bits);
         // Compact form keeps 3 bytes of mantissa: within 2^-15 of the exact value, never above.
-        assert!(got <= expected && got > expected - (expected >> 15), "{bits:#x}");
+        assert!(
+            got <= expected && got > expected - (expected >> 15),
+            "{bits:#x}"
+        );
         // Twice the rate, half the target (to the compact rounding).
         let half = value(bits_for_rate(16_000_000, 5));
         assert!(half < got && half > (got >> 1) - (got >> 14));

@@ -150,6 +150,15 @@ pub struct NodeArgs {
         global = true
     )]
     pub peers: Vec<String>,
+    /// A node to dial first to find the network, host:port or id@host:port (repeatable; adds
+    /// to the config file's bootnodes and, on the public testnet, the built-in seeds).
+    #[arg(
+        long = "bootnode",
+        env = "FERRITE_BOOTNODES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub bootnodes: Vec<String>,
     /// Learn addresses from peers and dial them (default true); false: only the configured
     /// peers.
     #[arg(long, env = "FERRITE_DISCOVER", num_args = 0..=1, default_missing_value = "true", global = true)]
@@ -322,6 +331,7 @@ impl Settings {
         }
         let mut peers = args.peers.clone();
         peers.extend(file.peers.unwrap_or_default());
+        peers.extend(args.bootnodes.iter().cloned());
         peers.extend(file.bootnodes.unwrap_or_default());
         let peers = peers
             .iter()

@@ -21,10 +21,7 @@ pub fn measure_hash_rate(threads: usize, probe: Duration) -> u64 {
         let handles: Vec<_> = (0..threads)
             .map(|i| s.spawn(move || hash_for(i as u64, probe)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(0))
-            .collect()
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
     });
     let total: u64 = counts.iter().sum();
     (total as f64 / probe.as_secs_f64()) as u64

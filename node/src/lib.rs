@@ -19,6 +19,8 @@ pub mod node;
 pub mod orphans;
 pub mod out;
 pub mod p2p;
+pub mod readiness;
+pub mod seeds;
 pub mod store;
 pub mod testnet;
 pub mod verified;

@@ -24,6 +24,9 @@ const IMPORT_AHEAD: usize = 4;
 const RUNTIME_THREADS: usize = 2;
 /// How often the node checks that whoever reads its standard output is still there.
 const STDOUT_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long a node may be without peers before it warns, and how often it warns again.
+const ALONE_FIRST_WARNING: std::time::Duration = std::time::Duration::from_secs(10);
+const ALONE_WARNING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(120);
 /// How often the mempool drops expired transfers.
 const MEMPOOL_EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -105,12 +108,18 @@ fn load_genesis(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Genesis
             .enable_all()
             .build()?;
         let (cfg, from) = rt
-            .block_on(ferrite_node::p2p::join::fetch_dev_genesis(&settings.net.peers))
+            .block_on(ferrite_node::p2p::join::fetch_dev_genesis(
+                &settings.net.peers,
+            ))
             .context("--dev --peer: cannot join the peer's dev chain")?;
         ferrite_node::say!("joining the dev chain of {}", from.addr);
         cfg
     } else if settings.dev {
-        let threads = if settings.mine { settings.mine_threads } else { 1 };
+        let threads = if settings.mine {
+            settings.mine_threads
+        } else {
+            1
+        };
         let rate = devchain::measure_hash_rate(threads, devchain::RATE_PROBE);
         devchain::dev_genesis(now_secs(), settings.dev_block_time, rate)
     } else {
@@ -225,13 +234,19 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         Vec::new()
     };
 
+    let mut net = settings.net.clone();
+    if params.genesis_hash == ferrite_core::genesis::testnet()?.params.genesis_hash {
+        let seeds = ferrite_node::seeds::parse(ferrite_node::seeds::TESTNET_SEEDS)
+            .context("the built-in testnet seed list")?;
+        net.peers.extend(seeds);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(RUNTIME_THREADS)
         .enable_all()
         .build()?;
     let network = match rt.block_on(Network::start(
         node.clone(),
-        settings.net.clone(),
+        net.clone(),
         identity,
         cfg.to_json(),
     )) {
@@ -241,11 +256,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             for m in miners {
                 let _ = m.join();
             }
-            let listen = settings
-                .net
-                .listen
-                .map(|b| b.to_string())
-                .unwrap_or_default();
+            let listen = net.listen.map(|b| b.to_string()).unwrap_or_default();
             bail!("cannot listen for peers on {listen}: {e}");
         }
     };
@@ -254,12 +265,17 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         Some(a) => ferrite_node::say!("p2p listening on {a}"),
         None => ferrite_node::say!("p2p: not listening (outbound connections only)"),
     }
-    for p in &settings.net.peers {
+    for p in &net.peers {
         ferrite_node::say!("p2p peer: {p}");
     }
     let mut http_api = None;
     if let Some(addr) = settings.http {
-        let api = match ferrite_node::http::Api::new(node.clone(), network.peer_table(), node_id) {
+        let api = match ferrite_node::http::Api::new(
+            node.clone(),
+            network.peer_table(),
+            node_id,
+            settings.dev,
+        ) {
             Ok(api) => api,
             Err(e) => {
                 node.request_shutdown();
@@ -281,12 +297,17 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             }
         }
     }
+    let peers = network.peer_table();
     rt.block_on(async {
         if ferrite_node::out::gone() {
             tracing::warn!("standard output closed; stopping");
             return Ok(());
         }
         let mut expiry = tokio::time::interval(MEMPOOL_EXPIRY_INTERVAL);
+        let mut alone = tokio::time::interval_at(
+            tokio::time::Instant::now() + ALONE_FIRST_WARNING,
+            ALONE_WARNING_INTERVAL,
+        );
         // Nothing is written to stdout while the node runs, so its reader leaving is watched.
         let mut watch_stdout = tokio::time::interval(STDOUT_CHECK);
         let signal = wait_for_signal();
@@ -298,6 +319,11 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
                     if ferrite_node::out::reader_left() {
                         tracing::warn!("standard output closed; stopping");
                         return Ok(());
+                    }
+                }
+                _ = alone.tick() => {
+                    if !settings.dev && peers.count() == 0 {
+                        warn_alone(net.peers.len());
                     }
                 }
                 _ = expiry.tick() => {
@@ -348,6 +374,21 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     drop(node);
     ferrite_node::say!("stopped at height {} {}", tip.height, tip.hash);
     Ok(())
+}
+
+/// The operator's warning while a node that is meant to be on a network has no peer.
+fn warn_alone(configured: usize) {
+    if configured == 0 {
+        tracing::warn!(
+            "no peers connected and none to dial: give --bootnode HOST:PORT or --peer HOST:PORT \
+             (see docs/operating.md); /ready answers 503 meanwhile"
+        );
+    } else {
+        tracing::warn!(
+            configured,
+            "no peers connected yet; still dialling the configured peers and bootnodes"
+        );
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

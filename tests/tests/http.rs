@@ -774,3 +774,39 @@ fn event_stream_reports_new_tips_and_transfers() {
     assert!(validated.parse::<u64>().unwrap() >= 3, "{text}");
     node.terminate(20);
 }
+
+#[test]
+fn a_node_alone_at_an_old_tip_is_not_ready_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // A node of the public testnet with nobody to dial: at genesis, which is days old.
+    let node = Running::node(&[
+        "--data-dir",
+        dir.path().join("testnet").to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let r = get(node.http_addr(), "/ready");
+    assert_eq!(r.status, 503);
+    let v = r.json();
+    assert_eq!(v["ready"], false);
+    assert_eq!(
+        v["reasons"],
+        serde_json::json!(["no_peers", "stale_tip"]),
+        "{v}"
+    );
+    assert_eq!(v["peers"], 0);
+    assert!(v["tip_age_secs"].as_u64().unwrap() > 20 * 60, "{v}");
+    let warned = node.wait_for_line("no peers connected and none to dial", 40);
+    assert!(warned.is_some(), "{:#?}", node.lines());
+    // A dev node is alone by design and mines a fresh chain: ready.
+    let dev = Running::node(&[
+        "--dev",
+        "--data-dir",
+        dir.path().join("dev").to_str().unwrap(),
+    ]);
+    let r = get(dev.http_addr(), "/ready");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["reasons"], serde_json::json!([]));
+}

@@ -68,6 +68,8 @@ pub struct Api {
     pub peers: Arc<PeerTable>,
     /// This node's id on the network.
     pub node_id: crate::p2p::identity::NodeId,
+    /// A dev node: ready without peers.
+    pub dev: bool,
     /// Slots for event streams.
     streams: Arc<tokio::sync::Semaphore>,
     /// Event streams held by each client.
@@ -85,11 +87,13 @@ pub struct Api {
 }
 
 impl Api {
-    /// The API over `node` and its network's peer table (starts the admission thread).
+    /// The API over `node` and its network's peer table (starts the admission thread); `dev`
+    /// for a dev node.
     pub fn new(
         node: Arc<Node>,
         peers: Arc<PeerTable>,
         node_id: crate::p2p::identity::NodeId,
+        dev: bool,
     ) -> std::io::Result<Arc<Api>> {
         let (prefix, max_block) = (node.params().prefix, node.params().max_block_size as usize);
         let per_block = (max_block.saturating_sub(ferrite_core::Block::size_with(0))
@@ -101,6 +105,7 @@ impl Api {
             node,
             peers,
             node_id,
+            dev,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
             client_streams: client_slots::ClientSlots::new(MAX_EVENT_STREAMS_PER_CLIENT),
             readers: Arc::new(tokio::sync::Semaphore::new(MAX_CHAIN_READERS)),

@@ -12,9 +12,7 @@ use serde_json::{json, Value};
 use super::{Api, ApiError, NO_CACHE, OPENAPI};
 use crate::metrics::Snapshot;
 
-/// A node is ready while its tip is at most this many blocks behind its best header chain: a
-/// block or two in flight is normal.
-pub const READY_LAG: u64 = 2;
+use crate::readiness::{judge, syncing, Facts};
 
 pub(super) async fn node_info(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let peers = api.peers.count();
@@ -33,7 +31,7 @@ pub(super) async fn node_info(State(api): State<Arc<Api>>) -> Result<impl IntoRe
                 "tip": {"height": tip.height, "hash": tip.hash.to_string(), "chainwork": tip.work.to_hex()},
                 "best_header": {"height": best.height, "hash": best_header.to_string()},
                 // The rule `/ready` answers by: a header or two ahead is a block on its way.
-                "syncing": tip.height + READY_LAG < best.height,
+                "syncing": syncing(tip.height, best.height),
                 "peers": peers,
             }))
         })
@@ -107,15 +105,24 @@ pub(super) async fn healthy() -> impl IntoResponse {
     (NO_CACHE, "ok")
 }
 
-/// `/ready`: 200 when the tip is within [`READY_LAG`] blocks of the best header chain, else
-/// 503; the body says how far it is. Only headers count, not the heights peers claim: headers
-/// carry proof of work, a claimed height does not (any peer could claim 2^64 and keep the node
-/// out of a load balancer), and sync fetches every better chain's headers first.
+/// `/ready`: 200 when no readiness rule ([`crate::readiness`]) is broken, else 503 with the
+/// reasons. Only headers count as "best", not the heights peers claim: headers carry proof of
+/// work, a claimed height does not (any peer could claim 2^64 and keep the node out of a load
+/// balancer), and sync fetches every better chain's headers first.
 pub(super) async fn ready(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let view = api.node.view();
     let (tip, header) = (view.tip.height, view.best_header_meta.height);
-    let best = header.max(tip);
-    let ready = tip + READY_LAG >= best;
+    let facts = Facts {
+        peers: api.peers.count(),
+        dev: api.dev,
+        tip_height: tip,
+        best_height: header.max(tip),
+        tip_time: view.tip.timestamp,
+        now: api.node.now(),
+        spacing: api.node.params().target_spacing,
+    };
+    let reasons = judge(&facts);
+    let ready = reasons.is_empty();
     let status = if ready {
         StatusCode::OK
     } else {
@@ -124,6 +131,13 @@ pub(super) async fn ready(State(api): State<Arc<Api>>) -> Result<impl IntoRespon
     Ok((
         status,
         NO_CACHE,
-        Json(json!({"ready": ready, "tip_height": tip, "best_height": best})),
+        Json(json!({
+            "ready": ready,
+            "reasons": reasons,
+            "tip_height": facts.tip_height,
+            "best_height": facts.best_height,
+            "peers": facts.peers,
+            "tip_age_secs": facts.now.saturating_sub(facts.tip_time),
+        })),
     ))
 }

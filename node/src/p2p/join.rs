@@ -72,9 +72,7 @@ pub enum JoinError {
         got: Hash,
     },
     /// The peer's chain is not a dev chain.
-    #[error(
-        "{peer} is on chain {name:?}, not a dev chain: start with --genesis FILE to join it"
-    )]
+    #[error("{peer} is on chain {name:?}, not a dev chain: start with --genesis FILE to join it")]
     NotDev {
         /// The peer.
         peer: String,
@@ -111,12 +109,13 @@ async fn ask(peer: &str) -> Result<GenesisConfig, JoinError> {
         })?
         .collect();
     let exchange = async {
-        let mut stream = TcpStream::connect(&addrs[..])
-            .await
-            .map_err(|source| JoinError::Connect {
-                peer: name(),
-                source,
-            })?;
+        let mut stream =
+            TcpStream::connect(&addrs[..])
+                .await
+                .map_err(|source| JoinError::Connect {
+                    peer: name(),
+                    source,
+                })?;
         secure::ask_genesis(&mut stream)
             .await
             .map_err(|source| JoinError::Transport {

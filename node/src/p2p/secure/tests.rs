@@ -12,7 +12,10 @@ const GENESIS: Hash = Hash([0x11; 32]);
 const OTHER: Hash = Hash([0x22; 32]);
 
 fn chain(genesis: Hash) -> OurChain {
-    OurChain::new(genesis, format!("{{\"genesis of\":\"{genesis}\"}}").into_bytes())
+    OurChain::new(
+        genesis,
+        format!("{{\"genesis of\":\"{genesis}\"}}").into_bytes(),
+    )
 }
 
 fn identity(n: u8) -> Identity {
@@ -199,8 +202,14 @@ async fn nodes_of_another_chain_say_so_and_hand_over_nothing_else() {
     // Each end learns both chain ids, from its own point of view.
     match (da, lb) {
         (
-            Err(TransportError::OtherChain { ours: d_ours, theirs: d_theirs }),
-            Err(TransportError::OtherChain { ours: l_ours, theirs: l_theirs }),
+            Err(TransportError::OtherChain {
+                ours: d_ours,
+                theirs: d_theirs,
+            }),
+            Err(TransportError::OtherChain {
+                ours: l_ours,
+                theirs: l_theirs,
+            }),
         ) => {
             assert_eq!((d_ours, d_theirs), (OTHER, GENESIS));
             assert_eq!((l_ours, l_theirs), (GENESIS, OTHER));
@@ -219,7 +228,11 @@ async fn a_node_without_a_chain_asks_for_the_genesis_and_gets_the_document() {
         ask_genesis(&mut a),
         handshake(&mut b, &y, &ours, Role::Listener)
     );
-    assert!(matches!(lb, Err(TransportError::GenesisAsked)), "{:?}", lb.err());
+    assert!(
+        matches!(lb, Err(TransportError::GenesisAsked)),
+        "{:?}",
+        lb.err()
+    );
     let notice = asked.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(notice.genesis, GENESIS);
     assert_eq!(&notice.doc[..], &chain(GENESIS).doc[..]);
@@ -232,8 +245,8 @@ async fn a_node_without_a_chain_asks_for_the_genesis_and_gets_the_document() {
 async fn a_listener_that_answers_with_a_handshake_is_no_genesis() {
     // An asking dialler against a listener that (wrongly) goes on with the handshake.
     let mut hs = Handshake::new(&identity(2), &chain(GENESIS), Role::Listener).unwrap();
-    let mut dial = Handshake::new(&identity(1), &chain(GENESIS), Role::Dialer { expect: None })
-        .unwrap();
+    let mut dial =
+        Handshake::new(&identity(1), &chain(GENESIS), Role::Dialer { expect: None }).unwrap();
     let first = dial.write().unwrap();
     hs.read(&first[LEN_PREFIX..]).unwrap();
     let answer = hs.write().unwrap();
