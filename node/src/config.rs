@@ -27,7 +27,7 @@ pub const MAX_MINE_THREADS: usize = 256;
 
 /// A Ferrite proof-of-work node.
 #[derive(Parser, Debug)]
-#[command(name = "ferrite-node", version = crate::VERSION, about)]
+#[command(name = "ferrite-node", version = crate::LONG_VERSION, about)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
@@ -48,8 +48,17 @@ pub enum Command {
     Import(ImportArgs),
     /// Check the store (tip, digest over every account, height index) and print the tip.
     Check(CheckArgs),
+    /// Write the best chain of a stopped node's data dir to a chain file that `import` reads.
+    Export(ExportArgs),
     /// Start a local testnet of several nodes on 127.0.0.1 and show their output.
     Testnet(TestnetArgs),
+    /// Print the effective configuration (flag > environment > file > default), each value
+    /// with where it came from.
+    Config,
+    /// Print a shell completion script for ferrite-node (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of ferrite-node.
+    Manpage,
 }
 
 /// `testnet` options.
@@ -96,6 +105,41 @@ pub struct ImportArgs {
     /// Also measure the parallel batch-verify rate afterwards and print the ratio.
     #[arg(long)]
     pub measure_limit: bool,
+}
+
+/// `completions` options.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// The command line as clap sees it, with the node options hidden from `testnet --help`
+/// (they are global so that they may follow any subcommand, but `testnet` sets its own nodes'
+/// options).
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    cmd.mut_subcommand("testnet", |t| {
+        t.mut_args(|a| if a.is_global_set() { a.hide(true) } else { a })
+    })
+}
+
+/// Parses the process's command line with [`command`]; the matches tell where each value came
+/// from (a flag or the environment).
+pub fn parse() -> Result<(Cli, clap::ArgMatches), clap::Error> {
+    use clap::FromArgMatches;
+    let matches = command().try_get_matches()?;
+    Ok((Cli::from_arg_matches(&matches)?, matches))
+}
+
+/// `export` options.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Chain file to write (replaced only once complete).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `check` options.
@@ -177,6 +221,13 @@ pub struct NodeArgs {
     /// first free port from 127.0.0.1:9734).
     #[arg(long, env = "FERRITE_HTTP", global = true)]
     pub http: Option<String>,
+    /// Log filter: a level (error, warn, info, debug, trace) or tracing directives such as
+    /// "info,ferrite_node::p2p=debug" (default: RUST_LOG if set, else info).
+    #[arg(long, env = "FERRITE_LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+    /// Log format on stderr: "text" (default) or "json" (one object per line).
+    #[arg(long, env = "FERRITE_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
     /// Seconds between blocks of a fresh --dev chain (default 5); its genesis target is set
     /// from a moment of hashing so that the spacing holds from block 1.
     #[arg(long, env = "FERRITE_DEV_BLOCK_TIME", global = true)]
@@ -186,24 +237,27 @@ pub struct NodeArgs {
 /// The config file's shape: the same options as the flags, snake_case.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
 pub struct FileConfig {
-    data_dir: Option<PathBuf>,
-    genesis: Option<PathBuf>,
-    dev: Option<bool>,
-    mine: Option<bool>,
-    miner_address: Option<String>,
-    mine_threads: Option<usize>,
-    cache_mb: Option<usize>,
-    min_fee: Option<u64>,
-    listen: Option<String>,
-    peers: Option<Vec<String>>,
-    bootnodes: Option<Vec<String>>,
-    discover: Option<bool>,
-    compact_relay: Option<bool>,
-    max_outbound: Option<usize>,
-    max_inbound: Option<usize>,
-    http: Option<String>,
-    dev_block_time: Option<u64>,
+    pub data_dir: Option<PathBuf>,
+    pub genesis: Option<PathBuf>,
+    pub dev: Option<bool>,
+    pub mine: Option<bool>,
+    pub miner_address: Option<String>,
+    pub mine_threads: Option<usize>,
+    pub cache_mb: Option<usize>,
+    pub min_fee: Option<u64>,
+    pub listen: Option<String>,
+    pub peers: Option<Vec<String>>,
+    pub bootnodes: Option<Vec<String>>,
+    pub discover: Option<bool>,
+    pub compact_relay: Option<bool>,
+    pub max_outbound: Option<usize>,
+    pub max_inbound: Option<usize>,
+    pub http: Option<String>,
+    pub dev_block_time: Option<u64>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
 }
 
 /// Why the configuration is unusable.
@@ -255,6 +309,41 @@ pub struct Settings {
     pub http: Option<Bind>,
     /// Seconds between blocks of a fresh dev chain.
     pub dev_block_time: u64,
+    /// Log filter directives.
+    pub log_filter: String,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured at a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The log filter by precedence: `--log-level` (or `FERRITE_LOG_LEVEL`), then `RUST_LOG`,
+/// then the file's `log_level`, then "info"; checked as tracing directives.
+fn log_filter(flag: Option<String>, file: Option<String>) -> Result<String, ConfigError> {
+    let rust_log = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
+    let filter = flag
+        .or(rust_log)
+        .or(file)
+        .unwrap_or_else(|| "info".to_string());
+    tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| {
+        ConfigError::Invalid(format!("log_level {filter:?} is not a tracing filter: {e}"))
+    })?;
+    Ok(filter)
+}
+
+/// The config file named by `args` (empty without one).
+pub fn file_of(args: &NodeArgs) -> Result<FileConfig, ConfigError> {
+    match &args.config {
+        Some(p) => read_file(p),
+        None => Ok(FileConfig::default()),
+    }
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -271,10 +360,7 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 impl Settings {
     /// Merges flags/env (`args`) over the config file over defaults.
     pub fn resolve(args: &NodeArgs) -> Result<Settings, ConfigError> {
-        let file = match &args.config {
-            Some(p) => read_file(p)?,
-            None => FileConfig::default(),
-        };
+        let file = file_of(args)?;
         let dev = args.dev.or(file.dev).unwrap_or(false);
         let mine_threads = args.mine_threads.or(file.mine_threads).unwrap_or(1);
         if !(1..=MAX_MINE_THREADS).contains(&mine_threads) {
@@ -320,6 +406,16 @@ impl Settings {
                 DEFAULT_HTTP_PORT,
             )))),
         };
+        let log_format = match args.log_format.clone().or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid(format!(
+                    "log_format must be \"text\" or \"json\", got {other:?}"
+                )))
+            }
+        };
+        let log_filter = log_filter(args.log_level.clone(), file.log_level)?;
         let dev_block_time = args
             .dev_block_time
             .or(file.dev_block_time)
@@ -364,6 +460,8 @@ impl Settings {
             cache_bytes,
             mempool,
             dev_block_time,
+            log_filter,
+            log_format,
         })
     }
 }

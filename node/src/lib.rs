@@ -10,6 +10,9 @@ pub mod chain;
 pub mod chainfile;
 pub mod config;
 pub mod devchain;
+pub mod effective;
+pub mod exit;
+pub mod export;
 pub mod generate;
 pub mod http;
 pub mod mempool;
@@ -25,5 +28,14 @@ pub mod store;
 pub mod testnet;
 pub mod verified;
 
-/// The node's version, as printed by `ferrite-node --version`.
+/// The node's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit the node was built from ("unknown" outside a git checkout).
+pub const COMMIT: &str = env!("FERRITE_COMMIT");
+/// What `ferrite-node --version` prints after the name: the version and the commit.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("FERRITE_COMMIT"),
+    ")"
+);

@@ -6,16 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use clap::Parser;
 use ferrite_core::dev::dev_key;
 use ferrite_core::{Address, BodyChecked, Genesis, GenesisConfig};
 use ferrite_node::chain::{Chain, Submitted};
 use ferrite_node::chainfile::ChainReader;
-use ferrite_node::config::{Cli, Command, Settings, DEV_ACCOUNTS};
+use ferrite_node::config::{Cli, Command, ConfigError, LogFormat, Settings, DEV_ACCOUNTS};
 use ferrite_node::node::{now_secs, CheckedBlock, Node};
 use ferrite_node::p2p::Network;
 use ferrite_node::store::StoreRead;
-use ferrite_node::{devchain, generate, miner};
+use ferrite_node::{devchain, exit, generate, miner};
 
 /// Blocks an import reads and verifies ahead of the one being connected.
 const IMPORT_AHEAD: usize = 4;
@@ -30,44 +29,77 @@ const ALONE_WARNING_INTERVAL: std::time::Duration = std::time::Duration::from_se
 /// How often the mempool drops expired transfers.
 const MEMPOOL_EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
-use ferrite_node::store::{record_genesis, GENESIS_FILE};
+use ferrite_node::store::{record_genesis, StoreError, GENESIS_FILE};
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let (cli, matches) = match ferrite_node::config::parse() {
+        Ok(parsed) => parsed,
         Err(e) if e.use_stderr() => {
             // One line: the first line of clap's message, which names the problem.
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
             eprintln!("{first} (see ferrite-node --help)");
-            std::process::exit(2);
+            std::process::exit(exit::USAGE);
         }
         Err(e) => e.exit(),
     };
-    init_logging();
-    let result = run(cli);
-    if let Err(e) = result {
+    let settings = match Settings::resolve(&cli.opts) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(exit::CONFIG);
+        }
+    };
+    init_logging(&settings);
+    if let Err(e) = run(cli, &settings, &matches) {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(exit::code(e.chain()));
     }
     if ferrite_node::out::gone() {
-        std::process::exit(ferrite_node::out::EXIT_STDOUT_CLOSED);
+        std::process::exit(exit::STDOUT_CLOSED);
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+fn init_logging(settings: &Settings) {
+    // Checked when the settings were resolved.
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::resolve(&cli.opts)?;
+fn run(cli: Cli, settings: &Settings, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let settings = settings.clone();
     match cli.command.unwrap_or(Command::Run) {
+        Command::Config => {
+            let file = ferrite_node::config::file_of(&cli.opts)?;
+            let rows = ferrite_node::effective::rows(&cli.opts, &file, &settings, matches);
+            let text = ferrite_node::effective::render(&rows, cli.opts.config.as_deref());
+            ferrite_node::say!("{}", text.trim_end());
+            Ok(())
+        }
+        Command::Completions(c) => {
+            let mut cmd = ferrite_node::config::command();
+            let mut out = Vec::new();
+            clap_complete::generate(c.shell, &mut cmd, "ferrite-node", &mut out);
+            ferrite_node::say!("{}", String::from_utf8_lossy(&out).trim_end());
+            Ok(())
+        }
+        Command::Manpage => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(ferrite_node::config::command())
+                .render(&mut out)
+                .context("rendering the man page")?;
+            ferrite_node::say!("{}", String::from_utf8_lossy(&out).trim_end());
+            Ok(())
+        }
         Command::Run => run_node(&settings),
         Command::Generate(g) => {
             let dir = settings.data_dir.clone().unwrap_or_else(|| {
@@ -89,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import(args) => import(&settings, &args.file, args.measure_limit),
         Command::Check(args) => check(&settings, &args.at_height),
+        Command::Export(args) => export(&settings, &args.out),
         Command::Testnet(args) => ferrite_node::testnet::run(&args),
     }
 }
@@ -139,8 +172,10 @@ fn open_recording(
     cache: usize,
 ) -> anyhow::Result<Chain> {
     if !data_dir.join("CURRENT").exists() {
-        std::fs::create_dir_all(data_dir)
-            .with_context(|| format!("cannot use data dir {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Unusable {
+            path: data_dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         record_genesis(data_dir, cfg)?;
     }
     let chain = Chain::open(data_dir, genesis, cache)?;
@@ -149,9 +184,7 @@ fn open_recording(
 }
 
 fn read_genesis(path: &Path) -> anyhow::Result<GenesisConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read genesis file {}", path.display()))?;
-    GenesisConfig::from_json(&text).with_context(|| format!("genesis file {}", path.display()))
+    Ok(ferrite_node::store::read_genesis(path)?)
 }
 
 fn default_data_dir(genesis_name: &str) -> PathBuf {
@@ -164,7 +197,7 @@ fn default_data_dir(genesis_name: &str) -> PathBuf {
 fn run_node(settings: &Settings) -> anyhow::Result<()> {
     // Before anything is created on disk.
     if settings.mine && !settings.dev && settings.miner_address.is_none() {
-        bail!("--mine needs --miner-address");
+        return Err(ConfigError::Invalid("--mine needs --miner-address".into()).into());
     }
     let throwaway = settings.dev && settings.data_dir.is_none();
     let data_dir = match &settings.data_dir {
@@ -184,9 +217,7 @@ fn run_node(settings: &Settings) -> anyhow::Result<()> {
 fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
     let (cfg, genesis) = load_genesis(settings, data_dir)?;
     let params = genesis.params.clone();
-    let chain = open_recording(data_dir, &cfg, &genesis, settings.cache_bytes)?;
-    let tip = chain.tip_info()?;
-    let node = Arc::new(Node::new(chain, settings.mempool.clone())?);
+    // Before the data dir is created.
     let miner_address = match &settings.miner_address {
         Some(s) => {
             Address::parse(s, &params.prefix).with_context(|| format!("--miner-address {s}"))?
@@ -195,9 +226,12 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         None if settings.dev => dev_key(0).address(),
         None => Address::default(),
     };
+    let chain = open_recording(data_dir, &cfg, &genesis, settings.cache_bytes)?;
+    let tip = chain.tip_info()?;
+    let node = Arc::new(Node::new(chain, settings.mempool.clone())?);
     ferrite_node::say!(
         "ferrite-node {} on chain {} ({})",
-        ferrite_node::VERSION,
+        ferrite_node::LONG_VERSION,
         params.chain_name,
         params.genesis_hash
     );
@@ -257,7 +291,12 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
                 let _ = m.join();
             }
             let listen = net.listen.map(|b| b.to_string()).unwrap_or_default();
-            bail!("cannot listen for peers on {listen}: {e}");
+            return Err(exit::ListenError {
+                what: "peers",
+                addr: listen,
+                source: e,
+            }
+            .into());
         }
     };
     ferrite_node::say!("node id {node_id}");
@@ -293,7 +332,12 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
                 for m in miners {
                     let _ = m.join();
                 }
-                bail!("cannot serve HTTP on {addr}: {e}");
+                return Err(exit::ListenError {
+                    what: "HTTP",
+                    addr: addr.to_string(),
+                    source: e,
+                }
+                .into());
             }
         }
     }
@@ -349,7 +393,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         if let Ok(rt) = rt {
             let _ = rt.block_on(wait_for_signal());
             eprintln!("second signal: exiting now");
-            std::process::exit(130);
+            std::process::exit(exit::INTERRUPTED);
         }
     });
     node.request_shutdown();
@@ -497,6 +541,36 @@ fn peak_rss_kib() -> Option<u64> {
         .find(|l| l.starts_with("VmHWM:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
+}
+
+fn export(settings: &Settings, out: &Path) -> anyhow::Result<()> {
+    let data_dir = settings
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| default_data_dir("testnet"));
+    if !data_dir.join("CURRENT").exists() {
+        return Err(StoreError::Unusable {
+            path: data_dir,
+            reason: "no chain in it to export".into(),
+        }
+        .into());
+    }
+    let (cfg, genesis) = load_genesis(settings, &data_dir)?;
+    let chain = Chain::open(&data_dir, &genesis, settings.cache_bytes)?;
+    let started = Instant::now();
+    let done = ferrite_node::export::export(&chain, &cfg, out)
+        .with_context(|| format!("export --out {}", out.display()))?;
+    let tip = chain.tip_info()?;
+    ferrite_node::say!(
+        "exported {} blocks, {} transfers in {:.2} s to {}; tip {} {}",
+        done.blocks,
+        done.txs,
+        started.elapsed().as_secs_f64(),
+        out.display(),
+        tip.height,
+        tip.hash
+    );
+    Ok(())
 }
 
 fn check(settings: &Settings, heights: &[u64]) -> anyhow::Result<()> {

@@ -157,8 +157,74 @@ fn mine_without_an_address_fails_before_creating_anything() {
         .unwrap();
     let err = one_line_error(&out);
     assert!(err.contains("--miner-address"), "{err}");
+    assert_eq!(out.status.code(), Some(ferrite_node::exit::CONFIG));
+    // A reward address that does not parse is refused before anything is created too.
+    let out = std::process::Command::new(ferrite_tests::binary("ferrite-node"))
+        .args(["--mine", "--miner-address", "garbage", "--http", "off"])
+        .env("HOME", home.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("--miner-address garbage"), "{err}");
+    assert_eq!(out.status.code(), Some(ferrite_node::exit::CONFIG));
     let left: Vec<_> = std::fs::read_dir(home.path()).unwrap().collect();
     assert!(left.is_empty(), "created {left:?}");
+}
+
+#[test]
+fn each_kind_of_failure_has_its_exit_code() {
+    use ferrite_node::exit;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let code = |args: &[&str]| node_output(args).status.code();
+    assert_eq!(code(&["--no-such-flag"]), Some(exit::USAGE));
+    assert_eq!(code(&["--mine-threads", "0", "check"]), Some(exit::CONFIG));
+    assert_eq!(code(&["--log-format", "xml", "check"]), Some(exit::CONFIG));
+    let bad = d.join("bad.json");
+    std::fs::write(&bad, "{").unwrap();
+    let g = bad.to_str().unwrap();
+    let data = d.join("x");
+    let x = data.to_str().unwrap();
+    assert_eq!(
+        code(&["--genesis", g, "--data-dir", x]),
+        Some(exit::GENESIS)
+    );
+    let file = d.join("file");
+    std::fs::write(&file, "x").unwrap();
+    let under_file = file.join("data");
+    let u = under_file.to_str().unwrap();
+    assert_eq!(code(&["--dev", "--data-dir", u]), Some(exit::DATA_DIR));
+    let chain = d.join("chain.bin");
+    let c = chain.to_str().unwrap();
+    std::fs::write(&chain, "not a chain file").unwrap();
+    assert_eq!(
+        code(&["import", "--file", c, "--data-dir", x]),
+        Some(exit::CHAIN_FILE)
+    );
+    // A port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    assert_eq!(
+        code(&["--dev", "--data-dir", x, "--http", &port]),
+        Some(exit::LISTEN)
+    );
+    // Nobody to hand a dev genesis: the port is closed again.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let y = d.join("y");
+    assert_eq!(
+        code(&[
+            "--dev",
+            "--data-dir",
+            y.to_str().unwrap(),
+            "--peer",
+            &closed
+        ]),
+        Some(exit::JOIN)
+    );
 }
 
 #[test]
@@ -231,6 +297,8 @@ fn a_node_that_does_not_mine_does_not_say_it_stops_a_miner() {
         data.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
+        "--http",
+        "off",
     ]);
     n.p2p_addr();
     let (status, lines) = n.terminate(20);
@@ -326,4 +394,91 @@ fn a_peer_on_another_chain_is_told_in_words_and_not_banned() {
     ]);
     let err = one_line_error(&out);
     assert!(err.contains("not a dev chain"), "{err}");
+}
+
+#[test]
+fn export_writes_the_chain_import_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (file, a) = (d.join("chain.bin"), d.join("a"));
+    ferrite_tests::generate_chain(&file, 12, 5, 20);
+    ferrite_tests::import_chain(&file, &a);
+    let copy = d.join("copy.bin");
+    let out = node_output(&[
+        "export",
+        "--data-dir",
+        a.to_str().unwrap(),
+        "--out",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("exported 12 blocks, 60 transfers"));
+    // The same genesis and blocks, byte for byte, as the file the chain came from.
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&file).unwrap());
+    let b = d.join("b");
+    ferrite_tests::import_chain(&copy, &b);
+    assert_eq!(
+        ferrite_tests::check_data_dir(&a),
+        ferrite_tests::check_data_dir(&b)
+    );
+    // Nothing to export, and a destination that cannot be written: errors, no file left.
+    let err = one_line_error(&node_output(&[
+        "export",
+        "--data-dir",
+        d.join("none").to_str().unwrap(),
+        "--out",
+        d.join("x.bin").to_str().unwrap(),
+    ]));
+    assert!(err.contains("no chain in"), "{err}");
+    let bad = d.join("missing-dir").join("x.bin");
+    let err = one_line_error(&node_output(&[
+        "export",
+        "--data-dir",
+        a.to_str().unwrap(),
+        "--out",
+        bad.to_str().unwrap(),
+    ]));
+    assert!(err.contains("missing-dir"), "{err}");
+    assert!(!d.join("none").exists());
+}
+
+#[test]
+fn config_completions_and_man_page_come_from_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("n.toml");
+    std::fs::write(&file, "mine_threads = 2\n").unwrap();
+    let out = std::process::Command::new(ferrite_tests::binary("ferrite-node"))
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "config",
+            "--max-inbound",
+            "7",
+        ])
+        .env("FERRITE_MIN_FEE", "5")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("mine_threads = 2  # config file"), "{text}");
+    assert!(text.contains("max_inbound = 7  # flag"), "{text}");
+    assert!(
+        text.contains("min_fee = 5  # environment FERRITE_MIN_FEE"),
+        "{text}"
+    );
+    assert!(text.contains("max_outbound = 8  # default"), "{text}");
+    let bash = node_output(&["completions", "bash"]);
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("--dev-block-time"));
+    let man = node_output(&["manpage"]);
+    assert!(String::from_utf8_lossy(&man.stdout).contains(".TH ferrite-node"));
+    let help = node_output(&["testnet", "--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--nodes") && !help.contains("--miner-address"),
+        "{help}"
+    );
 }

@@ -23,6 +23,7 @@ pub(super) async fn node_info(State(api): State<Arc<Api>>) -> Result<impl IntoRe
             let (best_header, best) = c.best_header()?;
             Ok(json!({
                 "version": crate::VERSION,
+                "commit": crate::COMMIT,
                 "node_id": node_id,
                 "chain": c.params().chain_name,
                 "address_prefix": c.params().prefix.as_str(),

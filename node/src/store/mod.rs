@@ -533,6 +533,39 @@ pub fn record_genesis(
     std::fs::rename(&tmp, &path).map_err(unusable)
 }
 
+/// Why a genesis file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisFileError {
+    /// It cannot be read.
+    #[error("cannot read genesis file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It is not a valid genesis.
+    #[error("genesis file {path}: {source}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: ferrite_core::genesis::GenesisError,
+    },
+}
+
+/// Reads the genesis document at `path` (a data dir's record, or `--genesis`).
+pub fn read_genesis(path: &Path) -> Result<ferrite_core::GenesisConfig, GenesisFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| GenesisFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    ferrite_core::GenesisConfig::from_json(&text).map_err(|source| GenesisFileError::Invalid {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn dir_size(path: &Path) -> u64 {
     std::fs::read_dir(path)
         .map(|rd| {
