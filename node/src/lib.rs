@@ -22,9 +22,11 @@ pub mod node;
 pub mod orphans;
 pub mod out;
 pub mod p2p;
+pub mod progress;
 pub mod readiness;
 pub mod seeds;
 pub mod store;
+pub mod terminal;
 pub mod testnet;
 pub mod verified;
 

@@ -66,12 +66,16 @@ fn init_logging(settings: &Settings) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(ferrite_node::terminal::LogWriter::new);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match settings.log_format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+        LogFormat::Text => {
+            if terminal {
+                ferrite_node::terminal::use_bar();
+            }
+            builder.with_ansi(terminal).init()
+        }
     }
 }
 
@@ -396,6 +400,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             std::process::exit(exit::INTERRUPTED);
         }
     });
+    ferrite_node::terminal::clear();
     node.request_shutdown();
     if let Some(api) = &http_api {
         api.stop();

@@ -238,10 +238,14 @@ fn seed_node(dir: &Path) -> (Running, SocketAddr, PathBuf) {
     (n, addr, genesis)
 }
 
+/// The highest tip the node logged: per block once in step, and in the progress lines while
+/// catching up (per block too with `processor=debug`).
 fn tip_height_from_logs(lines: &[String]) -> u64 {
     lines
         .iter()
-        .filter(|l| l.contains("new tip from peers"))
+        .filter(|l| {
+            l.contains("new tip from peers") || l.contains("catching up") || l.contains("caught up")
+        })
         .filter_map(|l| ferrite_tests::field(l, "height").and_then(|h| h.parse().ok()))
         .max()
         .unwrap_or(0)
@@ -273,6 +277,29 @@ fn a_late_node_syncs_1100_blocks_of_transfers() {
         tip_height_from_logs(&lines) == 1100,
         "connected through the P2P path"
     );
+    // Catching up is summarised: a progress line at once, one when caught up, and per-block
+    // lines only for the last block or two (within READY_LAG of the best header).
+    let first = lines.iter().find(|l| l.contains("catching up"));
+    let first = first.unwrap_or_else(|| panic!("no progress line: {lines:#?}"));
+    assert_eq!(
+        ferrite_tests::field(first, "best").as_deref(),
+        Some("1100"),
+        "{first}"
+    );
+    let done = lines.iter().find(|l| l.contains("caught up"));
+    let done = done.unwrap_or_else(|| panic!("no caught-up line: {lines:#?}"));
+    let height: u64 = ferrite_tests::field(done, "height")
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(0);
+    assert!((1098..=1100).contains(&height), "{done}");
+    let per_block = lines
+        .iter()
+        .filter(|l| l.contains("new tip from peers"))
+        .count();
+    assert!(
+        per_block <= 3,
+        "{per_block} per-block lines while catching up"
+    );
     seed.terminate(20);
     let (h, hash, root) = check_data_dir(&data);
     assert_eq!(
@@ -288,7 +315,9 @@ fn a_node_killed_mid_sync_finishes_after_restart() {
     let (seed, seed_addr, genesis) = seed_node(dir.path());
     let gh = genesis_hash(&genesis);
     let data = dir.path().join("victim");
-    let victim = start(&genesis, &data, &[seed_addr], None, &[]);
+    // Per-block lines, to see where it is between progress reports.
+    let debug = ["--log-level", "info,ferrite_node::p2p::processor=debug"];
+    let victim = start(&genesis, &data, &[seed_addr], None, &debug);
     // Kill it once it has connected some blocks but not all.
     let deadline = Instant::now() + Duration::from_secs(120);
     while tip_height_from_logs(&victim.lines()) < 100 {
