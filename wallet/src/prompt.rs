@@ -92,14 +92,11 @@ pub fn passphrase(file: Option<&Path>, new: bool) -> Result<Zeroizing<String>, W
     } else if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
         Zeroizing::new(p)
     } else if interactive() {
-        let first = Zeroizing::new(rpassword::prompt_password("Passphrase: ")?);
+        let mut ask = |q: &str| rpassword::prompt_password(q).map(Zeroizing::new);
         if new {
-            let again = Zeroizing::new(rpassword::prompt_password("Repeat passphrase: ")?);
-            if *first != *again {
-                return Err(WalletError::Usage("the passphrases differ".into()));
-            }
+            return new_passphrase(&mut ask, &mut |m| eprintln!("{m}"));
         }
-        first
+        ask("Passphrase: ")?
     } else {
         return Err(WalletError::Usage(format!(
             "no passphrase: no terminal to ask on; use --password-file FILE (or {PASSPHRASE_ENV})"
@@ -109,6 +106,33 @@ pub fn passphrase(file: Option<&Path>, new: bool) -> Result<Zeroizing<String>, W
         return Err(WalletError::Usage("the passphrase cannot be empty".into()));
     }
     Ok(pass)
+}
+
+/// How many times a new passphrase is asked for at a terminal before giving up: a typo in the
+/// repeat asks again rather than throwing away what was typed before it (a pasted secret).
+pub const NEW_PASSPHRASE_TRIES: usize = 3;
+
+/// A new passphrase, asked for and repeated through `ask`; a mismatch or an empty one is told
+/// through `tell` and asked again, up to [`NEW_PASSPHRASE_TRIES`] times.
+fn new_passphrase(
+    ask: &mut dyn FnMut(&str) -> std::io::Result<Zeroizing<String>>,
+    tell: &mut dyn FnMut(&str),
+) -> Result<Zeroizing<String>, WalletError> {
+    for _ in 0..NEW_PASSPHRASE_TRIES {
+        let first = ask("Passphrase: ")?;
+        if first.is_empty() {
+            tell("The passphrase cannot be empty; try again.");
+            continue;
+        }
+        let again = ask("Repeat passphrase: ")?;
+        if *first == *again {
+            return Ok(first);
+        }
+        tell("The passphrases differ; try again.");
+    }
+    Err(WalletError::Usage(format!(
+        "no passphrase after {NEW_PASSPHRASE_TRIES} tries (they differed or were empty)"
+    )))
 }
 
 /// A secret to import: asked without echo at a terminal, else read from standard input.
@@ -154,5 +178,41 @@ mod tests {
         // A reader that hands out one byte at a time is read to the end.
         let slow = std::io::Read::chain(&b"ab"[..], &b"cd"[..]);
         assert_eq!(read_secret(slow, 16).unwrap().unwrap().as_str(), "abcd");
+    }
+
+    /// Answers the prompts in order, recording what was asked and told.
+    fn scripted(answers: &[&str]) -> (Result<String, String>, Vec<String>) {
+        let mut answers = answers.iter();
+        let mut log = Vec::new();
+        let mut told = Vec::new();
+        let got = new_passphrase(
+            &mut |q| {
+                log.push(q.to_string());
+                answers
+                    .next()
+                    .map(|a| Zeroizing::new(a.to_string()))
+                    .ok_or_else(|| std::io::Error::other("no more input"))
+            },
+            &mut |m| told.push(m.to_string()),
+        );
+        log.extend(told);
+        (got.map(|p| p.to_string()).map_err(|e| e.to_string()), log)
+    }
+
+    #[test]
+    fn a_new_passphrase_is_asked_again_on_a_typo() {
+        let (got, log) = scripted(&["right", "rigth", "right", "right"]);
+        assert_eq!(got, Ok("right".into()));
+        assert_eq!(log.len(), 5, "{log:?}");
+        assert!(log.iter().any(|l| l.contains("differ")), "{log:?}");
+        // An empty one is refused and asked again without a repeat.
+        let (got, log) = scripted(&["", "pw", "pw"]);
+        assert_eq!(got, Ok("pw".into()));
+        assert!(log.iter().any(|l| l.contains("empty")), "{log:?}");
+        // Three misses give up with a usage error; the input ending is an error too.
+        let (got, _) = scripted(&["a", "b", "a", "c", "", "x"]);
+        let err = got.unwrap_err();
+        assert!(err.contains("3 tries"), "{err}");
+        assert!(scripted(&["a"]).0.is_err());
     }
 }
