@@ -126,6 +126,32 @@ pub fn command() -> clap::Command {
     })
 }
 
+/// The node options a subcommand does not read, as `--flag` names, among those given on the
+/// command line (before or after the subcommand's name). `testnet` starts node processes of
+/// its own and reads only the log options: a `--mine` or `--data-dir` given to it would be
+/// silently ignored, so it is refused instead.
+pub fn ignored_flags(matches: &clap::ArgMatches) -> Vec<String> {
+    const TESTNET_READS: &[&str] = &["log_level", "log_format"];
+    let Some(("testnet", sub)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    let cmd = command();
+    let Some(testnet) = cmd.find_subcommand("testnet") else {
+        return Vec::new();
+    };
+    let given = |id: &str| {
+        [matches, sub]
+            .iter()
+            .any(|m| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+    };
+    testnet
+        .get_arguments()
+        .filter(|a| a.is_global_set() && !TESTNET_READS.contains(&a.get_id().as_str()))
+        .filter(|a| given(a.get_id().as_str()))
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect()
+}
+
 /// Parses the process's command line with [`command`]; the matches tell where each value came
 /// from (a flag or the environment).
 pub fn parse() -> Result<(Cli, clap::ArgMatches), clap::Error> {
@@ -469,6 +495,25 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn testnet_refuses_the_node_flags_it_would_ignore() {
+        let ignored = |args: &[&str]| {
+            let m = command().try_get_matches_from(args).unwrap();
+            ignored_flags(&m)
+        };
+        assert_eq!(
+            ignored(&["n", "testnet", "--mine", "--data-dir", "x", "--nodes", "3"]),
+            vec!["--data-dir", "--mine"]
+        );
+        assert_eq!(
+            ignored(&["n", "--max-inbound", "3", "testnet"]),
+            vec!["--max-inbound"]
+        );
+        assert!(ignored(&["n", "testnet", "--log-level", "debug", "--miners", "1"]).is_empty());
+        // Other commands read them.
+        assert!(ignored(&["n", "--mine", "--data-dir", "x"]).is_empty());
+    }
 
     #[test]
     fn flag_beats_file_beats_default() {

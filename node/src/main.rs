@@ -43,6 +43,14 @@ fn main() {
         }
         Err(e) => e.exit(),
     };
+    let ignored = ferrite_node::config::ignored_flags(&matches);
+    if !ignored.is_empty() {
+        eprintln!(
+            "error: testnet does not read {} (it starts nodes of its own; see ferrite-node testnet --help)",
+            ignored.join(", ")
+        );
+        std::process::exit(exit::USAGE);
+    }
     let settings = match Settings::resolve(&cli.opts) {
         Ok(s) => s,
         Err(e) => {

@@ -181,6 +181,10 @@ fn each_kind_of_failure_has_its_exit_code() {
     assert_eq!(code(&["--no-such-flag"]), Some(exit::USAGE));
     assert_eq!(code(&["--mine-threads", "0", "check"]), Some(exit::CONFIG));
     assert_eq!(code(&["--log-format", "xml", "check"]), Some(exit::CONFIG));
+    // A node flag that testnet would ignore is refused, with its name.
+    let out = node_output(&["testnet", "--mine", "--nodes", "2"]);
+    assert_eq!(out.status.code(), Some(exit::USAGE));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("testnet does not read --mine"));
     let bad = d.join("bad.json");
     std::fs::write(&bad, "{").unwrap();
     let g = bad.to_str().unwrap();
