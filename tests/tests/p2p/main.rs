@@ -281,11 +281,7 @@ fn a_late_node_syncs_1100_blocks_of_transfers() {
     // lines only for the last block or two (within READY_LAG of the best header).
     let first = lines.iter().find(|l| l.contains("catching up"));
     let first = first.unwrap_or_else(|| panic!("no progress line: {lines:#?}"));
-    assert_eq!(
-        ferrite_tests::field(first, "best").as_deref(),
-        Some("1100"),
-        "{first}"
-    );
+    assert_eq!(ferrite_tests::field(first, "best"), Some("1100"), "{first}");
     let done = lines.iter().find(|l| l.contains("caught up"));
     let done = done.unwrap_or_else(|| panic!("no caught-up line: {lines:#?}"));
     let height: u64 = ferrite_tests::field(done, "height")
