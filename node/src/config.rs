@@ -128,10 +128,10 @@ pub fn command() -> clap::Command {
 
 /// The node options a subcommand does not read, as `--flag` names, among those given on the
 /// command line (before or after the subcommand's name). `testnet` starts node processes of
-/// its own and reads only the log options: a `--mine` or `--data-dir` given to it would be
+/// its own and reads only the log options (from flags or `--config`): a `--mine` or `--data-dir` given to it would be
 /// silently ignored, so it is refused instead.
 pub fn ignored_flags(matches: &clap::ArgMatches) -> Vec<String> {
-    const TESTNET_READS: &[&str] = &["log_level", "log_format"];
+    const TESTNET_READS: &[&str] = &["config", "log_level", "log_format"];
     let Some(("testnet", sub)) = matches.subcommand() else {
         return Vec::new();
     };

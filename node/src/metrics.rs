@@ -55,6 +55,7 @@ pub struct Metrics {
     blocks: Family<Outcome, Counter>,
     txs: Family<Outcome, Counter>,
     reorgs: Counter,
+    connected_txs: Counter,
     reorg_depth: Histogram,
     validation: Histogram,
     pong: Histogram,
@@ -99,6 +100,7 @@ impl Metrics {
             blocks: Family::default(),
             txs: Family::default(),
             reorgs: Counter::default(),
+            connected_txs: Counter::default(),
             reorg_depth: Histogram::new(exponential_buckets(
                 REORG_BUCKETS.0,
                 REORG_BUCKETS.1,
@@ -138,6 +140,11 @@ impl Metrics {
             "reorgs",
             "Tip changes that disconnected blocks",
             m.reorgs.clone(),
+        );
+        registry.register(
+            "connected_txs",
+            "Transfers in blocks connected to the best chain (a reorg's new branch counts again)",
+            m.connected_txs.clone(),
         );
         registry.register(
             "reorg_depth_blocks",
@@ -185,6 +192,7 @@ impl Metrics {
     pub fn block(&self, result: &Result<Submitted, ChainError>, took: Duration) {
         let (result, reason) = match result {
             Ok(Submitted::TipChanged(change)) => {
+                self.connected_txs.inc_by(change.mined_txs.len() as u64);
                 if !change.disconnected.is_empty() {
                     self.reorgs.inc();
                     self.reorg_depth.observe(change.disconnected.len() as f64);
@@ -203,6 +211,12 @@ impl Metrics {
             self.validation.observe(took.as_secs_f64());
         }
         self.blocks.get_or_create(&Outcome { result, reason }).inc();
+    }
+
+    /// Transfers connected to the best chain since the node started (what sync progress
+    /// counts its transfer rate by).
+    pub fn connected_txs(&self) -> u64 {
+        self.connected_txs.get()
     }
 
     /// Records a frame of `bytes` (header included) queued for a peer.

@@ -113,25 +113,40 @@ pub fn spawn(
     let (found_tx, found_rx) = mpsc::channel::<(u64, u64)>();
     let mut handles = Vec::new();
     for i in 0..threads {
-        let (node, board, found) = (node.clone(), board.clone(), found_tx.clone());
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("miner-{i}"))
-                .spawn(move || {
-                    set_idle_class();
-                    search_loop(&node, &board, &found, i, threads)
-                })?,
-        );
-    }
-    handles.push(
-        std::thread::Builder::new()
-            .name("miner".into())
+        let (node, shared, found) = (node.clone(), board.clone(), found_tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("miner-{i}"))
             .spawn(move || {
-                coordinate(&node, miner, &board, &found_rx);
-                board.stop();
-            })?,
-    );
+                set_idle_class();
+                search_loop(&node, &shared, &found, i, threads)
+            });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => return Err(abandon(&board, handles, e)),
+        }
+    }
+    let coordinator_board = board.clone();
+    let spawned = std::thread::Builder::new()
+        .name("miner".into())
+        .spawn(move || {
+            coordinate(&node, miner, &coordinator_board, &found_rx);
+            coordinator_board.stop();
+        });
+    match spawned {
+        Ok(h) => handles.push(h),
+        Err(e) => return Err(abandon(&board, handles, e)),
+    }
     Ok(handles)
+}
+
+/// A spawn failed part way: the search threads already started would wait for a coordinator
+/// that never comes, so they are stopped and joined before the error is returned.
+fn abandon(board: &Board, started: Vec<JoinHandle<()>>, e: std::io::Error) -> std::io::Error {
+    board.stop();
+    for h in started {
+        let _ = h.join();
+    }
+    e
 }
 
 /// Puts the calling thread in the idle scheduling class (the lowest priority where there is

@@ -1,7 +1,8 @@
-//! Sync progress as a pure tracker: fed the tip, the best header and the transfers of each block
-//! connected from peers, with the time passed in, it says when to report progress while the
-//! node catches up and when it has caught up. The caller ([`crate::terminal`]) decides how a
-//! report is shown: a log line, or a bar at a terminal.
+//! Sync progress as a pure tracker: sampled on a timer with the tip, the best header and the
+//! count of transfers connected, the time passed in, it says when to report progress while the
+//! node catches up (also when blocks stop coming: a rate of 0, time left unknown) and when it
+//! has caught up. The caller ([`crate::terminal`]) decides how a report is shown: a log line,
+//! or a bar at a terminal.
 //!
 //! "Catching up" is [`crate::readiness::syncing`]: the same rule as `/ready`'s `behind` and the
 //! `syncing` flag, so the log, the bar and the API never disagree about it.
@@ -20,7 +21,7 @@ pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 /// burst of empty ones) does not swing the estimate of the time left.
 pub const RATE_WINDOW: Duration = Duration::from_secs(30);
 
-/// One observation: a block from peers was connected.
+/// One observation of the node, taken every second or so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample {
     /// Time since an arbitrary fixed start (the tracker only subtracts).
@@ -29,7 +30,7 @@ pub struct Sample {
     pub height: u64,
     /// Best header height known.
     pub best: u64,
-    /// Transfers in the blocks this change connected.
+    /// Transfers connected to the best chain since the node started (a running count).
     pub txs: u64,
 }
 
@@ -72,10 +73,8 @@ pub enum Report {
 #[derive(Debug)]
 struct Run {
     start: Sample,
-    txs: u64,
-    /// Recent samples with the running transfer total, oldest first, spanning at most
-    /// [`RATE_WINDOW`] (and at least one sample).
-    window: VecDeque<(Duration, u64, u64)>,
+    /// Recent samples, oldest first, spanning at most [`RATE_WINDOW`] (at least one).
+    window: VecDeque<Sample>,
     last_report: Duration,
 }
 
@@ -96,7 +95,7 @@ impl Tracker {
         self.run.is_some()
     }
 
-    /// Records a connected block; returns what to show, if anything.
+    /// Takes one sample; returns what to show, if anything.
     pub fn observe(&mut self, s: Sample) -> Option<Report> {
         let behind = syncing(s.height, s.best);
         match (&mut self.run, behind) {
@@ -104,8 +103,7 @@ impl Tracker {
             (None, true) => {
                 let run = Run {
                     start: s,
-                    txs: s.txs,
-                    window: VecDeque::from([(s.at, s.height, s.txs)]),
+                    window: VecDeque::from([s]),
                     last_report: s.at,
                 };
                 let report = progress(&run, s);
@@ -113,13 +111,12 @@ impl Tracker {
                 Some(Report::Progress(report))
             }
             (Some(run), true) => {
-                run.txs = run.txs.saturating_add(s.txs);
-                run.window.push_back((s.at, s.height, run.txs));
+                run.window.push_back(s);
                 while run.window.len() > 1
                     && run
                         .window
                         .front()
-                        .is_some_and(|f| s.at.saturating_sub(f.0) > RATE_WINDOW)
+                        .is_some_and(|f| s.at.saturating_sub(f.at) > RATE_WINDOW)
                 {
                     run.window.pop_front();
                 }
@@ -132,8 +129,8 @@ impl Tracker {
             (Some(run), false) => {
                 let report = Report::CaughtUp {
                     height: s.height,
-                    blocks: s.height.saturating_sub(run.start.height).saturating_add(1),
-                    txs: run.txs.saturating_add(s.txs),
+                    blocks: s.height.saturating_sub(run.start.height),
+                    txs: s.txs.saturating_sub(run.start.txs),
                     took: s.at.saturating_sub(run.start.at),
                 };
                 self.run = None;
@@ -150,11 +147,11 @@ fn progress(run: &Run, s: Sample) -> Progress {
         s.height as f64 * 100.0 / s.best as f64
     };
     let (blocks_per_sec, txs_per_sec) = match run.window.front() {
-        Some(&(at, height, txs)) if s.at > at => {
-            let secs = (s.at - at).as_secs_f64();
+        Some(f) if s.at > f.at => {
+            let secs = (s.at - f.at).as_secs_f64();
             (
-                s.height.saturating_sub(height) as f64 / secs,
-                run.txs.saturating_sub(txs) as f64 / secs,
+                s.height.saturating_sub(f.height) as f64 / secs,
+                s.txs.saturating_sub(f.txs) as f64 / secs,
             )
         }
         _ => (0.0, 0.0),
@@ -203,7 +200,7 @@ mod tests {
         let mut t = Tracker::new();
         for h in 1..100 {
             // One or two headers ahead is a block in flight, not a sync.
-            assert_eq!(t.observe(at(h * 1000, h, h + 2, 3)), None);
+            assert_eq!(t.observe(at(h * 1000, h, h + 2, h * 3)), None);
         }
         assert!(!t.catching_up());
     }
@@ -211,23 +208,19 @@ mod tests {
     #[test]
     fn a_sync_reports_at_once_then_every_interval_then_once_caught_up() {
         let mut t = Tracker::new();
-        // Block 1 of 1,000 at t=0: the first report comes at once.
+        // At 1 of 1,000 (10 transfers connected so far) at t=0: the first report at once.
         let Some(Report::Progress(p)) = t.observe(at(0, 1, 1000, 10)) else {
             panic!("no first report");
         };
         assert_eq!((p.height, p.best, p.left), (1, 1000, None));
-        // 100 blocks per second with 10 transfers each: reports only every 5 s.
+        // Sampled every second: 100 blocks of 10 transfers each second; reports every 5 s.
         let mut reports = Vec::new();
-        for i in 1..=900u64 {
-            if let Some(r) = t.observe(at(i * 10, 1 + i, 1000, 10)) {
+        for i in 1..=9u64 {
+            if let Some(r) = t.observe(at(i * 1000, 1 + i * 100, 1000, 10 + i * 1000)) {
                 reports.push((i, r));
             }
         }
-        assert_eq!(
-            reports.iter().map(|r| r.0).collect::<Vec<_>>(),
-            vec![500],
-            "one report in 9 s"
-        );
+        assert_eq!(reports.iter().map(|r| r.0).collect::<Vec<_>>(), vec![5]);
         let Report::Progress(p) = reports[0].1 else {
             panic!("not progress");
         };
@@ -241,34 +234,48 @@ mod tests {
         assert!((p.txs_per_sec - 1000.0).abs() < 1e-9, "{}", p.txs_per_sec);
         assert_eq!(p.left.map(|d| d.as_secs()), Some(4));
         // Within READY_LAG of the best header: caught up, once.
-        let r = t.observe(at(9_980, 998, 1000, 10));
+        let r = t.observe(at(9_980, 998, 1000, 9_980));
         assert_eq!(
             r,
             Some(Report::CaughtUp {
                 height: 998,
-                blocks: 998,
-                txs: 9_020,
+                blocks: 997,
+                txs: 9_970,
                 took: Duration::from_millis(9_980),
             })
         );
         assert!(!t.catching_up());
-        assert_eq!(t.observe(at(10_000, 999, 1000, 10)), None);
+        assert_eq!(t.observe(at(10_000, 999, 1000, 9_990)), None);
+    }
+
+    #[test]
+    fn a_stalled_sync_keeps_reporting_with_no_rate() {
+        let mut t = Tracker::new();
+        t.observe(at(0, 10, 500, 0));
+        t.observe(at(1000, 60, 500, 0));
+        // No block for a minute: reports go on, the rate falls to 0 once the window has only
+        // the stalled stretch, and the time left is unknown.
+        let mut last = None;
+        for i in 2..=61u64 {
+            if let Some(Report::Progress(p)) = t.observe(at(i * 1000, 60, 500, 0)) {
+                last = Some(p);
+            }
+        }
+        let p = last.expect("reports while stalled");
+        assert_eq!((p.height, p.blocks_per_sec, p.left), (60, 0.0, None));
+        assert!(t.catching_up());
     }
 
     #[test]
     fn rates_come_from_the_recent_window_only() {
         let mut t = Tracker::new();
         t.observe(at(0, 1, 100_000, 0));
-        // 10 blocks/s for 60 s, then 100 blocks/s for 40 s.
+        // 10 blocks/s for 60 s, then 100 blocks/s for 40 s, sampled every second.
         let mut h = 1;
         let mut last = None;
-        for i in 1..=600u64 {
-            h += 1;
-            last = t.observe(at(i * 100, h, 100_000, 0)).or(last);
-        }
-        for i in 1..=4000u64 {
-            h += 1;
-            last = t.observe(at(60_000 + i * 10, h, 100_000, 0)).or(last);
+        for i in 1..=100u64 {
+            h += if i <= 60 { 10 } else { 100 };
+            last = t.observe(at(i * 1000, h, 100_000, 0)).or(last);
         }
         let Some(Report::Progress(p)) = last else {
             panic!("no report");
@@ -286,28 +293,40 @@ mod tests {
         let mut t = Tracker::new();
         t.observe(at(0, 10, 100, 5));
         assert!(matches!(
-            t.observe(at(1000, 99, 100, 5)),
+            t.observe(at(1000, 99, 100, 15)),
             Some(Report::CaughtUp {
-                blocks: 90,
+                blocks: 89,
                 txs: 10,
                 ..
             })
         ));
-        let Some(Report::Progress(p)) = t.observe(at(60_000, 100, 200, 0)) else {
+        let Some(Report::Progress(p)) = t.observe(at(60_000, 100, 200, 15)) else {
             panic!("a second sync is reported");
         };
         assert_eq!((p.height, p.blocks_per_sec), (100, 0.0));
         assert!(matches!(
-            t.observe(at(61_000, 200, 200, 0)),
-            Some(Report::CaughtUp { blocks: 101, .. })
+            t.observe(at(61_000, 200, 200, 15)),
+            Some(Report::CaughtUp { blocks: 100, .. })
         ));
     }
 
     #[test]
-    fn extreme_heights_do_not_overflow() {
+    fn a_best_header_that_falls_back_ends_the_sync() {
+        let mut t = Tracker::new();
+        t.observe(at(0, 10, 100, 0));
+        // The branch that was ahead turned out invalid: the best header is the tip again.
+        assert!(matches!(
+            t.observe(at(1000, 10, 10, 0)),
+            Some(Report::CaughtUp { blocks: 0, .. })
+        ));
+        assert!(!t.catching_up());
+    }
+
+    #[test]
+    fn extreme_values_do_not_overflow() {
         let mut t = Tracker::new();
         t.observe(at(0, 0, u64::MAX, u64::MAX));
-        let r = t.observe(at(u64::MAX / 2, u64::MAX - 3, u64::MAX, u64::MAX));
+        let r = t.observe(at(u64::MAX / 2, u64::MAX - 3, u64::MAX, 0));
         assert!(matches!(r, Some(Report::Progress(_))));
         assert!(matches!(
             t.observe(at(u64::MAX, u64::MAX, u64::MAX, u64::MAX)),

@@ -30,9 +30,9 @@ pub fn show(report: &Report) {
         Report::Progress(p) => tracing::info!(
             height = p.height,
             best = p.best,
-            percent = format!("{:.1}", p.percent),
-            blocks_per_sec = format!("{:.0}", p.blocks_per_sec),
-            transfers_per_sec = format!("{:.0}", p.txs_per_sec),
+            percent = (p.percent * 10.0).round() / 10.0,
+            blocks_per_sec = p.blocks_per_sec.round(),
+            transfers_per_sec = p.txs_per_sec.round(),
             left = p.left.map(human).unwrap_or_else(|| "unknown".into()),
             "catching up"
         ),

@@ -182,7 +182,13 @@ fn each_kind_of_failure_has_its_exit_code() {
     assert_eq!(code(&["--mine-threads", "0", "check"]), Some(exit::CONFIG));
     assert_eq!(code(&["--log-format", "xml", "check"]), Some(exit::CONFIG));
     // A node flag that testnet would ignore is refused, with its name.
-    let out = node_output(&["testnet", "--mine", "--nodes", "2"]);
+    // (Under `timeout`: were the refusal to break, a testnet would run until stopped.)
+    let out = std::process::Command::new("timeout")
+        .arg("20")
+        .arg(ferrite_tests::binary("ferrite-node"))
+        .args(["testnet", "--mine", "--nodes", "2"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(exit::USAGE));
     assert!(String::from_utf8_lossy(&out.stderr).contains("testnet does not read --mine"));
     let bad = d.join("bad.json");

@@ -15,7 +15,6 @@ use super::addrbook::BanKey;
 use super::PeerId;
 use crate::chain::{ChainError, Submitted};
 use crate::node::{CheckedBlock, Node};
-use crate::progress::{Sample, Tracker};
 use crate::store::BlockStatus;
 
 /// Blocks verified ahead of the one being connected.
@@ -80,8 +79,6 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("p2p-connect".into())
         .spawn(move || {
-            let mut progress = Tracker::new();
-            let clock = std::time::Instant::now();
             for (peer, ban_key, checked) in ready_rx {
                 let block = checked.block();
                 let (hash, height, txs) = (checked.id(), block.header.height, block.txs.len());
@@ -89,23 +86,7 @@ pub fn spawn(
                 let result = node.submit_checked(checked);
                 let ms = started.elapsed().as_secs_f64() * 1000.0;
                 if let Ok(Submitted::TipChanged(change)) = &result {
-                    let view = node.view();
-                    let report = progress.observe(Sample {
-                        at: clock.elapsed(),
-                        height: view.tip.height,
-                        best: view.best_header_meta.height,
-                        txs: change.mined_txs.len() as u64,
-                    });
-                    let reorg = change.disconnected.len();
-                    // While catching up, blocks are summarised by the progress reports.
-                    if progress.catching_up() || report.is_some() {
-                        tracing::debug!(%hash, height, txs, reorg, ms = format!("{ms:.1}"), "new tip from peers");
-                    } else {
-                        tracing::info!(%hash, height, txs, reorg, ms = format!("{ms:.1}"), "new tip from peers");
-                    }
-                    if let Some(report) = report {
-                        crate::terminal::show(&report);
-                    }
+                    log_new_tip(&node, hash, height, txs, change.disconnected.len(), ms);
                 }
                 if let Err(ChainError::Store(e)) = &result {
                     tracing::error!(error = %e, "store failed; stopping the node");
@@ -132,4 +113,16 @@ pub fn spawn(
             }
         })?;
     Ok(jobs_tx)
+}
+
+/// One line per new tip once in step; while catching up (the `syncing` rule) the blocks are
+/// summarised by the progress reports ([`crate::progress`]) and logged at DEBUG only.
+fn log_new_tip(node: &Node, hash: Hash, height: u64, txs: usize, reorg: usize, ms: f64) {
+    let view = node.view();
+    let ms = format!("{ms:.1}");
+    if crate::readiness::syncing(view.tip.height, view.best_header_meta.height) {
+        tracing::debug!(%hash, height, txs, reorg, ms, "new tip from peers");
+    } else {
+        tracing::info!(%hash, height, txs, reorg, ms, "new tip from peers");
+    }
 }

@@ -411,11 +411,25 @@ fn a_partitioned_network_heals_onto_the_heavier_side_and_keeps_the_lighter_sides
     // Wait until Y mined it.
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let view = y.tip().unwrap();
+        assert!(Instant::now() < deadline, "side Y never mined the transfer");
+        // The observer may be dropped by the node as an idle peer: reconnect (the transfer
+        // was relayed already). What the node said about it is printed for the record.
+        let view = match y.tip() {
+            Ok(v) => v,
+            Err(e) => {
+                let said: Vec<String> = n2
+                    .lines()
+                    .into_iter()
+                    .filter(|l| l.contains("disconnecting"))
+                    .collect();
+                eprintln!("observer of side Y lost ({e}); the node said: {said:?}");
+                y = WirePeer::observe(a2, gh).unwrap();
+                continue;
+            }
+        };
         if contains_tx(&blocks_after(&mut y, &view, before.height), &txid) {
             break;
         }
-        assert!(Instant::now() < deadline, "side Y never mined the transfer");
         std::thread::sleep(Duration::from_millis(500));
     }
     drop(y);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use ferrite_core::dev::dev_key;
 use ferrite_core::{Address, ChainParams};
 use ferrite_node::chain::TipInfo;
@@ -16,6 +16,7 @@ use ferrite_node::http::Api;
 use ferrite_node::node::{now_secs, Node};
 use ferrite_node::p2p::identity::NodeId;
 use ferrite_node::p2p::{NetConfig, Network, PeerTable};
+use ferrite_node::progress::{Sample, Tracker};
 use ferrite_node::{exit, miner};
 
 use crate::genesis::{default_data_dir, load_genesis, open_recording};
@@ -28,6 +29,8 @@ const STDOUT_CHECK: Duration = Duration::from_millis(250);
 /// How long a node may be without peers before it warns, and how often it warns again.
 const ALONE_FIRST_WARNING: Duration = Duration::from_secs(10);
 const ALONE_WARNING_INTERVAL: Duration = Duration::from_secs(120);
+/// How often sync progress is sampled (it is reported every `progress::PROGRESS_INTERVAL`).
+const PROGRESS_SAMPLE: Duration = Duration::from_secs(1);
 /// How often the mempool drops expired transfers.
 const MEMPOOL_EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How long the runtime's tasks get to finish at shutdown.
@@ -94,7 +97,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         configured: net.peers.len(),
         peers: network.peer_table(),
     };
-    rt.block_on(serve(&node, alone))?;
+    let stop = rt.block_on(serve(&node, alone))?;
     shut_down(Parts {
         node,
         miners,
@@ -102,7 +105,19 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         api,
         rt,
     });
-    Ok(())
+    match stop {
+        Stop::Asked => Ok(()),
+        // A non-zero exit, so that a service manager restarts the node.
+        Stop::Failed => bail!("the node stopped itself after a failure (see the log above)"),
+    }
+}
+
+/// Why the main loop ended.
+enum Stop {
+    /// A signal, or stdout's reader left.
+    Asked,
+    /// A part of the node (the store) failed and asked the node to stop.
+    Failed,
 }
 
 /// The reward address, parsed before anything is written: the dev account 0 for `--dev`.
@@ -240,11 +255,12 @@ struct Alone {
     peers: Arc<PeerTable>,
 }
 
-/// The main loop: runs until a signal, or until whoever reads stdout leaves.
-async fn serve(node: &Node, alone: Alone) -> anyhow::Result<()> {
+/// The main loop: runs until a signal, whoever reads stdout leaving, or a part of the node
+/// asking it to stop (the store failed). Samples sync progress on the way.
+async fn serve(node: &Node, alone: Alone) -> anyhow::Result<Stop> {
     if ferrite_node::out::gone() {
         tracing::warn!("standard output closed; stopping");
-        return Ok(());
+        return Ok(Stop::Asked);
     }
     let mut expiry = tokio::time::interval(MEMPOOL_EXPIRY_INTERVAL);
     let mut alone_tick = tokio::time::interval_at(
@@ -252,16 +268,33 @@ async fn serve(node: &Node, alone: Alone) -> anyhow::Result<()> {
         ALONE_WARNING_INTERVAL,
     );
     // Nothing is written to stdout while the node runs, so its reader leaving is watched.
-    let mut watch_stdout = tokio::time::interval(STDOUT_CHECK);
+    let mut watch = tokio::time::interval(STDOUT_CHECK);
+    let mut sample = tokio::time::interval(PROGRESS_SAMPLE);
+    let (mut progress, clock) = (Tracker::new(), Instant::now());
     let signal = wait_for_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {
-            r = &mut signal => return r,
-            _ = watch_stdout.tick() => {
+            r = &mut signal => return r.map(|()| Stop::Asked),
+            _ = watch.tick() => {
+                if node.shutting_down() {
+                    return Ok(Stop::Failed);
+                }
                 if ferrite_node::out::reader_left() {
                     tracing::warn!("standard output closed; stopping");
-                    return Ok(());
+                    return Ok(Stop::Asked);
+                }
+            }
+            _ = sample.tick() => {
+                let view = node.view();
+                let report = progress.observe(Sample {
+                    at: clock.elapsed(),
+                    height: view.tip.height,
+                    best: view.best_header_meta.height,
+                    txs: node.metrics().connected_txs(),
+                });
+                if let Some(report) = report {
+                    ferrite_node::terminal::show(&report);
                 }
             }
             _ = alone_tick.tick() => {
