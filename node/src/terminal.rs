@@ -15,7 +15,7 @@ static BAR_WANTED: AtomicBool = AtomicBool::new(false);
 static BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// The bar's layout: height of best header, a bar, and the rates.
-const BAR_TEMPLATE: &str = "catching up {pos}/{len} [{bar:30}] {percent}% {msg}";
+const BAR_TEMPLATE: &str = "catching up {pos}/{len} [{bar:20}] {percent}% {msg}";
 
 /// Shows progress as a bar from now on (the caller checked that standard error is a
 /// terminal and the logs are text).
@@ -73,7 +73,7 @@ fn draw(p: &Progress) {
     bar.set_length(p.best);
     bar.set_position(p.height);
     bar.set_message(format!(
-        "{:.0} blocks/s, {:.0} transfers/s, {} left",
+        "{:.0} blocks/s {:.0} tx/s, {} left",
         p.blocks_per_sec,
         p.txs_per_sec,
         p.left.map(human).unwrap_or_else(|| "?".into())
