@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::bind::Bind;
+use crate::http::DEFAULT_MAX_CONNECTIONS;
 use crate::mempool::MempoolConfig;
-use crate::p2p::{NetConfig, PeerSpec, DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND};
+use crate::p2p::{handshake_slots, NetConfig, PeerSpec, DEFAULT_MAX_INBOUND, DEFAULT_MAX_OUTBOUND};
 use crate::store::DEFAULT_CACHE_BYTES;
 
 /// Block spacing of `--dev` chains: short, so that a newcomer sees blocks at once.
@@ -247,6 +248,10 @@ pub struct NodeArgs {
     /// first free port from 127.0.0.1:9734).
     #[arg(long, env = "FERRITE_HTTP", global = true)]
     pub http: Option<String>,
+    /// Most HTTP connections open at once (default 1024, fewer if the descriptor limit is
+    /// low); one more is answered 503 and closed.
+    #[arg(long, env = "FERRITE_MAX_HTTP_CONNECTIONS", global = true)]
+    pub max_http_connections: Option<usize>,
     /// Log filter: a level (error, warn, info, debug, trace) or tracing directives such as
     /// "info,ferrite_node::p2p=debug" (default: RUST_LOG if set, else info).
     #[arg(long, env = "FERRITE_LOG_LEVEL", global = true)]
@@ -281,6 +286,7 @@ pub struct FileConfig {
     pub max_outbound: Option<usize>,
     pub max_inbound: Option<usize>,
     pub http: Option<String>,
+    pub max_http_connections: Option<usize>,
     pub dev_block_time: Option<u64>,
     pub log_level: Option<String>,
     pub log_format: Option<String>,
@@ -333,6 +339,9 @@ pub struct Settings {
     pub net: NetConfig,
     /// HTTP explorer address (`None`: off).
     pub http: Option<Bind>,
+    /// Most HTTP connections open at once, as configured (the descriptor budget may allow
+    /// fewer).
+    pub max_http_connections: usize,
     /// Seconds between blocks of a fresh dev chain.
     pub dev_block_time: u64,
     /// Log filter directives.
@@ -432,6 +441,15 @@ impl Settings {
                 DEFAULT_HTTP_PORT,
             )))),
         };
+        let max_http_connections = args
+            .max_http_connections
+            .or(file.max_http_connections)
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if max_http_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "max_http_connections must be at least 1".into(),
+            ));
+        }
         let log_format = match args.log_format.clone().or(file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -460,6 +478,10 @@ impl Settings {
             .map(|p| p.parse::<PeerSpec>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let max_inbound = args
+            .max_inbound
+            .or(file.max_inbound)
+            .unwrap_or(DEFAULT_MAX_INBOUND);
         let net = NetConfig {
             listen,
             peers,
@@ -469,14 +491,13 @@ impl Settings {
                 .max_outbound
                 .or(file.max_outbound)
                 .unwrap_or(DEFAULT_MAX_OUTBOUND),
-            max_inbound: args
-                .max_inbound
-                .or(file.max_inbound)
-                .unwrap_or(DEFAULT_MAX_INBOUND),
+            max_inbound,
+            handshake_slots: handshake_slots(max_inbound),
         };
         Ok(Settings {
             net,
             http,
+            max_http_connections,
             data_dir: args.data_dir.clone().or(file.data_dir),
             genesis: args.genesis.clone().or(file.genesis),
             dev,
@@ -545,14 +566,21 @@ mod tests {
             Settings::resolve(&args),
             Err(ConfigError::Parse { .. })
         ));
-        let args = NodeArgs {
-            mine_threads: Some(0),
-            ..Default::default()
-        };
-        assert!(matches!(
-            Settings::resolve(&args),
-            Err(ConfigError::Invalid(_))
-        ));
+        for args in [
+            NodeArgs {
+                mine_threads: Some(0),
+                ..Default::default()
+            },
+            NodeArgs {
+                max_http_connections: Some(0),
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(
+                Settings::resolve(&args),
+                Err(ConfigError::Invalid(_))
+            ));
+        }
         let args = NodeArgs {
             config: Some("/nonexistent/x.toml".into()),
             ..Default::default()

@@ -210,6 +210,12 @@ pub fn rows(
             args.http.is_some(),
             file.http.is_some(),
         ),
+        row(
+            "max_http_connections",
+            Some(s.max_http_connections.to_string()),
+            args.max_http_connections.is_some(),
+            file.max_http_connections.is_some(),
+        ),
         Row {
             key: "log_level",
             value: Some(quoted(&s.log_filter)),

@@ -17,7 +17,7 @@ pub const OTHER: i32 = 1;
 /// The command line does not parse: an unknown flag, a value of the wrong syntax.
 pub const USAGE: i32 = 2;
 /// The configuration is unusable: the config file, a value out of range, options that need
-/// each other, a reward address that does not parse.
+/// each other, a reward address that does not parse, a descriptor limit too low for the store.
 pub const CONFIG: i32 = 3;
 /// The genesis is unusable: the file cannot be read or is invalid, or the data dir belongs
 /// to another chain.
@@ -62,7 +62,10 @@ pub fn code<'a>(chain: impl Iterator<Item = &'a (dyn Error + 'static)>) -> i32 {
 }
 
 fn kind(e: &(dyn Error + 'static)) -> Option<i32> {
-    if e.is::<ConfigError>() || e.is::<ferrite_core::address::AddressError>() {
+    if e.is::<ConfigError>()
+        || e.is::<ferrite_core::address::AddressError>()
+        || e.is::<crate::fdlimit::BudgetError>()
+    {
         return Some(CONFIG);
     }
     if e.is::<GenesisFileError>() || e.is::<ferrite_core::genesis::GenesisError>() {
@@ -135,6 +138,11 @@ mod tests {
         let file = ChainFileError::BadMagic;
         assert_eq!(of(anyhow::Error::new(file).context("import")), CHAIN_FILE);
         assert_eq!(of(JoinError::NoPeers.into()), JOIN);
+        let limit = crate::fdlimit::BudgetError::TooSmall {
+            limit: 100,
+            needed: 352,
+        };
+        assert_eq!(of(limit.into()), CONFIG);
         assert_eq!(of(anyhow::anyhow!("something else")), OTHER);
         // An export that fails in the store reports the store's kind.
         let export = ExportError::Store(StoreError::Corrupt("r".into()));

@@ -13,6 +13,7 @@ pub mod devchain;
 pub mod effective;
 pub mod exit;
 pub mod export;
+pub mod fdlimit;
 pub mod generate;
 pub mod http;
 pub mod mempool;

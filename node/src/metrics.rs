@@ -49,6 +49,13 @@ pub struct MessageLabels {
     pub message: &'static str,
 }
 
+/// One kind of action the network took to defend the node (see docs/protocol.md).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DefenceLabels {
+    /// The action, e.g. `withheld_body`.
+    pub action: &'static str,
+}
+
 /// The node's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -60,7 +67,10 @@ pub struct Metrics {
     validation: Histogram,
     pong: Histogram,
     sent_bytes: Family<MessageLabels, Counter>,
+    defences: Family<DefenceLabels, Counter>,
     http: Family<HttpLabels, Counter>,
+    http_refused: Counter,
+    http_open: Gauge,
     height: Gauge,
     header_height: Gauge,
     work: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -117,7 +127,10 @@ impl Metrics {
                 PONG_BUCKETS.2,
             )),
             sent_bytes: Family::default(),
+            defences: Family::default(),
             http: Family::default(),
+            http_refused: Counter::default(),
+            http_open: Gauge::default(),
             height: Gauge::default(),
             header_height: Gauge::default(),
             work: Gauge::default(),
@@ -167,9 +180,24 @@ impl Metrics {
             m.sent_bytes.clone(),
         );
         registry.register(
+            "p2p_defences",
+            "Actions taken against peers that abuse the node, by action",
+            m.defences.clone(),
+        );
+        registry.register(
             "http_requests",
             "HTTP requests by route and status",
             m.http.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections answered 503 and closed because as many as allowed were open",
+            m.http_refused.clone(),
+        );
+        registry.register(
+            "http_connections_open",
+            "HTTP connections open",
+            m.http_open.clone(),
         );
         registry.register("chain_height", "Height of the tip", m.height.clone());
         registry.register(
@@ -188,17 +216,25 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Records a block submission and the time it took.
-    pub fn block(&self, result: &Result<Submitted, ChainError>, took: Duration) {
-        let (result, reason) = match result {
-            Ok(Submitted::TipChanged(change)) => {
-                self.connected_txs.inc_by(change.mined_txs.len() as u64);
-                if !change.disconnected.is_empty() {
-                    self.reorgs.inc();
-                    self.reorg_depth.observe(change.disconnected.len() as f64);
-                }
-                ("connected", "")
+    /// Records a block submission and the time it took. `failed` is the rule the block broke
+    /// while the chain connected it (the submission itself then ends `Ok`): it counts as
+    /// rejected by that rule, not as stored.
+    pub fn block(
+        &self,
+        result: &Result<Submitted, ChainError>,
+        failed: Option<ferrite_core::validation::BlockError>,
+        took: Duration,
+    ) {
+        if let Ok(Submitted::TipChanged(change)) = result {
+            self.connected_txs.inc_by(change.mined_txs.len() as u64);
+            if !change.disconnected.is_empty() {
+                self.reorgs.inc();
+                self.reorg_depth.observe(change.disconnected.len() as f64);
             }
+        }
+        let (result, reason) = match result {
+            _ if failed.is_some() => ("rejected", failed.map_or("", |e| e.rule())),
+            Ok(Submitted::TipChanged(_)) => ("connected", ""),
             Ok(Submitted::Stored) => ("stored", ""),
             Ok(Submitted::Known) => ("known", ""),
             Ok(Submitted::Orphan) => ("orphan", ""),
@@ -226,6 +262,11 @@ impl Metrics {
             .inc_by(bytes as u64);
     }
 
+    /// Counts one defensive action (`action` names it; docs/http.md lists them).
+    pub fn defence(&self, action: &'static str) {
+        self.defences.get_or_create(&DefenceLabels { action }).inc();
+    }
+
     /// Records how long a pong took to be queued after its ping was read.
     pub fn pong(&self, took: Duration) {
         self.pong.observe(took.as_secs_f64());
@@ -249,6 +290,21 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    /// Counts an HTTP connection refused at the server's cap.
+    pub fn http_connection_refused(&self) {
+        self.http_refused.inc();
+    }
+
+    /// Counts an HTTP connection opened (served under the cap).
+    pub fn http_connection_opened(&self) {
+        self.http_open.inc();
+    }
+
+    /// Counts an HTTP connection closed.
+    pub fn http_connection_closed(&self) {
+        self.http_open.dec();
     }
 
     /// The text exposition of every series, with `now`'s figures.

@@ -233,7 +233,7 @@ impl Node {
             Ok(body) => body,
             Err(e) => {
                 let refused = Err(ChainError::Invalid(e));
-                self.metrics.block(&refused, started.elapsed());
+                self.metrics.block(&refused, None, started.elapsed());
                 return refused;
             }
         };
@@ -246,11 +246,16 @@ impl Node {
         let now = self.now();
         let write = |chain: &mut Chain| {
             let started = std::time::Instant::now();
+            let hash = block.block().header.hash();
             let result = match block {
                 CheckedBlock::Verified(v) => chain.submit_verified_at(v, now),
                 CheckedBlock::Unverified(b) => chain.submit_body_at(b, now),
             };
-            self.metrics.block(&result, started.elapsed());
+            let failed = result
+                .is_ok()
+                .then(|| chain.failed_in_last_run(&hash))
+                .flatten();
+            self.metrics.block(&result, failed, started.elapsed());
             result
         };
         self.commit(
@@ -274,6 +279,16 @@ impl Node {
             // Headers accepted before an error are kept, so only a clean "nothing new" is no
             // change.
             |r| !matches!(r, Ok(added) if added.new == 0),
+            |_| None,
+        )
+    }
+
+    /// Sets aside the header-only block `hash` whose body peers did not deliver, with its
+    /// descendants (see [`Chain::withhold`]): sync then follows the best branch it can get.
+    pub fn withhold(&self, hash: Hash) -> Result<bool, ChainError> {
+        self.commit(
+            |chain| Ok(chain.withhold(hash)),
+            |r| matches!(r, Ok(true)),
             |_| None,
         )
     }

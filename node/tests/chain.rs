@@ -377,3 +377,41 @@ fn failed_reorg_leaves_the_mempool_as_it_was() {
     );
     assert!(!node.mempool().contains(&t.id()));
 }
+
+#[test]
+fn a_block_that_fails_while_connecting_counts_as_rejected_by_its_rule_not_as_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    a.extend(vec![], 1);
+    let mut x = Branch::new(&g);
+    x.extend(vec![], 2);
+    x.extend(vec![], 2);
+    let bad = x.extend_invalid();
+    let node = Arc::new(Node::new(open(dir.path(), &g), MempoolConfig::default()).unwrap());
+    node.submit_block(a.blocks[0].clone()).unwrap();
+    node.submit_block(x.blocks[0].clone()).unwrap();
+    node.submit_block(x.blocks[1].clone()).unwrap();
+    // X2 connected; X3 is stored, then fails its signature check as the chain connects it.
+    let before = node.tip().hash;
+    assert!(node.submit_block(bad.clone()).is_ok());
+    assert_eq!(node.tip().hash, before);
+    let text = node
+        .metrics()
+        .render(ferrite_node::metrics::Snapshot::default());
+    let count = |series: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .map(|v| v.trim().to_string())
+    };
+    assert_eq!(
+        count(r#"ferrite_blocks_total{result="rejected",reason="bad_signature"} "#).as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"ferrite_blocks_total{result="stored",reason=""} "#).as_deref(),
+        Some("1"),
+        "only X1 was stored without connecting: {text}"
+    );
+}

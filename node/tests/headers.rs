@@ -300,3 +300,60 @@ fn a_swapped_body_is_refused_and_the_real_bodys_signatures_are_still_checked() {
         BlockStatus::Invalid
     );
 }
+
+#[test]
+fn a_header_branch_set_aside_gives_way_to_the_next_best_and_comes_back_when_extended() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let mut a = Branch::new(&g);
+    let mut b = Branch::new(&g);
+    for _ in 0..2 {
+        a.extend(vec![], 1);
+    }
+    b.extend(vec![], 2);
+    let mut chain = open(dir.path(), &g);
+    // A's two headers come first; B's single one is lighter.
+    chain.submit_headers(&a.headers[1..]).unwrap();
+    chain.submit_headers(&b.headers[1..]).unwrap();
+    assert_eq!(chain.best_header().unwrap().0, a.tip());
+    // A's first body never comes: A is set aside with its descendant, B is the best header.
+    assert!(chain.withhold(a.headers[1].hash()));
+    assert_eq!(chain.withheld_count(), 2);
+    assert_eq!(chain.best_header().unwrap().0, b.tip());
+    assert_eq!(
+        chain.missing_bodies(10).unwrap(),
+        vec![(b.tip(), 1)],
+        "sync now downloads B"
+    );
+    // Setting aside again, or a block with its body, changes nothing.
+    assert!(!chain.withhold(a.headers[1].hash()));
+    assert!(!chain.withhold(g.block.header.hash()));
+    // B's body arrives and connects.
+    assert!(matches!(
+        chain.submit_block(b.blocks[0].clone()).unwrap(),
+        Submitted::TipChanged(_)
+    ));
+    // A header on top of A (more work was spent on it) brings A back as the best header.
+    a.extend(vec![], 1);
+    chain.submit_headers(&a.headers[3..]).unwrap();
+    assert_eq!(chain.withheld_count(), 0);
+    assert_eq!(chain.best_header().unwrap().0, a.tip());
+    assert_eq!(chain.missing_bodies(10).unwrap().len(), 3);
+}
+
+#[test]
+fn the_body_of_a_header_set_aside_brings_its_branch_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let a = branch(&g, 3);
+    let mut chain = open(dir.path(), &g);
+    chain.submit_headers(&a.headers[1..]).unwrap();
+    assert!(chain.withhold(a.headers[2].hash()));
+    assert_eq!(chain.best_header().unwrap().0, a.headers[1].hash());
+    // Block 1 was not set aside and connects; block 2's body arriving late restores 2 and 3.
+    chain.submit_block(a.blocks[0].clone()).unwrap();
+    chain.submit_block(a.blocks[1].clone()).unwrap();
+    assert_eq!(chain.withheld_count(), 0);
+    assert_eq!(chain.best_header().unwrap().0, a.tip());
+    assert_eq!(chain.missing_bodies(10).unwrap(), vec![(a.tip(), 3)]);
+}

@@ -3,9 +3,10 @@
 //! ```text
 //! simulate --seed S [--nodes N] [--minutes M]   # a long scenario (default 50 nodes, 60 min)
 //! simulate --ci --seed S                         # the CI scenario of that seed
+//! simulate --attack ROLE --seed S                # an attack scenario (tests/tests/sim.rs)
 //! ```
 
-use ferrite_tests::sim::{Scenario, Sim};
+use ferrite_tests::sim::{Role, Scenario, Sim};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,7 +23,23 @@ fn main() {
         }
     };
     let seed = value("--seed", 1);
-    let scenario = if args.iter().any(|a| a == "--ci") {
+    let attack = args
+        .iter()
+        .position(|a| a == "--attack")
+        .map(|i| args.get(i + 1).map(String::as_str));
+    let scenario = if let Some(role) = attack {
+        let role = match role {
+            Some("Staller") => Role::Staller,
+            Some("Flooder") => Role::Flooder,
+            Some("Forger") => Role::Forger,
+            Some("Withholder") => Role::Withholder,
+            _ => {
+                eprintln!("error: --attack takes Staller, Flooder, Forger or Withholder");
+                std::process::exit(2);
+            }
+        };
+        Scenario::attack(seed, role)
+    } else if args.iter().any(|a| a == "--ci") {
         Scenario::ci(seed)
     } else {
         Scenario::long(seed, value("--nodes", 50) as usize, value("--minutes", 60))

@@ -1,5 +1,5 @@
 //! A minimal HTTP/1.1 client over a real socket, enough for the explorer API's end-to-end tests
-//! (one request per connection, `Connection: close`).
+//! (one request per connection, `Connection: close`; or [`KeepAlive`], several over one).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -247,5 +247,57 @@ impl EventStream {
             self.reader.read_exact(&mut chunk).ok()?;
             self.pending.push_str(&String::from_utf8_lossy(&chunk[..n]));
         }
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection: requests one after another over one socket, each answer
+/// read by its `Content-Length` (every answer of the API but an event stream has one).
+pub struct KeepAlive {
+    reader: std::io::BufReader<TcpStream>,
+    addr: SocketAddr,
+}
+
+impl KeepAlive {
+    /// Connects to `addr`.
+    pub fn open(addr: SocketAddr) -> KeepAlive {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        KeepAlive {
+            reader: std::io::BufReader::new(s),
+            addr,
+        }
+    }
+
+    /// GET `path` over this connection; an error if the server closed it or the answer has no
+    /// `Content-Length`.
+    pub fn get(&mut self, path: &str) -> std::io::Result<Response> {
+        use std::io::{BufRead, Error, ErrorKind};
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
+        self.reader.get_mut().write_all(head.as_bytes())?;
+        let mut raw = Vec::new();
+        loop {
+            let before = raw.len();
+            if self.reader.read_until(b'\n', &mut raw)? == 0 {
+                return Err(Error::new(ErrorKind::UnexpectedEof, "closed by the server"));
+            }
+            if &raw[before..] == b"\r\n" {
+                break;
+            }
+        }
+        let mut response = parse(&raw);
+        let length: usize = response
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::new(ErrorKind::InvalidData, "no content-length"))?;
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        response.body = body;
+        Ok(response)
+    }
+
+    /// True if the server closes the connection within `secs`; false if it is still open then.
+    pub fn closed_within(&mut self, secs: u64) -> bool {
+        crate::peer::closed_within(self.reader.get_mut(), secs)
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! A failing seed prints the command that replays it.
 
-use ferrite_tests::sim::{Scenario, Sim};
+use ferrite_tests::sim::{Report, Role, Scenario, Sim};
 
 /// Seeds run in CI, split over [`SHARDS`] tests so both cores work. The misbehaving peer is
 /// chosen by `seed % 4`, so shards take runs of four consecutive seeds and each gets every
@@ -66,4 +66,52 @@ fn one_seed_gives_one_trace() {
     );
     let c = Sim::new(Scenario::ci(8)).run();
     assert_ne!(a.trace_hex(), c.trace_hex(), "two seeds gave one trace");
+}
+
+/// Runs `role`'s attack scenario over `seeds` seeds (half of them with compact relay);
+/// `extra` judges each report.
+fn run_attack(role: Role, seeds: u64, extra: impl Fn(&Report) -> Option<String>) {
+    let mut failed = Vec::new();
+    for seed in 0..seeds {
+        let report = Sim::new(Scenario::attack(seed, role)).run();
+        let wrong = if !report.violations.is_empty() {
+            Some("invariants broken".to_string())
+        } else {
+            extra(&report)
+        };
+        if let Some(why) = wrong {
+            eprintln!(
+                "{role:?} seed {seed}: {why}; replay: scripts/simulate --attack {role:?} \
+                 --seed {seed}\n{report}"
+            );
+            failed.push(seed);
+        }
+    }
+    assert!(failed.is_empty(), "{role:?}: failing seeds {failed:?}");
+}
+
+#[test]
+fn headers_with_withheld_bodies_do_not_hold_the_honest_network_back() {
+    run_attack(Role::Withholder, 8, |r| {
+        if r.withheld < 2 {
+            Some(format!(
+                "only {} headers withheld: the attack did not run",
+                r.withheld
+            ))
+        } else if r.tie_breaks > 0 {
+            // One miner: the honest nodes agree without a tie-break unless a withheld header
+            // kept some of them off the miner's last block.
+            Some("the honest nodes needed a tie-break to agree".into())
+        } else {
+            None
+        }
+    });
+}
+
+#[test]
+fn peers_that_flood_transfer_ids_cannot_keep_real_transfers_from_spreading() {
+    // Every transfer accepted more than 10 s before the end reaches every honest node
+    // (`spread_within`), with twelve flooders beside them. Two seeds: a flood is slow to
+    // simulate (about 25 s a seed in a debug build).
+    run_attack(Role::Flooder, 2, |_| None);
 }

@@ -4,9 +4,15 @@
 //! A header is checked against its parent exactly as a full block's header is (link, height,
 //! ASERT bits, proof of work, median time past, future drift), so a peer cannot make the node
 //! store a header chain it did not do the work for.
+//!
+//! A header whose body nobody delivers (withheld, or sent broken) can be set aside
+//! ([`Chain::withhold`]): it and its header-only descendants stop counting for the best header,
+//! so sync follows the best branch whose bodies can be had. A new header that extends a branch
+//! set aside brings it all back (more work was done on it: someone has the bodies, or pays a
+//! block's proof of work for each retry).
 
 use ferrite_core::validation::{self, BlockError, HeaderError};
-use ferrite_core::{BlockHeader, Hash, Target};
+use ferrite_core::{BlockHeader, Hash, Target, Work};
 
 use super::{now_secs, Chain, ChainError};
 use crate::store::{BlockMeta, BlockStatus, StoreRead};
@@ -69,6 +75,9 @@ impl Chain {
                 .get(&header.prev)
                 .copied()
                 .ok_or(ChainError::UnknownParent(header.prev))?;
+            if self.withheld.contains(&header.prev) {
+                self.restore_withheld();
+            }
             if parent.status.is_invalid() {
                 return Err(ChainError::KnownInvalid(header.prev));
             }
@@ -93,6 +102,55 @@ impl Chain {
             added.push((hash, *header, meta));
         }
         Ok(())
+    }
+
+    /// Sets aside the header-only block `hash` and its header-only descendants: the best header
+    /// is then chosen among the others. False when `hash` is not a header-only block that counts
+    /// (it has its body, is invalid, unknown, or already set aside).
+    pub fn withhold(&mut self, hash: Hash) -> bool {
+        let Some(m) = self.index.get(&hash).copied() else {
+            return false;
+        };
+        if m.status.has_body()
+            || !self
+                .headers
+                .remove(&(m.work, std::cmp::Reverse(m.seq), hash))
+        {
+            return false;
+        }
+        self.withheld.insert(hash);
+        // Descendants have more work than their ancestors, so one pass upwards from `hash`
+        // meets every parent before its children.
+        let above: Vec<(Work, std::cmp::Reverse<u64>, Hash)> = self
+            .headers
+            .range((m.work, std::cmp::Reverse(0), Hash::ZERO)..)
+            .copied()
+            .collect();
+        for entry in above {
+            let parent = self.index.get(&entry.2).map(|c| c.parent);
+            if parent.is_some_and(|p| self.withheld.contains(&p)) {
+                self.headers.remove(&entry);
+                self.withheld.insert(entry.2);
+            }
+        }
+        true
+    }
+
+    /// Puts every header set aside by [`Chain::withhold`] back (unless it became invalid or got
+    /// its body meanwhile, when it is already where it belongs).
+    pub fn restore_withheld(&mut self) {
+        for h in std::mem::take(&mut self.withheld) {
+            if let Some(m) = self.index.get(&h) {
+                if !m.status.is_invalid() {
+                    self.headers.insert((m.work, std::cmp::Reverse(m.seq), h));
+                }
+            }
+        }
+    }
+
+    /// Header-only blocks set aside now.
+    pub fn withheld_count(&self) -> usize {
+        self.withheld.len()
     }
 
     /// The best known header (most work, first seen on ties) and its metadata.

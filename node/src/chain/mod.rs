@@ -122,6 +122,12 @@ pub struct Chain {
     last_stored: Option<BodyChecked>,
     /// Missing bodies on the best header chain (headers-first sync).
     missing: headers::MissingBodies,
+    /// Header-only blocks set aside from `headers` because their bodies could not be had
+    /// (see [`Chain::withhold`]), with their header-only descendants.
+    withheld: std::collections::HashSet<Hash>,
+    /// Blocks that failed validation when the last fork-choice run connected them, with the
+    /// rule (the run itself ends `Ok`, on the best valid tip).
+    last_failures: Vec<(Hash, BlockError)>,
     /// The locator of the best header, kept until the best header changes.
     locator: Option<(Hash, std::sync::Arc<Vec<Hash>>)>,
     /// Views built so far.
@@ -185,12 +191,23 @@ impl Chain {
             sigs_verified: std::collections::HashSet::new(),
             last_stored: None,
             missing: headers::MissingBodies::default(),
+            withheld: std::collections::HashSet::new(),
+            last_failures: Vec::new(),
             locator: None,
             views: 0,
         };
         chain.check_tip()?;
         chain.activate_best(now_secs())?;
         Ok(chain)
+    }
+
+    /// The rule `hash` broke if it failed validation in the last fork-choice run (a submission
+    /// that ends `Ok` may still have had its own block refused while connecting).
+    pub fn failed_in_last_run(&self, hash: &Hash) -> Option<BlockError> {
+        self.last_failures
+            .iter()
+            .find(|(h, _)| h == hash)
+            .map(|(_, e)| *e)
     }
 
     /// The consensus parameters.
@@ -470,6 +487,10 @@ impl Chain {
         let meta = match known {
             // The header arrived first: keep its arrival order, add the body.
             Some(m) => {
+                if self.withheld.contains(&hash) {
+                    // Its body came after all: the branch set aside counts again.
+                    self.restore_withheld();
+                }
                 let meta = BlockMeta {
                     status: BlockStatus::Stored,
                     ..m
@@ -513,6 +534,7 @@ impl Chain {
     /// blocks that fail as invalid, and reports the net change.
     fn activate_best(&mut self, now: u64) -> Result<Submitted, ChainError> {
         let mut log = ChangeLog::default();
+        self.last_failures.clear();
         // The tip is always a candidate, so this stops exactly when the tip is the best.
         while let Some(&(_, _, best)) = self.candidates.last() {
             if best == self.tip {
@@ -528,6 +550,7 @@ impl Chain {
                     Err(ChainError::Invalid(err)) => {
                         tracing::warn!(block = %h, error = %err, "block failed validation; marking its branch invalid");
                         self.mark_invalid(&h)?;
+                        self.last_failures.push((h, err));
                         break;
                     }
                     Err(other) => return Err(other),

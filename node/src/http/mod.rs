@@ -1,6 +1,7 @@
 //! The HTTP explorer API (docs/http.md): a read-mostly JSON API over the node, shaped like
-//! Esplora's, served by axum on the node's tokio runtime, with its OpenAPI document, server-sent
-//! events, Prometheus metrics and health checks.
+//! Esplora's, routed by axum and served on the node's tokio runtime by its own accept loop
+//! (`server.rs`: a deadline for each request head, a cap on open connections), with its
+//! OpenAPI document, server-sent events, Prometheus metrics and health checks.
 //!
 //! Every handler answers from the chain's published view (a tip and a RocksDB snapshot taken
 //! right after it was committed), read on tokio's blocking pool: an answer always describes one
@@ -13,6 +14,7 @@ mod error;
 mod events;
 mod extract;
 mod node_api;
+mod server;
 mod tx_api;
 
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use server::{DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, MAX_HEADER_BYTES};
 
 use crate::chain::ChainView;
 use crate::mempool::Mempool;
@@ -299,24 +302,16 @@ pub fn router(api: Arc<Api>) -> Router {
         .with_state(api)
 }
 
-/// Binds `addr` and serves the API until the node stops. Returns the bound address.
-pub async fn start(api: Arc<Api>, bind: crate::bind::Bind) -> std::io::Result<SocketAddr> {
+/// Binds `addr` and serves the API until the node stops, with at most `max_connections`
+/// connections open at once (see `server.rs`). Returns the bound address.
+pub async fn start(
+    api: Arc<Api>,
+    bind: crate::bind::Bind,
+    max_connections: usize,
+) -> std::io::Result<SocketAddr> {
     let listener = bind.listen().await?;
     let local = listener.local_addr()?;
-    let mut stop = api.stop.subscribe();
-    let app = router(api);
-    tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        // Handlers see the peer's address (event streams are counted per client).
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+    let app = router(api.clone());
+    tokio::spawn(server::serve(listener, app, api, max_connections));
     Ok(local)
 }

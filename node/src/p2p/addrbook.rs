@@ -16,6 +16,7 @@ use std::time::Duration;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
+use super::bans::BanTable;
 use super::fsm::Time;
 use super::identity::NodeId;
 
@@ -36,7 +37,7 @@ const BAN_PREFIX: &[u8] = b"ban:";
 const NODE_BAN_PREFIX: &[u8] = b"node:";
 
 /// A banned address: an IP, or an IP and port on loopback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AddrKey {
     ip: IpAddr,
     port: Option<u16>,
@@ -127,82 +128,105 @@ struct Entry {
 #[derive(Default)]
 pub struct AddrBook {
     entries: HashMap<SocketAddr, Entry>,
-    bans: HashMap<AddrKey, u64>,
-    node_bans: HashMap<NodeId, u64>,
-    dirty: bool,
+    bans: BanTable<AddrKey>,
+    node_bans: BanTable<NodeId>,
+    /// Addresses added, changed or forgotten since the last save.
+    changed: HashSet<SocketAddr>,
+    /// Records read at load that are to go: ended bans, unreadable keys.
+    stale: Vec<Vec<u8>>,
 }
 
 impl AddrBook {
-    /// Rebuilds the book from the store's records; unreadable records are skipped.
+    /// Rebuilds the book from the store's records; unreadable and ended ones are deleted at the
+    /// first save.
     pub fn from_records(records: &[PeerRecord], now: Time) -> Self {
         let mut book = AddrBook::default();
         for (k, v) in records {
-            if let Some(rest) = k.strip_prefix(ADDR_PREFIX) {
-                let addr = std::str::from_utf8(rest)
-                    .ok()
-                    .and_then(|s| s.parse::<SocketAddr>().ok())
-                    .map(|a| canonical(&a));
-                let last_seen = v
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_le_bytes);
-                if let (Some(addr), Some(last_seen)) = (addr, last_seen) {
-                    book.entries.insert(
-                        addr,
-                        Entry {
-                            configured: false,
-                            pin: None,
-                            met: None,
-                            failures: 0,
-                            next_try: now,
-                            last_seen,
-                        },
-                    );
-                }
-            } else if let Some(rest) = k.strip_prefix(BAN_PREFIX) {
-                let until = v
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_le_bytes);
-                let Some(until) = until.filter(|u| *u > now.secs()) else {
-                    continue;
-                };
-                if let Some(hex) = rest.strip_prefix(NODE_BAN_PREFIX) {
-                    let id = std::str::from_utf8(hex).ok().and_then(|h| h.parse().ok());
-                    if let Some(id) = id {
-                        book.node_bans.insert(id, until);
-                    }
-                } else if let Some(key) = AddrKey::from_bytes(rest) {
-                    book.bans.insert(key, until);
-                }
+            let value = v
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes);
+            let kept = match (
+                k.strip_prefix(ADDR_PREFIX),
+                k.strip_prefix(BAN_PREFIX),
+                value,
+            ) {
+                (Some(rest), _, Some(last_seen)) => book.load_addr(rest, last_seen, now),
+                (_, Some(rest), Some(until)) if until > now.secs() => book.load_ban(rest, until),
+                _ => false,
+            };
+            if !kept {
+                book.stale.push(k.clone());
             }
         }
         book
     }
 
-    /// The full record set to persist (replaces every earlier record) and clears the dirty flag;
-    /// `None` when nothing changed.
-    pub fn take_records(&mut self, old_keys: &[Vec<u8>]) -> Option<Vec<PeerUpdate>> {
-        if !self.dirty {
+    fn load_addr(&mut self, rest: &[u8], last_seen: u64, now: Time) -> bool {
+        let addr = std::str::from_utf8(rest)
+            .ok()
+            .and_then(|s| s.parse::<SocketAddr>().ok())
+            .map(|a| canonical(&a));
+        let Some(addr) = addr else {
+            return false;
+        };
+        self.entries.insert(
+            addr,
+            Entry {
+                configured: false,
+                pin: None,
+                met: None,
+                failures: 0,
+                next_try: now,
+                last_seen,
+            },
+        );
+        true
+    }
+
+    fn load_ban(&mut self, rest: &[u8], until: u64) -> bool {
+        if let Some(hex) = rest.strip_prefix(NODE_BAN_PREFIX) {
+            match std::str::from_utf8(hex).ok().and_then(|h| h.parse().ok()) {
+                Some(id) => self.node_bans.load(id, until),
+                None => return false,
+            }
+        } else {
+            match AddrKey::from_bytes(rest) {
+                Some(key) => self.bans.load(key, until),
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The records that changed since the last call (`None` values delete), in key order;
+    /// `None` when nothing changed. A save costs what changed, not the size of the book.
+    pub fn take_records(&mut self) -> Option<Vec<PeerUpdate>> {
+        if self.changed.is_empty()
+            && self.stale.is_empty()
+            && !self.bans.has_changes()
+            && !self.node_bans.has_changes()
+        {
             return None;
         }
-        self.dirty = false;
-        let mut out: HashMap<Vec<u8>, Option<Vec<u8>>> =
-            old_keys.iter().map(|k| (k.clone(), None)).collect();
-        for (a, e) in &self.entries {
+        let mut out: Vec<PeerUpdate> = self.stale.drain(..).map(|k| (k, None)).collect();
+        for a in std::mem::take(&mut self.changed) {
             let mut k = ADDR_PREFIX.to_vec();
             k.extend_from_slice(a.to_string().as_bytes());
-            out.insert(k, Some(e.last_seen.to_le_bytes().to_vec()));
+            let v = self
+                .entries
+                .get(&a)
+                .map(|e| e.last_seen.to_le_bytes().to_vec());
+            out.push((k, v));
         }
-        for (b, until) in &self.bans {
-            out.insert(b.to_bytes(), Some(until.to_le_bytes().to_vec()));
+        for (key, until) in self.bans.take_changed() {
+            out.push((key.to_bytes(), until.map(|u| u.to_le_bytes().to_vec())));
         }
-        for (id, until) in &self.node_bans {
+        for (id, until) in self.node_bans.take_changed() {
             let mut k = [BAN_PREFIX, NODE_BAN_PREFIX].concat();
             k.extend_from_slice(id.to_string().as_bytes());
-            out.insert(k, Some(until.to_le_bytes().to_vec()));
+            out.push((k, until.map(|u| u.to_le_bytes().to_vec())));
         }
-        let mut out: Vec<PeerUpdate> = out.into_iter().collect();
         out.sort();
         Some(out)
     }
@@ -220,7 +244,7 @@ impl AddrBook {
         });
         e.configured = true;
         e.pin = pin.or(e.pin);
-        self.dirty = true;
+        self.changed.insert(canonical(&addr));
     }
 
     /// Notes that the node `id` answered at `addr`.
@@ -262,14 +286,14 @@ impl AddrBook {
                 last_seen: now.secs(),
             },
         );
-        self.dirty = true;
+        self.changed.insert(addr);
         true
     }
 
     /// Forgets an address (it turned out to be ourselves).
     pub fn remove(&mut self, addr: &SocketAddr) {
         if self.entries.remove(addr).is_some() {
-            self.dirty = true;
+            self.changed.insert(*addr);
         }
     }
 
@@ -278,7 +302,7 @@ impl AddrBook {
         if let Some(e) = self.entries.get_mut(addr) {
             e.failures = 0;
             e.last_seen = now.secs();
-            self.dirty = true;
+            self.changed.insert(*addr);
         }
     }
 
@@ -295,7 +319,7 @@ impl AddrBook {
         e.next_try = now + delay;
         if !e.configured && e.failures >= MAX_FAILURES {
             self.entries.remove(addr);
-            self.dirty = true;
+            self.changed.insert(*addr);
         }
     }
 
@@ -342,17 +366,21 @@ impl AddrBook {
         all.into_iter().take(max).map(|(a, _)| *a).collect()
     }
 
-    /// Bans `key`'s address and its node id until unix time `until`.
+    /// Bans `key`'s address and its node id until unix time `until` (at the bound, the bans
+    /// that end first make room).
     pub fn ban(&mut self, key: BanKey, until: u64) {
-        self.bans.insert(key.addr, until);
-        self.node_bans.insert(key.node, until);
-        self.dirty = true;
+        self.bans.ban(key.addr, until);
+        self.node_bans.ban(key.node, until);
     }
 
     /// Bans only the address `key` until unix time `until` (its node id is not known).
     pub fn ban_addr(&mut self, key: AddrKey, until: u64) {
-        self.bans.insert(key, until);
-        self.dirty = true;
+        self.bans.ban(key, until);
+    }
+
+    /// Address bans and node-id bans held.
+    pub fn ban_count(&self) -> (usize, usize) {
+        (self.bans.len(), self.node_bans.len())
     }
 
     /// Addresses known.
@@ -367,23 +395,17 @@ impl AddrBook {
 
     /// Every address ban with its end (Unix seconds), in key order.
     pub fn addr_bans(&self) -> impl Iterator<Item = (AddrKey, u64)> + '_ {
-        let mut all: Vec<(AddrKey, u64)> = self.bans.iter().map(|(k, u)| (*k, *u)).collect();
-        all.sort_by_key(|(k, _)| k.to_string());
-        all.into_iter()
+        self.bans.all().into_iter()
     }
 
     /// True when `key`'s address or its node id is banned at unix time `now`.
     pub fn is_banned(&self, key: &BanKey, now: u64) -> bool {
-        self.is_addr_banned(&key.addr, now)
-            || self
-                .node_bans
-                .get(&key.node)
-                .is_some_and(|until| *until > now)
+        self.is_addr_banned(&key.addr, now) || self.node_bans.is_banned(&key.node, now)
     }
 
     /// True when the address `key` is banned at unix time `now`.
     pub fn is_addr_banned(&self, key: &AddrKey, now: u64) -> bool {
-        self.bans.get(key).is_some_and(|until| *until > now)
+        self.bans.is_banned(key, now)
     }
 
     fn banned_addr(&self, a: &SocketAddr, now: u64) -> bool {
@@ -392,12 +414,8 @@ impl AddrBook {
 
     /// Drops bans that ran out.
     pub fn expire_bans(&mut self, now: u64) {
-        let before = self.bans.len() + self.node_bans.len();
-        self.bans.retain(|_, until| *until > now);
-        self.node_bans.retain(|_, until| *until > now);
-        if self.bans.len() + self.node_bans.len() != before {
-            self.dirty = true;
-        }
+        self.bans.expire(now);
+        self.node_bans.expire(now);
     }
 }
 
@@ -434,7 +452,7 @@ mod tests {
         book.ban(BanKey::new(sa("127.0.0.1:7").ip(), 7, node(7)), 5_000);
         book.ban(BanKey::new(sa("10.0.0.8:1").ip(), 1, node(8)), 50);
         let recs: Vec<(Vec<u8>, Vec<u8>)> = book
-            .take_records(&[])
+            .take_records()
             .unwrap_or_default()
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -471,7 +489,50 @@ mod tests {
         // Expired bans are dropped at load, address and id alike.
         assert!(!back.is_banned(&BanKey::new(sa("10.0.0.8:1").ip(), 1, node(8)), 1_000));
         assert_eq!(back.entries.len(), 2);
-        assert!(book.take_records(&[]).is_none(), "nothing changed since");
+        assert!(book.take_records().is_none(), "nothing changed since");
+    }
+
+    #[test]
+    fn a_save_writes_what_changed_and_deletes_what_ended() {
+        let mut book = AddrBook::default();
+        for i in 0..100u8 {
+            book.add_learned(sa(&format!("10.0.1.{i}:9733")), T0);
+            book.ban(
+                BanKey::new(sa(&format!("10.0.2.{i}:1")).ip(), 1, node(i)),
+                5_000,
+            );
+        }
+        let recs: Vec<PeerRecord> = book
+            .take_records()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        assert_eq!(recs.len(), 300);
+        // Reloaded after the bans ended, with a record nobody can read: both are deleted at
+        // the first save, and nothing else is written.
+        let mut unreadable = recs.clone();
+        unreadable.push((b"addr:not an address".to_vec(), 7u64.to_le_bytes().to_vec()));
+        let mut back = AddrBook::from_records(&unreadable, Time::from_secs(6_000));
+        assert_eq!(back.ban_count(), (0, 0));
+        let first = back.take_records().unwrap_or_default();
+        assert_eq!(first.len(), 201);
+        assert!(first.iter().all(|(_, v)| v.is_none()));
+        // One more ban writes its two records, not the book.
+        back.ban(BanKey::new(sa("10.0.3.1:1").ip(), 1, node(200)), 9_000);
+        let keys: Vec<String> = back
+            .take_records()
+            .unwrap_or_default()
+            .iter()
+            .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "ban:10.0.3.1".to_string(),
+                format!("ban:node:{}", hex::encode([200; 32]))
+            ]
+        );
     }
 
     #[test]

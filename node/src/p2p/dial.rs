@@ -59,8 +59,7 @@ pub async fn accept_loop(
                 .bans
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
-                .get(&AddrKey::new(remote.ip(), remote.port()))
-                .is_some_and(|until| *until > now_secs());
+                .is_banned(&AddrKey::new(remote.ip(), remote.port()), now_secs());
         if banned {
             tracing::debug!(%remote, "refusing a banned address");
             continue;

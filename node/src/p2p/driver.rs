@@ -363,13 +363,14 @@ impl Driver {
                     }
                 }
                 Output::SubmitTxs { peer, txs } => self.submit_txs(peer, txs),
+                Output::Withhold(hash) => self.withhold(hash),
                 Output::KeepForCompact(block) => self.shared.recent_compact.keep(block),
                 Output::Banned(key, until) => {
                     self.shared
                         .bans
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
-                        .insert(key, until);
+                        .ban(key, until);
                 }
                 Output::SaveBook(records) => self.book.save(records),
                 Output::PublishPeers(list) => self.shared.peer_table.publish(list),
@@ -410,6 +411,17 @@ impl Driver {
                 last_height,
                 result,
             });
+        });
+    }
+
+    fn withhold(&self, hash: ferrite_core::Hash) {
+        let node = self.shared.node.clone();
+        node.metrics().defence("withheld_body");
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = node.withhold(hash) {
+                tracing::error!(error = %e, "store failed; stopping the node");
+                node.request_shutdown();
+            }
         });
     }
 

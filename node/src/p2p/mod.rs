@@ -7,6 +7,7 @@
 //! peer state) and carries out what it asks, and two processor threads ([`processor`]).
 
 pub mod addrbook;
+pub mod bans;
 pub mod bucket;
 pub mod compact;
 pub mod compact_conn;
@@ -21,7 +22,6 @@ pub mod secure;
 pub mod serve;
 pub mod wire;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -36,6 +36,10 @@ use wire::Version;
 pub const DEFAULT_MAX_OUTBOUND: usize = 8;
 /// Default inbound connections: bounds the memory and bandwidth strangers can take.
 pub const DEFAULT_MAX_INBOUND: usize = 32;
+/// Inbound connections that may be in their handshake at once, per inbound peer allowed: room
+/// for peers that connect while others are still proving themselves, few enough that
+/// half-open connections cannot take the descriptors the node needs elsewhere.
+pub const HANDSHAKES_PER_INBOUND: usize = 2;
 /// Events queued from all connections to the driver; a full queue makes readers wait, which
 /// slows the peers down instead of growing memory.
 pub const EVENT_QUEUE: usize = 1024;
@@ -89,9 +93,9 @@ pub struct Shared {
     pub nonce: u64,
     /// Port advertised in `Version` (0: not listening).
     pub listen_port: u16,
-    /// Bans in force (key -> until, Unix seconds), as the state machine reported them: the
-    /// accept loop refuses a banned address before its handshake.
-    pub bans: RwLock<HashMap<AddrKey, u64>>,
+    /// Address bans in force, as the state machine reported them: the accept loop refuses a
+    /// banned address before its handshake. Bounded like the machine's own table.
+    pub bans: RwLock<bans::BanTable<AddrKey>>,
     /// Peers connected after the handshake, as the HTTP API shows them.
     pub peer_table: Arc<PeerTable>,
     /// Blocks lately sent as compact blocks, to answer `GetBlockTxs`.
@@ -160,6 +164,15 @@ pub struct NetConfig {
     pub max_outbound: usize,
     /// Most inbound connections.
     pub max_inbound: usize,
+    /// Inbound connections in their handshake at once (each holds a descriptor before the
+    /// state machine counts it): [`handshake_slots`] of `max_inbound`, or fewer when the
+    /// descriptor budget (`crate::fdlimit`) says so.
+    pub handshake_slots: usize,
+}
+
+/// The handshake slots for `max_inbound` inbound connections (at least one).
+pub fn handshake_slots(max_inbound: usize) -> usize {
+    max_inbound.saturating_mul(HANDSHAKES_PER_INBOUND).max(1)
 }
 
 /// A configured peer: `host:port`, or `id@host:port` to accept only the node whose key is `id`.
@@ -273,7 +286,8 @@ impl Network {
         tokio::spawn(drv.run(events_rx));
         if let Some(l) = listener {
             let slots = Arc::new(tokio::sync::Semaphore::new(
-                cfg.max_inbound.saturating_mul(2).max(1),
+                cfg.handshake_slots
+                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             ));
             tokio::spawn(dial::accept_loop(l, shared.clone(), events_tx, slots));
         }

@@ -33,8 +33,9 @@ const WRITE_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// Memtables of all column families together: ten families at full size would take 80 MiB,
 /// so a shared budget keeps an importing node under its 100 MiB target.
 const DB_WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
-/// Open files RocksDB may keep; far below common ulimits.
-const MAX_OPEN_FILES: i32 = 256;
+/// Open files RocksDB may keep; far below common ulimits. The descriptor budget
+/// (`crate::fdlimit`) keeps this many for the store before it counts any connection.
+pub const MAX_OPEN_FILES: i32 = 256;
 
 /// A record of the peers column family: key and value.
 pub type PeerRecord = (Vec<u8>, Vec<u8>);

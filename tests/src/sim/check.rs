@@ -29,6 +29,8 @@ pub enum Violation {
     },
     /// A machine held more than its bounds allow, or its bookkeeping disagreed with itself.
     Unbounded(String),
+    /// A transfer accepted well before the end did not reach these live honest nodes.
+    NotSpread(Hash, Vec<usize>),
 }
 
 impl fmt::Display for Violation {
@@ -38,6 +40,9 @@ impl fmt::Display for Violation {
             Violation::LostTransfer(id) => write!(f, "accepted transfer {id} was lost"),
             Violation::HonestBanned { by, key } => write!(f, "node {by} banned honest {key}"),
             Violation::Unbounded(what) => write!(f, "unbounded: {what}"),
+            Violation::NotSpread(id, lacking) => {
+                write!(f, "transfer {id} never reached nodes {lacking:?}")
+            }
         }
     }
 }
@@ -85,6 +90,8 @@ pub struct Report {
     /// Blocks delivered: whole, rebuilt from a compact block, and requests for missing
     /// transfers of a compact block.
     pub blocks_delivered: BlockDeliveries,
+    /// Headers a withholder announced without ever delivering their bodies.
+    pub withheld: u64,
     /// Broken invariants.
     pub violations: Vec<Violation>,
 }
@@ -155,6 +162,14 @@ impl fmt::Display for Report {
              transfers)",
             d.whole, d.rebuilt, d.asked_missing
         )?;
+        if self.withheld > 0 {
+            writeln!(
+                f,
+                "headers announced with bodies withheld {}",
+                self.withheld
+            )?;
+        }
+        writeln!(f, "tie-breaks {}", self.tie_breaks)?;
         writeln!(
             f,
             "transfers accepted {}, mined {}, pending {}, excused {}",
@@ -281,6 +296,21 @@ pub(super) fn finish(sim: &mut Sim) {
         }
     }
     sim.report.txs = (sim.accepted.len(), mined, pending, excused);
+    if let Some(within) = sim.sc.spread_within {
+        let deadline = super::Time(sim.active_until.0.saturating_sub(within.as_millis() as u64));
+        for a in sim.accepted.iter().filter(|a| a.at <= deadline) {
+            let lacking: Vec<usize> = honest
+                .iter()
+                .filter(|h| !h.has_pending(&a.id) && !h.has_confirmed(&a.id))
+                .map(|h| h.index)
+                .collect();
+            if !lacking.is_empty() {
+                sim.report
+                    .violations
+                    .push(Violation::NotSpread(a.id, lacking));
+            }
+        }
+    }
     let honest_ips: Vec<(usize, String)> = sim
         .hosts
         .iter()

@@ -42,6 +42,9 @@ pub enum Role {
     Flooder,
     /// Announces blocks whose bodies break a rule (its peers must ban it).
     Forger,
+    /// Announces a valid header on each new tip at once and never delivers its body (its
+    /// peers must follow the honest block of that height instead).
+    Withholder,
 }
 
 /// A simulated node.
@@ -67,6 +70,8 @@ pub struct Host {
     next_peer: PeerId,
     /// Forged blocks it serves.
     pub forged: Vec<ferrite_core::Block>,
+    /// The height of the last header a withholder announced.
+    pub withheld_height: u64,
     /// Relays new blocks as compact blocks.
     pub compact_relay: bool,
     /// Blocks it sent as compact blocks lately (to answer `GetBlockTxs`).
@@ -120,6 +125,7 @@ impl Host {
             live: None,
             next_peer: 1,
             forged: Vec::new(),
+            withheld_height: 0,
             compact_relay: true,
             recent_compact: RecentCompact::default(),
         }
@@ -170,7 +176,8 @@ impl Host {
             nonce,
             listen_port: PORT,
             discover: true,
-            max_outbound: 4,
+            // A flooder dials everyone it can, to hold as many of each node's slots as it can.
+            max_outbound: if self.role == Role::Flooder { 16 } else { 4 },
             max_inbound: 16,
             compact_relay: self.compact_relay,
             peers: Vec::new(),
@@ -341,6 +348,11 @@ impl Host {
                     }
                 }
                 effects.push(Effect::Later(Input::TxsSubmitted { peer, invalid }));
+            }
+            Output::Withhold(hash) => {
+                if let Err(e) = node.withhold(hash) {
+                    panic!("host {}: cannot set block {hash} aside: {e}", self.index);
+                }
             }
             Output::Banned(key, _) => effects.push(Effect::Banned(key)),
             Output::KeepForCompact(block) => self.recent_compact.keep(block),

@@ -12,6 +12,7 @@
 //! one miner finds one block every 30 simulated seconds. [`check`] holds the invariants.
 
 pub mod check;
+mod evil;
 pub mod host;
 pub mod net;
 
@@ -30,7 +31,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 pub use check::{Report, Violation};
-use host::{Effect, Host, Role};
+pub use host::Role;
+use host::{Effect, Host};
 use net::{End, Net};
 
 /// Simulated start: 2027-01-15, a fixed instant so that runs do not depend on the wall clock.
@@ -74,6 +76,12 @@ pub struct Scenario {
     pub settle_limit: Duration,
     /// Nodes relay new blocks as compact blocks (false: whole blocks only).
     pub compact_relay: bool,
+    /// A flooder's period between floods of a thousand transfer ids to each peer.
+    pub flood_interval: Duration,
+    /// When set, every transfer accepted at least this long before the end of the active
+    /// phase must be held, pending or mined, by every live honest node at the end (for runs
+    /// without crashes or partitions, where nothing excuses a transfer that did not spread).
+    pub spread_within: Option<Duration>,
 }
 
 impl Scenario {
@@ -104,6 +112,37 @@ impl Scenario {
             // Seeds 4k..4k+3 with k even relay compact blocks, the others whole blocks only:
             // each relay meets every kind of misbehaving peer (chosen by `seed % 4`).
             compact_relay: (seed / 4) % 2 == 0,
+            flood_interval: Duration::from_secs(5),
+            spread_within: None,
+        }
+    }
+
+    /// Attackers beside five honest nodes, one of which mines: no partitions, crashes or
+    /// lossy links, so that what the honest nodes go through is the attack alone. With one miner
+    /// no two honest blocks compete, so a settling phase that needs a tie-break means the
+    /// attack split the network.
+    pub fn attack(seed: u64, attacker: Role) -> Scenario {
+        // The flood of the attack table: twelve peers, a thousand fresh ids each per second
+        // to every peer (enough to fill the old caps); other attacks come from one node.
+        let attackers = if attacker == Role::Flooder { 12 } else { 1 };
+        Scenario {
+            seed,
+            nodes: 5 + attackers,
+            miners: 1,
+            active: Duration::from_secs(120),
+            block_interval: Duration::from_secs(15),
+            tx_interval: Duration::from_secs(4),
+            partitions: 0,
+            crashes: 0,
+            late_joiners: 0,
+            max_skew_secs: 5,
+            drop_rate: 0.0,
+            latency_ms: (5, 80),
+            evil: vec![attacker; attackers],
+            settle_limit: Duration::from_secs(120),
+            compact_relay: seed % 2 == 0,
+            flood_interval: Duration::from_secs(1),
+            spread_within: Some(Duration::from_secs(10)),
         }
     }
 
@@ -125,6 +164,8 @@ impl Scenario {
             evil: vec![Role::Staller, Role::Flooder, Role::Forger],
             settle_limit: Duration::from_secs(600),
             compact_relay: true,
+            flood_interval: Duration::from_secs(5),
+            spread_within: None,
         }
     }
 }
@@ -134,6 +175,8 @@ impl Scenario {
 pub struct Accepted {
     /// Its id.
     pub id: Hash,
+    /// When it was accepted.
+    pub at: Time,
     /// Set when it was lost for a reason the run can name.
     pub excused: Option<&'static str>,
 }
@@ -204,6 +247,10 @@ enum Ev {
     /// While settling: one block from one miner, to break a tie between equal-work branches.
     TieBreak,
     Forge {
+        host: usize,
+        incarnation: u32,
+    },
+    Withhold {
         host: usize,
         incarnation: u32,
     },
@@ -427,7 +474,7 @@ impl Sim {
                 self.trace.update(&[*host as u8]);
                 6
             }
-            Ev::Flood { host, .. } | Ev::Forge { host, .. } => {
+            Ev::Flood { host, .. } | Ev::Forge { host, .. } | Ev::Withhold { host, .. } => {
                 self.trace.update(&[*host as u8]);
                 7
             }
@@ -544,6 +591,7 @@ impl Sim {
             }
             Ev::Flood { host, incarnation } => self.flood(host, incarnation),
             Ev::Forge { host, incarnation } => self.forge(host, incarnation),
+            Ev::Withhold { host, incarnation } => self.withhold(host, incarnation),
             Ev::Check => {
                 check::during(self);
                 if let Some(at) = self.heal_at {
@@ -827,6 +875,7 @@ impl Sim {
         match self.hosts[host].role {
             Role::Flooder => self.after(jitter, Ev::Flood { host, incarnation }),
             Role::Forger => self.after(Duration::from_secs(10), Ev::Forge { host, incarnation }),
+            Role::Withholder => self.after(jitter, Ev::Withhold { host, incarnation }),
             _ => {}
         }
         // Start-up output (dials of the configured peers).
@@ -911,48 +960,14 @@ impl Sim {
         self.hosts[host].set_clock(self.now);
         if let Ok(id) = live.node.submit_tx(tx) {
             self.next_nonce[sender as usize] += 1;
-            self.accepted.push(Accepted { id, excused: None });
+            self.accepted.push(Accepted {
+                id,
+                at: self.now,
+                excused: None,
+            });
         }
         let effects = self.hosts[host].handle(Input::FlushTxs, self.now);
         self.apply(host, effects);
-    }
-
-    /// A flooder announces a thousand unknown transfer ids to each peer, every five seconds.
-    fn flood(&mut self, host: usize, incarnation: u32) {
-        if !self.live(host, incarnation) {
-            return;
-        }
-        self.after(Duration::from_secs(5), Ev::Flood { host, incarnation });
-        let peers = self.net.peers_of(host);
-        for p in peers {
-            let ids: Vec<Hash> = (0..1000).map(|_| Hash(self.rng.gen())).collect();
-            self.send(host, p, Message::InvTx(ids));
-        }
-    }
-
-    /// A forger announces a block whose state root is wrong (its proof of work is real).
-    fn forge(&mut self, host: usize, incarnation: u32) {
-        if !self.live(host, incarnation) || self.settling {
-            return;
-        }
-        self.after(Duration::from_secs(30), Ev::Forge { host, incarnation });
-        let Some(live) = self.hosts[host].live() else {
-            return;
-        };
-        let node = live.node.clone();
-        let Ok(mut block) = node.block_template(Address([99; 32])) else {
-            return;
-        };
-        block.header.state_root = Hash([0xEE; 32]);
-        if !ferrite_core::template::mine(&mut block.header, u64::MAX) {
-            return;
-        }
-        let header = block.header;
-        self.hosts[host].forged.push(block);
-        let peers = self.net.peers_of(host);
-        for p in peers {
-            self.send(host, p, Message::Headers(vec![header]));
-        }
     }
 
     /// The tip all live honest nodes share, if they do.

@@ -12,6 +12,7 @@ use ferrite_core::dev::dev_key;
 use ferrite_core::{Address, ChainParams};
 use ferrite_node::chain::TipInfo;
 use ferrite_node::config::{ConfigError, Settings, DEV_ACCOUNTS};
+use ferrite_node::fdlimit::{Budget, Wanted};
 use ferrite_node::http::Api;
 use ferrite_node::node::{now_secs, Node};
 use ferrite_node::p2p::identity::NodeId;
@@ -61,6 +62,8 @@ pub(crate) fn run_node(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
+    // Before the store opens its files.
+    let budget = descriptor_budget(settings)?;
     let (cfg, genesis) = load_genesis(settings, data_dir)?;
     let params = genesis.params.clone();
     // Before the data dir is created.
@@ -73,7 +76,7 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
         .context("cannot load this node's identity key")?;
     let node_id = identity.id();
     let miners = Miners::start(settings, &node, reward_to)?;
-    let net = net_config(settings, &params)?;
+    let net = net_config(settings, &params, &budget)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(RUNTIME_THREADS)
         .enable_all()
@@ -91,7 +94,14 @@ fn run_node_in(settings: &Settings, data_dir: &Path) -> anyhow::Result<()> {
             source: e,
         })?;
     announce_network(&network, &net, node_id);
-    let api = start_http(settings, &rt, &node, network.peer_table(), node_id)?;
+    let api = start_http(
+        settings,
+        &rt,
+        &node,
+        network.peer_table(),
+        node_id,
+        budget.http_connections,
+    )?;
     let alone = Alone {
         warn: !settings.dev,
         configured: net.peers.len(),
@@ -163,9 +173,35 @@ fn announce_chain(settings: &Settings, node: &Node, data_dir: &Path, tip: &TipIn
     }
 }
 
-/// The network settings, with the built-in seeds added on the testnet.
-fn net_config(settings: &Settings, params: &ChainParams) -> anyhow::Result<NetConfig> {
+/// The soft descriptor limit raised and shared out for what the configuration asks
+/// (docs/operating.md); logged as `descriptor budget`. A part that is off asks for nothing.
+fn descriptor_budget(settings: &Settings) -> anyhow::Result<Budget> {
+    let net = &settings.net;
+    let listening = net.listen.is_some();
+    let wanted = Wanted {
+        p2p_outbound: net.max_outbound,
+        p2p_inbound: if listening { net.max_inbound } else { 0 },
+        handshakes: if listening { net.handshake_slots } else { 0 },
+        http_connections: if settings.http.is_some() {
+            settings.max_http_connections
+        } else {
+            0
+        },
+    };
+    Ok(ferrite_node::fdlimit::plan(wanted)?)
+}
+
+/// The network settings, with the built-in seeds added on the testnet, and connection caps no
+/// higher than the descriptor budget allows.
+fn net_config(
+    settings: &Settings,
+    params: &ChainParams,
+    budget: &Budget,
+) -> anyhow::Result<NetConfig> {
     let mut net = settings.net.clone();
+    net.max_outbound = net.max_outbound.min(budget.p2p_outbound);
+    net.max_inbound = net.max_inbound.min(budget.p2p_inbound);
+    net.handshake_slots = net.handshake_slots.min(budget.handshakes);
     if params.genesis_hash == ferrite_core::genesis::testnet()?.params.genesis_hash {
         let seeds = ferrite_node::seeds::parse(ferrite_node::seeds::TESTNET_SEEDS)
             .context("the built-in testnet seed list")?;
@@ -185,20 +221,25 @@ fn announce_network(network: &Network, net: &NetConfig, node_id: NodeId) {
     }
 }
 
-/// The explorer, unless `--http off`.
+/// The explorer, unless `--http off`, with at most `max_connections` connections open.
 fn start_http(
     settings: &Settings,
     rt: &tokio::runtime::Runtime,
     node: &Arc<Node>,
     peers: Arc<PeerTable>,
     node_id: NodeId,
+    max_connections: usize,
 ) -> anyhow::Result<Option<Arc<Api>>> {
     let Some(addr) = settings.http else {
         return Ok(None);
     };
     let api = Api::new(node.clone(), peers, node_id, settings.dev)
         .context("cannot start the HTTP admission thread")?;
-    match rt.block_on(ferrite_node::http::start(api.clone(), addr)) {
+    match rt.block_on(ferrite_node::http::start(
+        api.clone(),
+        addr,
+        max_connections,
+    )) {
         Ok(a) => ferrite_node::say!("explorer: http://{a}/api/node/info"),
         Err(e) => {
             api.stop();

@@ -45,8 +45,13 @@ pub use peer::{Known, KNOWN_PER_PEER};
 pub use peers::{
     Misbehavior, ADDR_SHARE, BAN_SECS, HEADERS_TIMEOUT, PING_INTERVAL, PING_TIMEOUT, SAVE_INTERVAL,
 };
-pub use relay::{MAX_TX_ANNOUNCERS, MAX_TX_IN_FLIGHT_PER_PEER, MAX_TX_WANTED, TX_REQUEST_TIMEOUT};
-pub use sync::{BLOCK_STALL_TIMEOUT, MAX_IN_FLIGHT_PER_PEER, MAX_UNCONNECTING};
+pub use relay::{
+    MAX_REANNOUNCE, MAX_TX_ANNOUNCERS, MAX_TX_IN_FLIGHT_PER_PEER, MAX_TX_QUEUED_PER_PEER,
+    MAX_TX_WANTED, REANNOUNCE_INTERVAL, TX_REQUEST_TIMEOUT,
+};
+pub use sync::{
+    BLOCK_STALL_TIMEOUT, BODY_FAILURES, BODY_WAIT, MAX_IN_FLIGHT_PER_PEER, MAX_UNCONNECTING,
+};
 
 /// A point in time: milliseconds since the Unix epoch. The driver passes the wall clock; the
 /// simulator passes its own.
@@ -282,6 +287,9 @@ pub enum Output {
         /// Transfers this peer was asked for.
         txs: Vec<SignedTransaction>,
     },
+    /// Set aside this header-only block of the best header chain and its descendants: peers
+    /// did not deliver its body (see [`BODY_WAIT`]).
+    Withhold(Hash),
     /// Keep this block to answer `GetBlockTxs` for it: it was just sent as a compact block.
     KeepForCompact(Arc<BodyChecked>),
     /// An address ban (until Unix seconds), for the accept loop's early refusal.
@@ -350,8 +358,6 @@ pub struct Machine {
     /// inputs alone.
     peers: BTreeMap<PeerId, peer::Peer>,
     book: AddrBook,
-    /// Keys of the address-book records last written, so a save can delete the ones gone.
-    saved_keys: Vec<Vec<u8>>,
     last_save: Time,
     /// Addresses being dialled.
     dialing: HashSet<SocketAddr>,
@@ -374,10 +380,17 @@ pub struct Machine {
     /// The highest block forwarded on its header's check against the view: a sibling at that
     /// height or below waits for the chain, which alone knows which of them it took first.
     fast_forwarded: u64,
+    /// Bodies of the missing window that peers failed to deliver: since when each was wanted,
+    /// and how often a request for it ended without it.
+    body_wants: HashMap<Hash, sync::BodyWant>,
     /// Transfers requested, with other peers that announced them.
     tx_wanted: HashMap<Hash, relay::TxWant>,
     /// Transfers admitted since the last flush, to announce.
     pending_tx_inv: Vec<Hash>,
+    /// When pending transfers were last announced again, and where in the pool the next turn
+    /// starts.
+    reannounced_at: Time,
+    reannounce_cursor: usize,
     out: Vec<Output>,
 }
 
@@ -398,7 +411,6 @@ impl Machine {
             rng: ChaCha20Rng::seed_from_u64(seed),
             peers: BTreeMap::new(),
             book,
-            saved_keys: records.iter().map(|(k, _)| k.clone()).collect(),
             last_save: now,
             dialing: HashSet::new(),
             requested: HashMap::new(),
@@ -408,8 +420,11 @@ impl Machine {
             compact_awaited: HashMap::new(),
             compact_waited: std::collections::VecDeque::new(),
             fast_forwarded: 0,
+            body_wants: HashMap::new(),
             tx_wanted: HashMap::new(),
             pending_tx_inv: Vec::new(),
+            reannounced_at: now,
+            reannounce_cursor: 0,
             out,
         }
     }

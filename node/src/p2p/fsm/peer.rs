@@ -65,6 +65,10 @@ pub(super) struct Peer {
     pub not_found: HashMap<Hash, Time>,
     pub known_blocks: Known,
     pub known_txs: Known,
+    /// Transfers the peer announced or sent: it has them (not announced to it again).
+    pub has_txs: Known,
+    /// Transfers it announced that wait for room under its request cap, oldest first.
+    pub tx_queue: VecDeque<Hash>,
     /// Transfers requested from this peer and not yet received.
     pub txs_in_flight: usize,
     pub headers_asked: Option<Time>,

@@ -192,6 +192,8 @@ impl Machine {
                 not_found: std::collections::HashMap::new(),
                 known_blocks: Known::default(),
                 known_txs: Known::default(),
+                has_txs: Known::default(),
+                tx_queue: Default::default(),
                 txs_in_flight: 0,
                 headers_asked: None,
                 headers_in_chain: false,
@@ -380,7 +382,7 @@ impl Machine {
             Message::NotFound(hs) => self.on_not_found(id, hs, now, chain),
             Message::SendCompact(high_bandwidth) => self.on_send_compact(id, high_bandwidth),
             Message::InvTx(ids) => self.on_inv_tx(id, ids, now, chain),
-            Message::Txs(txs) => self.on_txs(id, txs),
+            Message::Txs(txs) => self.on_txs(id, txs, now, chain),
             // Requests are answered by the connection itself; handshake messages never get here.
             other => tracing::debug!(message = other.name(), "unexpected message"),
         }
@@ -398,7 +400,16 @@ impl Machine {
         if let Some(p) = self.peers.remove(&id) {
             tracing::info!(peer = %p.remote, reason, "disconnecting peer");
             self.out.push(Output::Disconnect(id));
-            self.requested.retain(|_, (owner, _)| *owner != id);
+            let owed: Vec<Hash> = self
+                .requested
+                .iter()
+                .filter(|(_, (owner, _))| *owner == id)
+                .map(|(h, _)| *h)
+                .collect();
+            for h in owed {
+                self.requested.remove(&h);
+                self.body_failed(h);
+            }
             self.forget_tx_requests_of(id, now);
             self.forget_compact_of(id);
             self.publish_peers();
@@ -455,12 +466,7 @@ impl Machine {
 
     /// Writes the address book if it changed since the last save.
     pub(super) fn save_book(&mut self) {
-        if let Some(records) = self.book.take_records(&self.saved_keys) {
-            self.saved_keys = records
-                .iter()
-                .filter(|(_, v)| v.is_some())
-                .map(|(k, _)| k.clone())
-                .collect();
+        if let Some(records) = self.book.take_records() {
             self.out.push(Output::SaveBook(records));
         }
     }
@@ -519,7 +525,8 @@ impl Machine {
         for (pid, reason) in stalled {
             self.drop_peer(pid, reason, now, chain);
         }
-        self.expire_tx_requests(now);
+        self.expire_tx_requests(now, chain);
+        self.reannounce(now, chain);
         self.publish_peers();
         self.sync_housekeeping(now, chain);
         self.dial(now);

@@ -32,7 +32,52 @@ pub const MAX_UNCONNECTING: u32 = 10;
 /// headers faster than they can be checked and is dropped.
 pub const MAX_QUEUED_HEADER_BATCHES: usize = 16;
 
+/// A body of the best header chain that has been wanted this long, with at least
+/// [`BODY_FAILURES`] requests for it ended without it (a stall, `NotFound`, a body that did not
+/// match or decode), is not to be had: its header is set aside ([`Output::Withhold`]) and sync
+/// follows the best branch whose bodies come. Longer than [`BLOCK_STALL_TIMEOUT`], so the peer
+/// that announced it has had its chance.
+pub const BODY_WAIT: Duration = Duration::from_secs(20);
+/// Failed requests for one body before it counts as withheld (a slow delivery in progress is not
+/// a failure).
+pub const BODY_FAILURES: u32 = 3;
+
+/// What became of the requests for one missing body.
+pub(super) struct BodyWant {
+    since: Time,
+    failures: u32,
+    withheld: bool,
+}
+
 impl Machine {
+    /// A request for the body `h` ended without it.
+    pub(super) fn body_failed(&mut self, h: Hash) {
+        if let Some(w) = self.body_wants.get_mut(&h) {
+            w.failures = w.failures.saturating_add(1);
+        }
+    }
+
+    /// Bodies of the window that have waited [`BODY_WAIT`] through [`BODY_FAILURES`] failed
+    /// requests are set aside, once each.
+    fn withhold_undelivered(&mut self, now: Time) {
+        let mut give_up: Vec<Hash> = self
+            .body_wants
+            .iter_mut()
+            .filter(|(_, w)| {
+                !w.withheld && w.failures >= BODY_FAILURES && now.since(w.since) >= BODY_WAIT
+            })
+            .map(|(h, w)| {
+                w.withheld = true;
+                *h
+            })
+            .collect();
+        give_up.sort_unstable();
+        for h in give_up {
+            tracing::info!(block = %h, "no peer delivers this block; following another branch");
+            self.out.push(Output::Withhold(h));
+        }
+    }
+
     /// Asks `id` for headers after `locator`.
     pub(super) fn ask_headers(&mut self, id: PeerId, locator: Vec<Hash>, now: Time) {
         let locator = if locator.is_empty() {
@@ -223,6 +268,7 @@ impl Machine {
             // Only answers to our requests count; anything else is noise.
             if self.requested.get(&h).map(|(p, _)| *p) == Some(id) {
                 self.requested.remove(&h);
+                self.body_failed(h);
                 if let Some(p) = self.peers.get_mut(&id) {
                     if p.not_found.len() > MAX_NOT_FOUND {
                         p.not_found.clear();
@@ -262,6 +308,14 @@ impl Machine {
         let window: std::collections::HashSet<Hash> = missing.iter().map(|(h, _)| *h).collect();
         self.requested.retain(|h, _| window.contains(h));
         self.downloaded.retain(|h, _| window.contains(h));
+        self.body_wants.retain(|h, _| window.contains(h));
+        for h in &window {
+            self.body_wants.entry(*h).or_insert(BodyWant {
+                since: now,
+                failures: 0,
+                withheld: false,
+            });
+        }
         let mut load: HashMap<PeerId, usize> = self.peers.keys().map(|id| (*id, 0)).collect();
         for (owner, _) in self.requested.values() {
             if let Some(n) = load.get_mut(owner) {
@@ -327,6 +381,7 @@ impl Machine {
         if took_compact {
             self.feed(chain);
         }
+        self.withhold_undelivered(now);
     }
 
     #[allow(clippy::too_many_arguments)]

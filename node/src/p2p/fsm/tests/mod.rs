@@ -899,5 +899,6 @@ fn a_banned_peers_waiting_header_batches_never_reach_the_chain() {
         .any(|o| matches!(o, Output::SubmitHeaders { .. })));
 }
 
+mod attacks;
 mod compact;
 mod identity;

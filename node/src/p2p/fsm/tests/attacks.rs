@@ -1,0 +1,256 @@
+//! The machine under the attacks of docs/protocol.md's "Defences": each test plays the attacker
+//! and an honest peer beside it, and checks that the honest one is still served.
+
+use super::*;
+
+fn withheld(out: &[Output]) -> Vec<Hash> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Withhold(h) => Some(*h),
+            _ => None,
+        })
+        .collect()
+}
+
+fn not_found(m: &mut Machine, chain: &Fake, id: PeerId, h: Hash, now: Time) -> Vec<Output> {
+    m.handle(
+        Input::Message {
+            id,
+            msg: Message::NotFound(vec![h]),
+        },
+        now,
+        chain,
+    );
+    m.drain()
+}
+
+#[test]
+fn a_header_whose_body_never_comes_is_set_aside_for_the_branch_that_can_be_had() {
+    // Peer 1 announced block 1 and stalls on it; honest peer 2 has another block at height 1
+    // and answers `NotFound` for the withheld one.
+    let withheld_block = block(1);
+    let h = withheld_block.hash();
+    let chain = chain_missing(std::slice::from_ref(&withheld_block));
+    let mut m = machine();
+    let out = connect(&mut m, &chain, 1, 1, T0);
+    assert_eq!(requested(&out, 1), vec![h]);
+    connect(&mut m, &chain, 2, 1, T0);
+    settle(&mut m, &chain, 1);
+    settle(&mut m, &chain, 2);
+    let mut now = T0;
+    let mut seen = Vec::new();
+    while now < T0 + BODY_WAIT + Duration::from_secs(10) && seen.is_empty() {
+        now = now + Duration::from_secs(1);
+        m.handle(Input::Tick, now, &chain);
+        let out = m.drain();
+        seen.extend(withheld(&out));
+        if requested(&out, 2).contains(&h) {
+            seen.extend(withheld(&not_found(&mut m, &chain, 2, h, now)));
+        }
+    }
+    assert_eq!(seen, vec![h], "the undelivered header is set aside once");
+    assert!(
+        now >= T0 + BODY_WAIT,
+        "set aside only after {BODY_WAIT:?}, at {:?}",
+        now.since(T0)
+    );
+    assert!(now <= T0 + BODY_WAIT + Duration::from_secs(3));
+    // The chain now has the honest block as best header: it is fetched from peer 2.
+    let honest = block(2);
+    *chain.missing.borrow_mut() = vec![(honest.hash(), 1)];
+    m.handle(Input::Tick, now + Duration::from_secs(1), &chain);
+    assert_eq!(requested(&m.drain(), 2), vec![honest.hash()]);
+}
+
+#[test]
+fn a_slow_delivery_in_progress_is_not_a_withheld_body() {
+    // One peer takes its time over a block, within its stall timeout each time it delivers.
+    let blocks: Vec<Block> = (1..=3).map(block).collect();
+    let chain = chain_missing(&blocks);
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 3, T0);
+    settle(&mut m, &chain, 1);
+    let mut now = T0;
+    for b in &blocks {
+        now = now + (BLOCK_STALL_TIMEOUT - Duration::from_secs(1));
+        m.handle(Input::Tick, now, &chain);
+        m.handle(arrived(1, b), now, &chain);
+        let out = m.drain();
+        assert!(withheld(&out).is_empty(), "a slow block is not withheld");
+        assert!(!disconnected(&out, 1));
+    }
+    assert!(now.since(T0) > BODY_WAIT, "the test ran past the wait");
+}
+
+#[test]
+fn one_failed_request_alone_does_not_set_a_header_aside() {
+    let b = block(1);
+    let chain = chain_missing(std::slice::from_ref(&b));
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 1, T0);
+    settle(&mut m, &chain, 1);
+    // The only peer answers `NotFound` once (it has not connected the block yet) and is then
+    // asked again and delivers late.
+    not_found(&mut m, &chain, 1, b.hash(), T0);
+    let mut now = T0;
+    for s in 1..=30 {
+        now = now + Duration::from_secs(1);
+        m.handle(Input::Tick, now, &chain);
+        if s == 8 {
+            m.handle(arrived(1, &b), now, &chain);
+            assert!(m
+                .drain()
+                .iter()
+                .any(|o| matches!(o, Output::SubmitBlock { .. })));
+            // The chain is now connecting it, and it stays in the window meanwhile.
+        }
+        let out = m.drain();
+        assert!(withheld(&out).is_empty());
+        assert!(!disconnected(&out, 1));
+    }
+}
+
+fn asked_txs(out: &[Output], id: PeerId) -> Vec<Hash> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send(p, Message::GetTxs(hs)) if *p == id => Some(hs.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn inv(m: &mut Machine, chain: &Fake, id: PeerId, ids: Vec<Hash>, now: Time) -> Vec<Output> {
+    m.handle(
+        Input::Message {
+            id,
+            msg: Message::InvTx(ids),
+        },
+        now,
+        chain,
+    );
+    m.drain()
+}
+
+fn junk(peer: u64, n: usize) -> Vec<Hash> {
+    (0..n)
+        .map(|i| {
+            let mut b = [0u8; 32];
+            b[..8].copy_from_slice(&peer.to_le_bytes());
+            b[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+            Hash(b)
+        })
+        .collect()
+}
+
+#[test]
+fn peers_that_announce_and_never_deliver_cannot_starve_an_honest_announcer() {
+    let chain = Fake::default();
+    // Twelve slots: eleven flooders and the honest peer.
+    let cfg = Config {
+        genesis: Hash([7; 32]),
+        nonce: OUR_NONCE,
+        listen_port: 9733,
+        discover: false,
+        max_outbound: 0,
+        max_inbound: 12,
+        compact_relay: true,
+        peers: Vec::new(),
+    };
+    let mut m = Machine::new(cfg, &[], 42, T0);
+    let cap = m.tx_cap_per_peer();
+    let flooders: Vec<PeerId> = (1..=11).collect();
+    for &f in &flooders {
+        connect(&mut m, &chain, f, 0, T0);
+        settle(&mut m, &chain, f);
+    }
+    connect(&mut m, &chain, 20, 0, T0);
+    settle(&mut m, &chain, 20);
+    // Each flooder announces far more than its cap, many times over.
+    for round in 0..3u64 {
+        for &f in &flooders {
+            let out = inv(&mut m, &chain, f, junk(f * 100 + round, 5_000), T0);
+            assert!(asked_txs(&out, f).len() <= cap);
+        }
+    }
+    let f = m.footprint();
+    assert!(f.most_txs_in_flight_per_peer <= cap, "{f:?}");
+    assert!(f.txs_wanted <= flooders.len() * cap, "{f:?}");
+    assert!(f.txs_wanted < MAX_TX_WANTED);
+    // The honest peer's transfer is asked for at once.
+    let real = signed_tx(1).id();
+    let out = inv(&mut m, &chain, 20, vec![real], T0);
+    assert_eq!(asked_txs(&out, 20), vec![real]);
+}
+
+#[test]
+fn announcements_beyond_a_peers_cap_wait_their_turn_and_are_asked_for_after_deliveries() {
+    let chain = Fake::default();
+    let mut m = machine();
+    let cap = m.tx_cap_per_peer();
+    connect(&mut m, &chain, 1, 0, T0);
+    settle(&mut m, &chain, 1);
+    let txs: Vec<SignedTransaction> = (0..(cap as u64 + 10)).map(signed_tx).collect();
+    let ids: Vec<Hash> = txs.iter().map(|t| t.id()).collect();
+    let out = inv(&mut m, &chain, 1, ids.clone(), T0);
+    assert_eq!(asked_txs(&out, 1), ids[..cap].to_vec());
+    // Ten delivered: the ten that waited are asked for.
+    m.handle(
+        Input::Message {
+            id: 1,
+            msg: Message::Txs(txs[..10].to_vec()),
+        },
+        T0,
+        &chain,
+    );
+    assert_eq!(asked_txs(&m.drain(), 1), ids[cap..].to_vec());
+    assert_eq!(m.footprint().most_txs_in_flight_per_peer, cap);
+}
+
+#[test]
+fn a_pending_transfer_is_announced_again_to_the_peers_that_do_not_have_it() {
+    let chain = Fake::default();
+    let t = signed_tx(3).id();
+    chain.pool.borrow_mut().insert(t);
+    let mut m = machine();
+    // Peer 1 is told at connect; peer 2 announced it to us, so it has it.
+    let out = connect(&mut m, &chain, 1, 0, T0);
+    assert!(sent_to(&out, 1).contains(&&Message::InvTx(vec![t])));
+    settle(&mut m, &chain, 1);
+    connect(&mut m, &chain, 2, 0, T0);
+    settle(&mut m, &chain, 2);
+    inv(&mut m, &chain, 2, vec![t], T0);
+    // Pings answered, so that both stay connected through the interval.
+    let mut now = T0;
+    let mut again = Vec::new();
+    while now < T0 + REANNOUNCE_INTERVAL + Duration::from_secs(2) {
+        now = now + Duration::from_secs(1);
+        m.handle(Input::Tick, now, &chain);
+        let out = m.drain();
+        for o in &out {
+            match o {
+                Output::Send(p, Message::Ping(n)) => {
+                    let (p, n) = (*p, *n);
+                    m.handle(
+                        Input::Message {
+                            id: p,
+                            msg: Message::Pong(n),
+                        },
+                        now,
+                        &chain,
+                    );
+                }
+                Output::Send(p, Message::InvTx(ids)) if ids.contains(&t) => {
+                    again.push((*p, now.since(T0)))
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(
+        again[0].0, 1,
+        "announced again only to the peer that lacks it"
+    );
+    assert!(again[0].1 >= REANNOUNCE_INTERVAL);
+}
