@@ -56,6 +56,13 @@ pub struct DefenceLabels {
     pub action: &'static str,
 }
 
+/// What a ban covers.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BanLabels {
+    /// `address` or `node`.
+    pub kind: &'static str,
+}
+
 /// The node's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -71,6 +78,9 @@ pub struct Metrics {
     http: Family<HttpLabels, Counter>,
     http_refused: Counter,
     http_open: Gauge,
+    queued_bytes: Gauge,
+    bans: Family<BanLabels, Gauge>,
+    txs_wanted: Gauge,
     height: Gauge,
     header_height: Gauge,
     work: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -131,6 +141,9 @@ impl Metrics {
             http: Family::default(),
             http_refused: Counter::default(),
             http_open: Gauge::default(),
+            queued_bytes: Gauge::default(),
+            bans: Family::default(),
+            txs_wanted: Gauge::default(),
             height: Gauge::default(),
             header_height: Gauge::default(),
             work: Gauge::default(),
@@ -178,6 +191,21 @@ impl Metrics {
             "p2p_sent_bytes",
             "Bytes of frames queued for peers, by message",
             m.sent_bytes.clone(),
+        );
+        registry.register(
+            "p2p_queued_bytes",
+            "Bytes queued for peers and not yet written, over every connection",
+            m.queued_bytes.clone(),
+        );
+        registry.register(
+            "p2p_bans",
+            "Bans held, by what they cover (each table is bounded)",
+            m.bans.clone(),
+        );
+        registry.register(
+            "p2p_txs_wanted",
+            "Transfers requested from peers and not yet received",
+            m.txs_wanted.clone(),
         );
         registry.register(
             "p2p_defences",
@@ -260,6 +288,23 @@ impl Metrics {
         self.sent_bytes
             .get_or_create(&MessageLabels { message })
             .inc_by(bytes as u64);
+    }
+
+    /// The gauge of bytes queued for peers (each connection's queue adds and takes its own).
+    pub fn queued_bytes(&self) -> Gauge {
+        self.queued_bytes.clone()
+    }
+
+    /// Sets the network's table sizes (the driver, once a second).
+    pub fn network(&self, bans: (usize, usize), txs_wanted: usize) {
+        let int = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.bans
+            .get_or_create(&BanLabels { kind: "address" })
+            .set(int(bans.0));
+        self.bans
+            .get_or_create(&BanLabels { kind: "node" })
+            .set(int(bans.1));
+        self.txs_wanted.set(int(txs_wanted));
     }
 
     /// Counts one defensive action (`action` names it; docs/http.md lists them).

@@ -33,8 +33,9 @@ fn main() {
             Some("Flooder") => Role::Flooder,
             Some("Forger") => Role::Forger,
             Some("Withholder") => Role::Withholder,
+            Some("Squatter") => Role::Squatter,
             _ => {
-                eprintln!("error: --attack takes Staller, Flooder, Forger or Withholder");
+                eprintln!("error: --attack takes Staller, Flooder, Forger, Withholder or Squatter");
                 std::process::exit(2);
             }
         };

@@ -115,3 +115,17 @@ fn peers_that_flood_transfer_ids_cannot_keep_real_transfers_from_spreading() {
     // simulate (about 25 s a seed in a debug build).
     run_attack(Role::Flooder, 2, |_| None);
 }
+
+#[test]
+fn peers_that_only_hold_slots_cannot_keep_a_newcomer_out() {
+    // Twenty-four squatters of one network group dial every honest node; a node that joins
+    // halfway knows only two honest nodes, whose inbound slots the squatters hold. It must get
+    // in, sync, and converge with the rest.
+    run_attack(Role::Squatter, 4, |r| {
+        if r.defences.get("evicted").copied().unwrap_or(0) == 0 {
+            Some("no squatter was evicted: the attack did not fill the slots".into())
+        } else {
+            None
+        }
+    });
+}

@@ -14,6 +14,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::send_queue::{self, QueueError, SendQueue, Served, Uploads};
+
 use super::bucket::Bucket;
 use super::compact_conn::{self, CompactReceiver, Step};
 use super::fsm::{Close, Input, Learnt, Misbehavior};
@@ -29,9 +31,6 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection silent for this long is dropped; pings every [`super::fsm::PING_INTERVAL`] keep a
 /// healthy one busy well within it.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Frames queued for one peer. A peer that does not read fast enough to keep its queue below
-/// this is dropped rather than allowed to grow the node's memory.
-pub const SEND_QUEUE: usize = 1024;
 /// Sustained messages per second accepted from one peer: far above what relay or sync need
 /// (sync moves up to 2,000 headers or a whole block per message).
 pub const MSG_RATE: f64 = 500.0;
@@ -42,13 +41,6 @@ pub const MSG_BURST: f64 = 5_000.0;
 pub const BYTE_RATE: f64 = 64.0 * 1024.0 * 1024.0;
 /// Burst of bytes allowed above the sustained rate.
 pub const BYTE_BURST: f64 = 128.0 * 1024.0 * 1024.0;
-/// Blocks a `GetBlocks` answer may have queued for one peer at once: the next block is read
-/// from the store only when the peer has taken the earlier ones, so a peer that asks for many
-/// large blocks and does not read cannot make the node hold them all in memory.
-pub const MAX_QUEUED_BLOCKS: usize = 4;
-/// How long an answer waits for a peer to drain its queue before the peer counts as stalled.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The receiving half of a connection, inside the cipher.
 type Reader = secure::SecureReader<OwnedReadHalf>;
 /// The sending half of a connection, inside the cipher.
@@ -235,7 +227,7 @@ pub struct Dialled {
 /// (outbound) or `None` (inbound).
 ///
 /// `permit` is the inbound handshake slot (`None` for dials); it is released once the handshake
-/// ends.
+/// ends, and the handshake ends early if the slot is cut for a newer one.
 pub async fn run(
     id: PeerId,
     stream: TcpStream,
@@ -243,7 +235,7 @@ pub async fn run(
     dialled: Option<Dialled>,
     shared: Arc<Shared>,
     events: mpsc::Sender<Event>,
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    permit: Option<super::handshakes::Slot>,
 ) {
     let _ = stream.set_nodelay(true);
     let local = stream
@@ -256,7 +248,16 @@ pub async fn run(
         None => Role::Listener,
     };
     let handshakes = handshakes(stream, remote, role, &shared, &mut learnt);
-    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes).await;
+    let cut = permit.as_ref().map(|p| p.cut.clone());
+    let result = tokio::select! {
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes) => r,
+        () = async {
+            match &cut {
+                Some(c) => c.notified().await,
+                None => std::future::pending().await,
+            }
+        } => Ok(Err(Close::Dropped("handshake cut for a newer one".into()))),
+    };
     drop(permit);
     let (version, node_id, mut r, mut w) = match result {
         Ok(Ok(done)) => done,
@@ -283,7 +284,7 @@ pub async fn run(
             return;
         }
     };
-    let (out_tx, mut out_rx) = mpsc::channel::<Frame>(SEND_QUEUE);
+    let (out_tx, mut drain) = send_queue::queue(shared.node.metrics().queued_bytes());
     let kill = Arc::new(tokio::sync::Notify::new());
     let blocks_allowed = Arc::new(AtomicUsize::new(0));
     let connected = Event::Connected {
@@ -301,10 +302,11 @@ pub async fn run(
         return;
     }
     let writer = async move {
-        while let Some(frame) = out_rx.recv().await {
+        while let Some(frame) = drain.next().await {
             if let Err(e) = w.write_all(&frame).await {
                 return Close::Dropped(format!("write: {e}"));
             }
+            drain.written(frame.len());
         }
         Close::Dropped("closed by this node".into())
     };
@@ -330,9 +332,11 @@ async fn read_loop(
     r: &mut Reader,
     shared: &Arc<Shared>,
     events: &mpsc::Sender<Event>,
-    out: mpsc::Sender<Frame>,
+    out: SendQueue,
     blocks_allowed: &AtomicUsize,
 ) -> Close {
+    let uploads = Uploads::new(shared.uploads.clone());
+    let mut served = Served::default();
     let mut msgs = Bucket::new(MSG_RATE, MSG_BURST);
     let mut bytes = Bucket::new(BYTE_RATE, BYTE_BURST);
     let mut compact = CompactReceiver::default();
@@ -353,8 +357,8 @@ async fn read_loop(
                 // Answered here, never by the state machine; the time to queue it is a metric.
                 let read = Instant::now();
                 let pong = frame(shared, &Message::Pong(n));
-                if out.send(pong).await.is_err() {
-                    return Close::Dropped("closed".into());
+                if let Err(e) = out.send(pong).await {
+                    return gone(shared, e);
                 }
                 shared.node.metrics().pong(read.elapsed());
                 None
@@ -373,25 +377,10 @@ async fn read_loop(
                 }
             }
             Message::GetBlocks(ids) => {
-                // One block at a time, each only once the peer has taken all but a few of the
-                // frames queued for it, so that a large request waits for the socket instead
-                // of filling memory.
-                let mut missing = Vec::new();
-                for h in ids {
-                    if !drained(&out).await {
-                        return Close::Dropped("does not read its blocks".into());
-                    }
-                    match read_block(shared, h).await {
-                        Some(b) => {
-                            let block = frame(shared, &Message::Block(b));
-                            if out.send(block).await.is_err() {
-                                return Close::Dropped("closed".into());
-                            }
-                        }
-                        None => missing.push(h),
-                    }
+                match serve_blocks(shared, &out, &uploads, &mut served, ids).await {
+                    Ok(missing) => (!missing.is_empty()).then(|| vec![Message::NotFound(missing)]),
+                    Err(e) => return gone(shared, e),
                 }
-                (!missing.is_empty()).then(|| vec![Message::NotFound(missing)])
             }
             Message::CompactBlock {
                 compact: c,
@@ -481,9 +470,11 @@ async fn read_loop(
                 None
             }
         };
+        // Answers (headers, transfers, missing transfers of a block, `NotFound`) wait for the
+        // peer to make room and for the upload limits.
         for m in reply.into_iter().flatten() {
-            if out.send(frame(shared, &m)).await.is_err() {
-                return Close::Dropped("closed".into());
+            if let Err(e) = out.answer(frame(shared, &m), &uploads).await {
+                return gone(shared, e);
             }
         }
     }
@@ -504,7 +495,7 @@ async fn deliver(
     step: Result<Step, Misbehavior>,
     events: &mpsc::Sender<Event>,
     shared: &Shared,
-    out: &mpsc::Sender<Frame>,
+    out: &SendQueue,
 ) -> Result<(), Close> {
     match step.map_err(Close::Misbehaved)? {
         Step::Deliver { block, validated } => {
@@ -516,8 +507,8 @@ async fn deliver(
             tell(events, input).await?;
         }
         Step::Ask { header, request } => {
-            if out.send(frame(shared, &request)).await.is_err() {
-                return Err(Close::Dropped("closed".into()));
+            if let Err(e) = out.send(frame(shared, &request)).await {
+                return Err(gone(shared, e));
             }
             tell(events, Input::CompactAwaited { id, header }).await?;
         }
@@ -533,17 +524,47 @@ async fn tell(events: &mpsc::Sender<Event>, input: Input) -> Result<(), Close> {
         .map_err(|_| Close::Dropped("node stopping".into()))
 }
 
-/// Waits until at most [`MAX_QUEUED_BLOCKS`] frames are queued for the peer; false if it does
-/// not drain them within [`DRAIN_TIMEOUT`].
-async fn drained(out: &mpsc::Sender<Frame>) -> bool {
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    while out.max_capacity() - out.capacity() > MAX_QUEUED_BLOCKS {
-        if Instant::now() > deadline || out.is_closed() {
-            return false;
+/// Answers `GetBlocks`: each block read from the store only once the peer has made room for
+/// it (so a large request waits for the socket instead of filling memory), a block asked twice
+/// in one request served once, and one asked of this connection beyond
+/// [`send_queue::MAX_SERVES_PER_BLOCK`] times answered `NotFound`. Returns the ids not served.
+async fn serve_blocks(
+    shared: &Arc<Shared>,
+    out: &SendQueue,
+    uploads: &Uploads,
+    served: &mut Served,
+    ids: Vec<Hash>,
+) -> Result<Vec<Hash>, QueueError> {
+    let mut missing = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for h in ids {
+        if !seen.insert(h) {
+            continue;
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        if !served.allow(h) {
+            shared.node.metrics().defence("block_served_too_often");
+            missing.push(h);
+            continue;
+        }
+        // Room first, the upload limit once the block's size is known.
+        out.room_for_answer(0, uploads).await?;
+        match read_block(shared, h).await {
+            Some(b) => {
+                out.answer(frame(shared, &Message::Block(b)), uploads)
+                    .await?
+            }
+            None => missing.push(h),
+        }
     }
-    true
+    Ok(missing)
+}
+
+/// How a connection ends when its queue refuses: counted, and dropped without a ban.
+fn gone(shared: &Shared, e: QueueError) -> Close {
+    if e == QueueError::Stalled {
+        shared.node.metrics().defence("answer_stalled");
+    }
+    Close::Dropped(e.to_string())
 }
 
 async fn read_block(shared: &Arc<Shared>, h: Hash) -> Option<ferrite_core::Block> {

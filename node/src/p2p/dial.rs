@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use crate::node::now_secs;
 use crate::p2p::addrbook::AddrKey;
+use crate::p2p::fsm::evict::NetGroup;
 use crate::p2p::fsm::Input;
+use crate::p2p::handshakes::HandshakeSlots;
 use crate::p2p::identity::NodeId;
 use crate::p2p::{conn, Event, PeerId, PeerSpec, Shared};
 
@@ -29,13 +31,15 @@ fn next_id() -> PeerId {
 }
 
 /// Accepts inbound connections until the node stops. `slots` bounds the connections still in
-/// their handshake: beyond it new sockets are closed at once, so a flood of half-open
-/// connections cannot exhaust file descriptors (which RocksDB needs too).
+/// their handshake, in all and per network group: a new one cuts the oldest handshake of its
+/// group, or of the most crowded one (see [`super::handshakes`]), so a flood of half-open or
+/// dribbling connections neither exhausts file descriptors (which RocksDB needs too) nor keeps
+/// an honest peer out.
 pub async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     events: mpsc::Sender<Event>,
-    slots: Arc<Semaphore>,
+    slots: Arc<HandshakeSlots>,
 ) {
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -50,10 +54,6 @@ pub async fn accept_loop(
         if shared.node.shutting_down() {
             return;
         }
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%remote, "too many connections in their handshake; closing");
-            continue;
-        };
         let banned = !remote.ip().is_loopback()
             && shared
                 .bans
@@ -63,6 +63,11 @@ pub async fn accept_loop(
         if banned {
             tracing::debug!(%remote, "refusing a banned address");
             continue;
+        }
+        let (permit, cut) = slots.admit(NetGroup::of(remote.ip()));
+        if cut {
+            tracing::debug!(%remote, "handshake slots full; cut the oldest for this one");
+            shared.node.metrics().defence("handshake_cut");
         }
         tokio::spawn(conn::run(
             next_id(),

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::fsm::{ChainReader, Input, Machine, Output, Time};
 use super::processor::{self, Job, Processed};
-use super::{dial, Event, Frame, PeerId, Shared};
+use super::{dial, Event, PeerId, Shared};
 use crate::chain::ChainView;
 use crate::mempool::MempoolError;
 use crate::node::{Node, NodeEvent, SubmitTxError};
@@ -58,7 +58,7 @@ impl Stopped {
 
 /// What the driver holds of one connection.
 struct Handle {
-    out: mpsc::Sender<Frame>,
+    out: super::send_queue::SendQueue,
     kill: Arc<Notify>,
     blocks_allowed: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -259,8 +259,13 @@ impl Driver {
                 _ = tx_flush.tick() => Some(Input::FlushTxs),
                 _ = housekeeping.tick() => Some(Input::Tick),
             };
+            let tick = matches!(input, Some(Input::Tick));
             if let Some(input) = input {
                 self.feed(input);
+            }
+            if tick {
+                let f = self.machine.footprint();
+                self.shared.node.metrics().network(f.bans, f.txs_wanted);
             }
         }
         for h in self.handles.values() {
@@ -366,6 +371,7 @@ impl Driver {
                 Output::Withhold(hash) => self.withhold(hash),
                 Output::KeepForCompact(block) => self.shared.recent_compact.keep(block),
                 Output::Banned(key, until) => {
+                    self.shared.node.metrics().defence("ban");
                     self.shared
                         .bans
                         .write()
@@ -374,6 +380,7 @@ impl Driver {
                 }
                 Output::SaveBook(records) => self.book.save(records),
                 Output::PublishPeers(list) => self.shared.peer_table.publish(list),
+                Output::Defended(d) => self.shared.node.metrics().defence(d.name()),
                 Output::Fatal(e) => {
                     tracing::error!(error = %e, "store failed; stopping the node");
                     self.shared.node.request_shutdown();
@@ -390,9 +397,10 @@ impl Driver {
             }
             let frame = Arc::new(msg.to_frame(self.shared.magic));
             self.shared.node.metrics().sent(msg.name(), frame.len());
-            if h.out.try_send(frame).is_err() {
-                // A full queue: the peer does not keep up.
-                tracing::debug!(peer = id, "send queue full; dropping the peer");
+            if let Err(e) = h.out.try_send(frame) {
+                // A full queue (in frames or bytes): the peer does not keep up.
+                tracing::debug!(peer = id, error = %e, "cannot queue for the peer; dropping it");
+                self.shared.node.metrics().defence("send_queue_full");
                 h.kill.notify_one();
             }
         }
@@ -416,7 +424,6 @@ impl Driver {
 
     fn withhold(&self, hash: ferrite_core::Hash) {
         let node = self.shared.node.clone();
-        node.metrics().defence("withheld_body");
         tokio::task::spawn_blocking(move || {
             if let Err(e) = node.withhold(hash) {
                 tracing::error!(error = %e, "store failed; stopping the node");
@@ -429,10 +436,10 @@ impl Driver {
         let node = self.shared.node.clone();
         let work = self.work_tx.clone();
         tokio::task::spawn_blocking(move || {
-            let mut invalid = None;
+            let (mut invalid, mut accepted) = (None, 0);
             for r in node.submit_txs(txs) {
                 match r {
-                    Ok(_) => {}
+                    Ok(_) => accepted += 1,
                     // A signature that does not verify, or a transfer that breaks a rule that
                     // needs no state, is wrong everywhere: the peer should never have relayed
                     // it. Other refusals can be honest differences of state.
@@ -442,7 +449,11 @@ impl Driver {
                     Err(e) => tracing::debug!(error = %e, "relayed transfer refused"),
                 }
             }
-            let _ = work.send(Input::TxsSubmitted { peer, invalid });
+            let _ = work.send(Input::TxsSubmitted {
+                peer,
+                accepted,
+                invalid,
+            });
         });
     }
 }

@@ -15,10 +15,12 @@ pub mod conn;
 pub mod dial;
 pub mod driver;
 pub mod fsm;
+pub mod handshakes;
 pub mod identity;
 pub mod join;
 pub mod processor;
 pub mod secure;
+pub mod send_queue;
 pub mod serve;
 pub mod wire;
 
@@ -68,7 +70,7 @@ pub enum Event {
         /// The node id the peer proved in the transport's handshake.
         node_id: identity::NodeId,
         /// The peer's outgoing queue.
-        out: mpsc::Sender<Frame>,
+        out: send_queue::SendQueue,
         /// Notified to close the connection.
         kill: Arc<tokio::sync::Notify>,
         /// Blocks the connection may still take from the peer: raised by the driver for each
@@ -102,6 +104,8 @@ pub struct Shared {
     pub recent_compact: compact_conn::RecentCompact,
     /// This node's identity key (the transport's static key).
     pub identity: identity::Identity,
+    /// The upload limit all connections' answers share.
+    pub uploads: Arc<send_queue::TotalUploads>,
 }
 
 /// What the HTTP API shows of one connected peer.
@@ -263,6 +267,7 @@ impl Network {
             peer_table: Arc::default(),
             recent_compact: compact_conn::RecentCompact::default(),
             identity,
+            uploads: Arc::default(),
         });
         let machine_cfg = fsm::Config {
             genesis,
@@ -285,10 +290,7 @@ impl Network {
         let drv = driver::Driver::new(shared.clone(), machine, events_tx.clone(), stopped.clone())?;
         tokio::spawn(drv.run(events_rx));
         if let Some(l) = listener {
-            let slots = Arc::new(tokio::sync::Semaphore::new(
-                cfg.handshake_slots
-                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-            ));
+            let slots = handshakes::HandshakeSlots::new(cfg.handshake_slots);
             tokio::spawn(dial::accept_loop(l, shared.clone(), events_tx, slots));
         }
         Ok(Network {

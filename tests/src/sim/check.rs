@@ -92,6 +92,8 @@ pub struct Report {
     pub blocks_delivered: BlockDeliveries,
     /// Headers a withholder announced without ever delivering their bodies.
     pub withheld: u64,
+    /// Defences the honest nodes used, by name, over the run.
+    pub defences: BTreeMap<&'static str, u64>,
     /// Broken invariants.
     pub violations: Vec<Violation>,
 }
@@ -170,6 +172,14 @@ impl fmt::Display for Report {
             )?;
         }
         writeln!(f, "tie-breaks {}", self.tie_breaks)?;
+        if !self.defences.is_empty() {
+            let list: Vec<String> = self
+                .defences
+                .iter()
+                .map(|(d, n)| format!("{d} {n}"))
+                .collect();
+            writeln!(f, "defences used by honest nodes: {}", list.join(", "))?;
+        }
         writeln!(
             f,
             "transfers accepted {}, mined {}, pending {}, excused {}",
@@ -263,6 +273,11 @@ pub(super) fn on_crash(sim: &mut Sim, crashed: usize) {
 /// The end-of-run checks.
 pub(super) fn finish(sim: &mut Sim) {
     sim.report.settle_time = sim.now.since(sim.active_until);
+    for h in sim.hosts.iter().filter(|h| h.role == Role::Honest) {
+        for (d, n) in &h.defences {
+            *sim.report.defences.entry(d).or_default() += n;
+        }
+    }
     if sim.report.final_convergence.is_none() {
         let tips: Vec<String> = sim
             .hosts

@@ -9,6 +9,22 @@ use rand::Rng;
 
 use super::{Ev, Sim};
 
+/// True for what a squatter never sends: anything that would make it useful to its peers
+/// (announcements, blocks, transfers, addresses).
+pub(super) fn offers_something(msg: &Message) -> bool {
+    match msg {
+        Message::Headers(hs) => !hs.is_empty(),
+        Message::InvTx(_)
+        | Message::Txs(_)
+        | Message::Block(_)
+        | Message::CompactBlock { .. }
+        | Message::BlockTxs { .. }
+        | Message::Addr(_)
+        | Message::SendCompact(_) => true,
+        _ => false,
+    }
+}
+
 impl Sim {
     /// A flooder announces a thousand unknown transfer ids to each peer, every flood interval.
     pub(super) fn flood(&mut self, host: usize, incarnation: u32) {

@@ -25,9 +25,19 @@ pub const PORT: u16 = 9733;
 /// RocksDB block cache per simulated node: small, the chains are short.
 const CACHE_BYTES: usize = 1 << 20;
 
-/// The address of host `index` (10.0.x.y, inside the simulation only).
+/// The address of host `index` (inside the simulation only): 10.x.y.1, so that hosts fall in
+/// network groups (IPv4 /16) of their own, as nodes run by different people do.
 pub fn address(index: usize) -> SocketAddr {
-    SocketAddr::from(([10, 0, (index / 250) as u8, (index % 250 + 1) as u8], PORT))
+    SocketAddr::from(([10, (index % 250) as u8, (index / 250) as u8, 1], PORT))
+}
+
+/// The address of squatter `index`: all squatters share one network group (one operator's
+/// addresses), 172.16.x.y.
+pub fn squatter_address(index: usize) -> SocketAddr {
+    SocketAddr::from((
+        [172, 16, (index / 250) as u8, (index % 250 + 1) as u8],
+        PORT,
+    ))
 }
 
 /// How a host behaves.
@@ -45,6 +55,9 @@ pub enum Role {
     /// Announces a valid header on each new tip at once and never delivers its body (its
     /// peers must follow the honest block of that height instead).
     Withholder,
+    /// Dials everyone it can and then only holds the slot: answers pings and `GetHeaders`
+    /// (with nothing), announces nothing, serves nothing (a newcomer must still get in).
+    Squatter,
 }
 
 /// A simulated node.
@@ -72,6 +85,8 @@ pub struct Host {
     pub forged: Vec<ferrite_core::Block>,
     /// The height of the last header a withholder announced.
     pub withheld_height: u64,
+    /// Defences its machine used, by name.
+    pub defences: std::collections::BTreeMap<&'static str, u64>,
     /// Relays new blocks as compact blocks.
     pub compact_relay: bool,
     /// Blocks it sent as compact blocks lately (to answer `GetBlockTxs`).
@@ -114,7 +129,11 @@ impl Host {
     pub fn new(index: usize, dir: PathBuf, role: Role, skew: i64) -> Host {
         Host {
             index,
-            addr: address(index),
+            addr: if role == Role::Squatter {
+                squatter_address(index)
+            } else {
+                address(index)
+            },
             role,
             dir,
             incarnation: 0,
@@ -126,6 +145,7 @@ impl Host {
             next_peer: 1,
             forged: Vec::new(),
             withheld_height: 0,
+            defences: Default::default(),
             compact_relay: true,
             recent_compact: RecentCompact::default(),
         }
@@ -177,7 +197,11 @@ impl Host {
             listen_port: PORT,
             discover: true,
             // A flooder dials everyone it can, to hold as many of each node's slots as it can.
-            max_outbound: if self.role == Role::Flooder { 16 } else { 4 },
+            max_outbound: if matches!(self.role, Role::Flooder | Role::Squatter) {
+                16
+            } else {
+                4
+            },
             max_inbound: 16,
             compact_relay: self.compact_relay,
             peers: Vec::new(),
@@ -338,16 +362,21 @@ impl Host {
                 }));
             }
             Output::SubmitTxs { peer, txs } => {
-                let mut invalid = None;
+                let (mut invalid, mut accepted) = (None, 0);
                 for t in txs {
-                    if let Err(SubmitTxError::Rejected(
-                        e @ (MempoolError::BadSignature | MempoolError::Rule(_)),
-                    )) = node.submit_tx(t)
-                    {
-                        invalid = Some(e);
+                    match node.submit_tx(t) {
+                        Ok(_) => accepted += 1,
+                        Err(SubmitTxError::Rejected(
+                            e @ (MempoolError::BadSignature | MempoolError::Rule(_)),
+                        )) => invalid = Some(e),
+                        Err(_) => {}
                     }
                 }
-                effects.push(Effect::Later(Input::TxsSubmitted { peer, invalid }));
+                effects.push(Effect::Later(Input::TxsSubmitted {
+                    peer,
+                    accepted,
+                    invalid,
+                }));
             }
             Output::Withhold(hash) => {
                 if let Err(e) = node.withhold(hash) {
@@ -362,6 +391,7 @@ impl Host {
                 }
             }
             Output::PublishPeers(_) => {}
+            Output::Defended(d) => *self.defences.entry(d.name()).or_default() += 1,
             Output::Fatal(e) => panic!("host {}: fatal: {e}", self.index),
         }
     }
@@ -374,6 +404,15 @@ impl Host {
         let stall = self.role == Role::Staller || self.role == Role::Flooder;
         match msg {
             Message::Ping(n) => Some(vec![Message::Pong(*n)]),
+            Message::GetHeaders { .. } if self.role == Role::Squatter => {
+                Some(vec![Message::Headers(Vec::new())])
+            }
+            Message::GetBlocks(ids) if self.role == Role::Squatter => {
+                Some(vec![Message::NotFound(ids.clone())])
+            }
+            Message::GetTxs(_) | Message::GetBlockTxs { .. } if self.role == Role::Squatter => {
+                Some(Vec::new())
+            }
             Message::GetHeaders { locator, stop } => {
                 let view = node.view();
                 let hs =

@@ -124,17 +124,24 @@ impl Scenario {
     pub fn attack(seed: u64, attacker: Role) -> Scenario {
         // The flood of the attack table: twelve peers, a thousand fresh ids each per second
         // to every peer (enough to fill the old caps); other attacks come from one node.
-        let attackers = if attacker == Role::Flooder { 12 } else { 1 };
+        let attackers = match attacker {
+            // Enough to hold every inbound slot of the honest nodes (16 each).
+            Role::Flooder => 12,
+            Role::Squatter => 24,
+            _ => 1,
+        };
+        // Against squatters, a node joins halfway through and must get in.
+        let late_joiners = usize::from(attacker == Role::Squatter);
         Scenario {
             seed,
-            nodes: 5 + attackers,
+            nodes: 5 + late_joiners + attackers,
             miners: 1,
             active: Duration::from_secs(120),
             block_interval: Duration::from_secs(15),
             tx_interval: Duration::from_secs(4),
             partitions: 0,
             crashes: 0,
-            late_joiners: 0,
+            late_joiners,
             max_skew_secs: 5,
             drop_rate: 0.0,
             latency_ms: (5, 80),
@@ -317,6 +324,9 @@ impl Sim {
                 .filter(|j| *j != i)
                 .map(host::address)
                 .collect();
+        }
+        if sc.evil.contains(&Role::Squatter) {
+            squatters_know_everyone(&mut hosts, sc.late_joiners);
         }
         let net = Net::new(sc.nodes, sc.latency_ms, &mut rng);
         let now = Time::from_secs(START_SECS);
@@ -645,6 +655,9 @@ impl Sim {
         let Some((n, side)) = self.net.find(host, peer) else {
             return;
         };
+        if self.hosts[host].role == Role::Squatter && evil::offers_something(&msg) {
+            return;
+        }
         let bytes = msg.to_frame([0; 4]).len() as u64;
         self.report.count_sent(host, bytes);
         if self.rng.gen_bool(self.sc.drop_rate) {
@@ -993,6 +1006,32 @@ impl Sim {
             .find_map(|h| h.live().map(|l| l.node.tip().height))
             .unwrap_or(0);
         Some((hash, height))
+    }
+}
+
+/// Against squatters: the honest nodes that start at once know each other in a ring, a late
+/// joiner knows only the first two of them (so it must get in where squatters hold the slots),
+/// and every squatter knows every honest node.
+fn squatters_know_everyone(hosts: &mut [Host], late_joiners: usize) {
+    let honest: Vec<usize> = hosts
+        .iter()
+        .filter(|h| h.role == Role::Honest)
+        .map(|h| h.index)
+        .collect();
+    let early = honest.len().saturating_sub(late_joiners).max(1);
+    for h in hosts.iter_mut() {
+        let i = h.index;
+        h.configured = if h.role == Role::Squatter {
+            honest.iter().map(|j| host::address(*j)).collect()
+        } else if i < early {
+            [(i + 1) % early, (i + 2) % early]
+                .into_iter()
+                .filter(|j| *j != i)
+                .map(host::address)
+                .collect()
+        } else {
+            honest.iter().take(2).map(|j| host::address(*j)).collect()
+        };
     }
 }
 

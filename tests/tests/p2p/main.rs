@@ -2,8 +2,10 @@
 //! and healed, and attacked by a peer that speaks the wire protocol badly on purpose.
 //!
 //! The scenarios run one at a time (they start several mining processes on a small machine).
-//! `faults.rs`: partitions, a misbehaving peer and a stalling one. `transport.rs`: the
-//! encrypted transport between real nodes, through a proxy on the link.
+//! `faults.rs`: partitions, a misbehaving peer and a stalling one. `attacks.rs`: a peer asking
+//! for one block over and over, one asking for headers and never reading, a flood of
+//! violations from new identities. `transport.rs`: the encrypted transport between real
+//! nodes, through a proxy on the link.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -20,6 +22,7 @@ use ferrite_tests::{
     write_dev_genesis, Running,
 };
 
+mod attacks;
 mod faults;
 mod transport;
 

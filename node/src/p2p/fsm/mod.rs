@@ -14,6 +14,7 @@
 //! in [`sync`], relay in [`relay`].
 
 mod compact;
+pub mod evict;
 mod peer;
 mod peers;
 mod relay;
@@ -249,6 +250,8 @@ pub enum Input {
     TxsSubmitted {
         /// The peer that sent them.
         peer: PeerId,
+        /// How many of them the mempool took.
+        accepted: usize,
         /// Bad signature or a stateless rule broken.
         invalid: Option<MempoolError>,
     },
@@ -298,8 +301,35 @@ pub enum Output {
     SaveBook(Vec<PeerUpdate>),
     /// The connected peers, for the HTTP API.
     PublishPeers(Vec<PeerInfo>),
+    /// A defence was used (for `/metrics`).
+    Defended(Defence),
     /// The store failed: the node must stop.
     Fatal(String),
+}
+
+/// A defence the machine used against a peer that abuses the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defence {
+    /// An inbound peer was evicted to make room for a new one.
+    Evicted,
+    /// A new inbound peer was refused: every inbound peer is protected.
+    InboundRefused,
+    /// Transfer announcements beyond a peer's queue were ignored.
+    TxAnnouncementsIgnored,
+    /// A header whose body nobody delivers was set aside.
+    WithheldBody,
+}
+
+impl Defence {
+    /// The `action` label of `ferrite_p2p_defences_total`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Defence::Evicted => "evicted",
+            Defence::InboundRefused => "inbound_refused",
+            Defence::TxAnnouncementsIgnored => "tx_announcements_ignored",
+            Defence::WithheldBody => "withheld_body",
+        }
+    }
 }
 
 /// Network settings the machine needs.
@@ -339,6 +369,8 @@ pub struct Footprint {
     pub most_txs_in_flight_per_peer: usize,
     /// Addresses in the book.
     pub addresses: usize,
+    /// Address bans and node-id bans held.
+    pub bans: (usize, usize),
 }
 
 /// A block downloaded ahead of the ones before it.
@@ -387,6 +419,8 @@ pub struct Machine {
     tx_wanted: HashMap<Hash, relay::TxWant>,
     /// Transfers admitted since the last flush, to announce.
     pending_tx_inv: Vec<Hash>,
+    /// This node's secret for ranking network groups in eviction (not predictable by peers).
+    group_key: [u8; 32],
     /// When pending transfers were last announced again, and where in the pool the next turn
     /// starts.
     reannounced_at: Time,
@@ -406,9 +440,12 @@ impl Machine {
             .addr_bans()
             .map(|(key, until)| Output::Banned(key, until))
             .collect();
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let group_key = rand::Rng::gen(&mut rng);
         Machine {
             cfg,
-            rng: ChaCha20Rng::seed_from_u64(seed),
+            rng,
+            group_key,
             peers: BTreeMap::new(),
             book,
             last_save: now,
@@ -500,7 +537,14 @@ impl Machine {
                 result,
                 status,
             } => self.on_processed(peer, ban_key, hash, result, status, now, chain),
-            Input::TxsSubmitted { peer, invalid } => {
+            Input::TxsSubmitted {
+                peer,
+                accepted,
+                invalid,
+            } => {
+                if let (true, Some(p)) = (accepted > 0, self.peers.get_mut(&peer)) {
+                    p.last_tx = Some(now);
+                }
                 if let Some(e) = invalid {
                     self.misbehaved(peer, Misbehavior::InvalidTransfer(e), now, chain);
                 }
@@ -533,6 +577,7 @@ impl Machine {
                 .max()
                 .unwrap_or(0),
             addresses: self.book.len(),
+            bans: self.book.ban_count(),
         }
     }
 

@@ -88,4 +88,12 @@ pub(super) struct Peer {
     pub wants_compact: bool,
     /// We asked the peer for that.
     pub asked_compact: bool,
+    /// Its network group (eviction counts connections per group).
+    pub group: super::evict::NetGroup,
+    /// When it connected.
+    pub connected_at: Time,
+    /// When it last delivered a block we did not have.
+    pub last_block: Option<Time>,
+    /// When we last accepted a transfer it sent.
+    pub last_tx: Option<Time>,
 }

@@ -10,8 +10,9 @@ use ferrite_core::validation::BlockError;
 use ferrite_core::Hash;
 use rand::Rng;
 
+use super::evict::{self, Candidate, NetGroup};
 use super::peer::{Known, Peer};
-use super::{ChainReader, Close, Learnt, Machine, Output, Time};
+use super::{ChainReader, Close, Defence, Learnt, Machine, Output, Time};
 use crate::mempool::MempoolError;
 use crate::p2p::addrbook::{AddrKey, BanKey};
 use crate::p2p::identity::NodeId;
@@ -141,13 +142,6 @@ impl Machine {
         // another node behind the same IP): it neither stands for the pinned peer nor keeps us
         // from dialling it.
         let listen = listen.filter(|l| self.pin_mismatch(Some(*l), node_id).is_none());
-        if dialed.is_none()
-            && self.peers.values().filter(|p| p.dialed.is_none()).count() >= self.cfg.max_inbound
-        {
-            tracing::info!(peer = %remote, "inbound connections full; refusing peer");
-            self.out.push(Output::Disconnect(id));
-            return;
-        }
         if let Some(d) = dialed {
             self.book.met(&d, node_id);
         }
@@ -161,6 +155,10 @@ impl Machine {
             chain,
         ) {
             tracing::debug!(peer = %remote, "duplicate connection; keeping the other one");
+            self.out.push(Output::Disconnect(id));
+            return;
+        }
+        if dialed.is_none() && !self.room_for_inbound(remote, now, chain) {
             self.out.push(Output::Disconnect(id));
             return;
         }
@@ -206,6 +204,10 @@ impl Machine {
                 last_rtt: None,
                 wants_compact: false,
                 asked_compact: false,
+                group: NetGroup::of(remote.ip()),
+                connected_at: now,
+                last_block: None,
+                last_tx: None,
             },
         );
         self.publish_peers();
@@ -218,6 +220,40 @@ impl Machine {
         let ids = chain.pool_ids();
         self.announce_txs_to(id, &ids);
         self.schedule(now, chain);
+    }
+
+    /// True when a new inbound peer from `remote` may take a slot: one is free, or an inbound
+    /// peer that is not protected is evicted for it (see [`super::evict`]).
+    fn room_for_inbound(&mut self, remote: SocketAddr, now: Time, chain: &dyn ChainReader) -> bool {
+        let inbound: Vec<Candidate> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.dialed.is_none())
+            .map(|(id, p)| Candidate {
+                id: *id,
+                group: p.group,
+                rtt: p.last_rtt,
+                last_block: p.last_block,
+                last_tx: p.last_tx,
+                since: p.connected_at,
+            })
+            .collect();
+        if inbound.len() < self.cfg.max_inbound {
+            return true;
+        }
+        match evict::select(inbound, &self.group_key) {
+            Some(victim) => {
+                self.out.push(Output::Defended(Defence::Evicted));
+                tracing::info!(peer = %remote, "inbound connections full; evicting one for the new peer");
+                self.drop_peer(victim, "evicted to make room for a new peer", now, chain);
+                true
+            }
+            None => {
+                self.out.push(Output::Defended(Defence::InboundRefused));
+                tracing::info!(peer = %remote, "inbound connections full and all protected; refusing peer");
+                false
+            }
+        }
     }
 
     /// The pinned id that `node_id` fails to match, when `addr` has a pin.

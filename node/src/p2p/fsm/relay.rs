@@ -146,12 +146,12 @@ impl Machine {
             p.known_txs.insert(*h);
             p.has_txs.insert(*h);
         }
-        for h in unknown {
-            if p.tx_queue.len() >= MAX_TX_QUEUED_PER_PEER {
-                break;
-            }
-            p.tx_queue.push_back(h);
+        let room = MAX_TX_QUEUED_PER_PEER.saturating_sub(p.tx_queue.len());
+        if unknown.len() > room {
+            self.out
+                .push(Output::Defended(super::Defence::TxAnnouncementsIgnored));
         }
+        p.tx_queue.extend(unknown.into_iter().take(room));
         self.request_queued_txs(id, now, chain);
     }
 

@@ -74,6 +74,8 @@ impl Machine {
         give_up.sort_unstable();
         for h in give_up {
             tracing::info!(block = %h, "no peer delivers this block; following another branch");
+            self.out
+                .push(Output::Defended(super::Defence::WithheldBody));
             self.out.push(Output::Withhold(h));
         }
     }
@@ -242,6 +244,7 @@ impl Machine {
             return;
         };
         p.last_progress = now;
+        p.last_block = Some(now);
         p.known_blocks.insert(hash);
         let ban_key = p.ban_key;
         self.downloaded.insert(

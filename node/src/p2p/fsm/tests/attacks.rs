@@ -254,3 +254,79 @@ fn a_pending_transfer_is_announced_again_to_the_peers_that_do_not_have_it() {
     );
     assert!(again[0].1 >= REANNOUNCE_INTERVAL);
 }
+
+fn slots_machine(max_inbound: usize) -> Machine {
+    let cfg = Config {
+        genesis: Hash([7; 32]),
+        nonce: OUR_NONCE,
+        listen_port: 9733,
+        discover: false,
+        max_outbound: 0,
+        max_inbound,
+        compact_relay: false,
+        peers: Vec::new(),
+    };
+    Machine::new(cfg, &[], 42, T0)
+}
+
+fn evicted(out: &[Output]) -> bool {
+    out.contains(&Output::Defended(Defence::Evicted))
+}
+
+#[test]
+fn peers_that_only_hold_slots_make_room_for_a_newcomer_and_a_useful_peer_keeps_its_own() {
+    let chain = Fake::default();
+    let mut m = slots_machine(32);
+    // Thirty-two peers take every inbound slot and answer nothing but pings.
+    for id in 1..=32 {
+        connect(&mut m, &chain, id, 0, T0 + Duration::from_secs(id));
+        settle(&mut m, &chain, id);
+    }
+    assert_eq!(m.peer_count(), 32);
+    // An honest peer arrives: one of the holders gives way, and the newcomer is in.
+    let t1 = T0 + Duration::from_secs(60);
+    let out = connect(&mut m, &chain, 100, 1, t1);
+    assert!(evicted(&out), "{out:?}");
+    let gone: Vec<PeerId> = (1..=32).filter(|id| disconnected(&out, *id)).collect();
+    assert_eq!(gone.len(), 1);
+    assert!(!disconnected(&out, 100));
+    assert_eq!(m.peer_count(), 32);
+    // It brings a block we lacked: from then on it is protected, and the holders that come
+    // back take one another's slots, not its.
+    let b = block(1);
+    *chain.missing.borrow_mut() = vec![(b.hash(), 1)];
+    m.handle(Input::Tick, t1, &chain);
+    assert_eq!(requested(&m.drain(), 100), vec![b.hash()]);
+    m.handle(arrived(100, &b), t1, &chain);
+    m.drain();
+    chain.missing.borrow_mut().clear();
+    for (n, id) in (200..240).enumerate() {
+        let out = connect(
+            &mut m,
+            &chain,
+            id,
+            0,
+            t1 + Duration::from_secs(n as u64 + 1),
+        );
+        assert!(
+            !disconnected(&out, 100),
+            "the useful peer was evicted for {id}"
+        );
+    }
+    assert_eq!(m.peer_count(), 32);
+}
+
+#[test]
+fn when_every_inbound_peer_is_protected_the_newcomer_is_refused() {
+    let chain = Fake::default();
+    let mut m = slots_machine(4);
+    for id in 1..=4 {
+        connect(&mut m, &chain, id, 0, T0);
+        settle(&mut m, &chain, id);
+    }
+    // Four slots are fewer than the protections (a group's oldest, eight lowest pings).
+    let out = connect(&mut m, &chain, 9, 0, T0 + Duration::from_secs(1));
+    assert!(out.contains(&Output::Defended(Defence::InboundRefused)));
+    assert!(disconnected(&out, 9));
+    assert!((1..=4).all(|id| !disconnected(&out, id)));
+}

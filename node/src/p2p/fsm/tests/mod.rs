@@ -565,6 +565,7 @@ fn an_invalid_relayed_transfer_bans_its_sender() {
     m.handle(
         Input::TxsSubmitted {
             peer: 1,
+            accepted: 0,
             invalid: Some(crate::mempool::MempoolError::BadSignature),
         },
         T0,

@@ -1,0 +1,341 @@
+//! A connection's outgoing queue, bounded in frames and in bytes, and the upload limits that
+//! pace the answers a connection gives.
+//!
+//! Every frame queued for a peer is counted in bytes until the writer has written it. The
+//! driver's own messages (announcements, requests) are refused beyond [`SEND_BUDGET`], which
+//! drops the peer: it does not read. An answer that can be large (headers, blocks, transfers)
+//! first waits until the peer has taken all but [`ANSWER_ROOM`] bytes of what is queued, and
+//! then for the upload limits, so a peer that asks and never reads holds at most one answer
+//! beyond that room however many requests it sends, and a peer that reads as fast as it can
+//! gets at most [`UPLOAD_RATE`] (and all peers together [`TOTAL_UPLOAD_RATE`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrite_core::Hash;
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::mpsc;
+
+use super::Frame;
+
+/// Frames queued for one peer (a bound on the channel; bytes are bounded below).
+pub const SEND_QUEUE: usize = 1024;
+/// Most bytes queued for one peer by the driver: an honest peer's queue holds a few
+/// announcements and requests. Beyond it the peer is dropped (it does not read).
+pub const SEND_BUDGET: usize = 16 * 1024 * 1024;
+/// An answer is queued only once at most this many bytes wait for the peer: enough to keep
+/// a fast link busy between answers, small enough that 40 peers that never read hold under
+/// 100 MiB with their last answer (a block is at most the chain's block size).
+pub const ANSWER_ROOM: usize = 2 * 1024 * 1024;
+/// How long an answer waits for the peer to make room before the peer counts as stalled.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sustained answer bytes per second to one peer (32 MiB/s: three times what the fastest
+/// measured sync took from one peer), and its burst.
+pub const UPLOAD_RATE: f64 = 32.0 * 1024.0 * 1024.0;
+/// Burst above [`UPLOAD_RATE`].
+pub const UPLOAD_BURST: f64 = 64.0 * 1024.0 * 1024.0;
+/// Sustained answer bytes per second to all peers together, and its burst: what the node
+/// uploads can never take the whole machine.
+pub const TOTAL_UPLOAD_RATE: f64 = 96.0 * 1024.0 * 1024.0;
+/// Burst above [`TOTAL_UPLOAD_RATE`].
+pub const TOTAL_UPLOAD_BURST: f64 = 192.0 * 1024.0 * 1024.0;
+/// Times one block is served to one connection: an honest peer asks for a block once (twice
+/// if the first answer crossed a reorg); beyond it the answer is `NotFound`.
+pub const MAX_SERVES_PER_BLOCK: u32 = 2;
+/// Blocks remembered per connection as served (forgotten all at once beyond it).
+const MAX_SERVED_TRACKED: usize = 8192;
+
+/// The queue was closed (the connection is ending) or is over its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The writer is gone.
+    #[error("the connection is closing")]
+    Closed,
+    /// The frame limit or byte budget is reached.
+    #[error("the peer does not read: its send queue is full")]
+    Full,
+    /// An answer waited [`DRAIN_TIMEOUT`] for room.
+    #[error("the peer does not read its answers")]
+    Stalled,
+}
+
+/// The sending side of a connection's queue (cheap to clone: the driver and the connection
+/// each hold one).
+#[derive(Clone, Debug)]
+pub struct SendQueue {
+    tx: mpsc::Sender<Frame>,
+    queued: Arc<AtomicUsize>,
+    /// Bytes queued over every connection, for `/metrics`.
+    total: Gauge,
+}
+
+/// The writer's side.
+pub struct Drain {
+    rx: mpsc::Receiver<Frame>,
+    queued: Arc<AtomicUsize>,
+    total: Gauge,
+}
+
+/// A new queue; `total` is the node-wide gauge of queued bytes.
+pub fn queue(total: Gauge) -> (SendQueue, Drain) {
+    let (tx, rx) = mpsc::channel(SEND_QUEUE);
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        SendQueue {
+            tx,
+            queued: queued.clone(),
+            total: total.clone(),
+        },
+        Drain { rx, queued, total },
+    )
+}
+
+impl SendQueue {
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    fn count(&self, len: usize) {
+        self.queued.fetch_add(len, Ordering::AcqRel);
+        self.total.inc_by(i64::try_from(len).unwrap_or(i64::MAX));
+    }
+
+    /// Queues a frame now, or refuses it when the queue is full in frames or past
+    /// [`SEND_BUDGET`] in bytes.
+    pub fn try_send(&self, frame: Frame) -> Result<(), QueueError> {
+        if self.queued_bytes() + frame.len() > SEND_BUDGET {
+            return Err(QueueError::Full);
+        }
+        let len = frame.len();
+        match self.tx.try_send(frame) {
+            Ok(()) => {
+                self.count(len);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueError::Full),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(QueueError::Closed),
+        }
+    }
+
+    /// Queues a small frame (a pong, a request), waiting for a frame slot.
+    pub async fn send(&self, frame: Frame) -> Result<(), QueueError> {
+        let len = frame.len();
+        self.tx.send(frame).await.map_err(|_| QueueError::Closed)?;
+        self.count(len);
+        Ok(())
+    }
+
+    /// Waits until at most [`ANSWER_ROOM`] bytes wait for the peer, then for the upload limits
+    /// to allow `len` more bytes; `Stalled` if the peer takes longer than [`DRAIN_TIMEOUT`].
+    pub async fn room_for_answer(&self, len: usize, limits: &Uploads) -> Result<(), QueueError> {
+        let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+        while self.queued_bytes() > ANSWER_ROOM {
+            if self.tx.is_closed() {
+                return Err(QueueError::Closed);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(QueueError::Stalled);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let wait = limits.reserve(len);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    /// Queues an answer of `frame` once [`SendQueue::room_for_answer`] allows.
+    pub async fn answer(&self, frame: Frame, limits: &Uploads) -> Result<(), QueueError> {
+        self.room_for_answer(frame.len(), limits).await?;
+        self.send(frame).await
+    }
+}
+
+impl Drain {
+    /// The next frame to write.
+    pub async fn next(&mut self) -> Option<Frame> {
+        self.rx.recv().await
+    }
+
+    /// `len` bytes of a frame were written.
+    pub fn written(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+        self.total.dec_by(i64::try_from(len).unwrap_or(i64::MAX));
+    }
+}
+
+impl Drop for Drain {
+    fn drop(&mut self) {
+        // What was never written leaves the node-wide count with the connection.
+        let left = self.queued.swap(0, Ordering::AcqRel);
+        self.total.dec_by(i64::try_from(left).unwrap_or(i64::MAX));
+    }
+}
+
+/// A token bucket that may go into debt: taking more than it holds says how long to wait.
+#[derive(Debug)]
+struct Pace {
+    level: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Pace {
+    fn new(rate: f64, burst: f64) -> Pace {
+        Pace {
+            level: burst,
+            rate,
+            burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes `n` tokens at `now`; the time until the bucket is out of debt again.
+    fn reserve(&mut self, n: f64, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.level = (self.level + elapsed * self.rate).min(self.burst);
+        self.at = now;
+        self.level -= n;
+        if self.level >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.level / self.rate)
+        }
+    }
+}
+
+/// The node-wide upload limit, shared by every connection.
+pub struct TotalUploads {
+    pace: Mutex<Pace>,
+}
+
+impl Default for TotalUploads {
+    fn default() -> Self {
+        TotalUploads {
+            pace: Mutex::new(Pace::new(TOTAL_UPLOAD_RATE, TOTAL_UPLOAD_BURST)),
+        }
+    }
+}
+
+/// The upload limits one connection's answers go through: its own and the node's.
+pub struct Uploads {
+    own: Mutex<Pace>,
+    total: Arc<TotalUploads>,
+}
+
+impl Uploads {
+    /// One connection's limits under the node-wide `total`.
+    pub fn new(total: Arc<TotalUploads>) -> Uploads {
+        Uploads {
+            own: Mutex::new(Pace::new(UPLOAD_RATE, UPLOAD_BURST)),
+            total,
+        }
+    }
+
+    /// Takes `len` bytes from both limits; how long to wait before sending them.
+    fn reserve(&self, len: usize) -> Duration {
+        let now = Instant::now();
+        let n = len as f64;
+        let own = self
+            .own
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reserve(n, now);
+        let total = self
+            .total
+            .pace
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .reserve(n, now);
+        own.max(total)
+    }
+}
+
+/// The blocks served to one connection, and how often.
+#[derive(Default)]
+pub struct Served {
+    times: HashMap<Hash, u32>,
+}
+
+impl Served {
+    /// True when `h` may be served once more (and counts it).
+    pub fn allow(&mut self, h: Hash) -> bool {
+        if self.times.len() >= MAX_SERVED_TRACKED && !self.times.contains_key(&h) {
+            self.times.clear();
+        }
+        let n = self.times.entry(h).or_default();
+        if *n >= MAX_SERVES_PER_BLOCK {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pace_in_debt_says_how_long_to_wait() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(1_000.0, 2_000.0);
+        assert_eq!(p.reserve(2_000.0, t0), Duration::ZERO, "the burst is free");
+        assert_eq!(p.reserve(500.0, t0), Duration::from_millis(500));
+        // Half a second later the debt is paid.
+        assert_eq!(
+            p.reserve(0.0, t0 + Duration::from_millis(500)),
+            Duration::ZERO
+        );
+        // A long pause refills only up to the burst.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(p.reserve(2_000.0, later), Duration::ZERO);
+        assert_eq!(p.reserve(1_000.0, later), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_block_is_served_to_one_connection_at_most_twice() {
+        let mut s = Served::default();
+        let h = Hash([1; 32]);
+        assert!(s.allow(h));
+        assert!(s.allow(h));
+        assert!(!s.allow(h));
+        assert!(s.allow(Hash([2; 32])));
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_bounds_what_waits_for_a_peer() {
+        let gauge = Gauge::default();
+        let (q, mut drain) = queue(gauge.clone());
+        let big: Frame = Arc::new(vec![0; SEND_BUDGET / 2]);
+        assert!(q.try_send(big.clone()).is_ok());
+        assert!(q.try_send(big.clone()).is_ok());
+        assert_eq!(q.try_send(Arc::new(vec![0; 1])), Err(QueueError::Full));
+        assert_eq!(gauge.get(), SEND_BUDGET as i64);
+        // Written, the bytes leave the count; what is never written leaves with the drain.
+        let f = drain.next().await.unwrap_or_default();
+        drain.written(f.len());
+        assert_eq!(q.queued_bytes(), SEND_BUDGET / 2);
+        drop(drain);
+        assert_eq!(gauge.get(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_waits_for_room_and_a_reader_that_never_drains_is_stalled() {
+        let (q, _drain) = queue(Gauge::default());
+        let limits = Uploads::new(Arc::default());
+        assert!(q.try_send(Arc::new(vec![0; ANSWER_ROOM + 1])).is_ok());
+        let r = q.answer(Arc::new(vec![0; 10]), &limits).await;
+        assert_eq!(r, Err(QueueError::Stalled));
+        assert_eq!(
+            q.queued_bytes(),
+            ANSWER_ROOM + 1,
+            "the answer was not queued"
+        );
+    }
+}
