@@ -319,10 +319,13 @@ fn a_peer_that_asks_for_headers_and_never_reads_cannot_grow_the_queue() {
 }
 
 /// New identities in the flood, each claiming its own listen port from [`FLOOD_PORT`] (below
-/// the kernel's ephemeral ports, 32768 and up, so no honest peer's source port is among them).
-const FLOOD: u16 = 2_000;
+/// the kernel's ephemeral ports, 32768 and up, so no honest peer's source port is among them):
+/// a thousand more than a ban table holds, so the tables must stop growing.
+const FLOOD: u16 = MAX_BANS as u16 + 1_000;
 /// The first listen port the flood claims.
-const FLOOD_PORT: u16 = 20_000;
+const FLOOD_PORT: u16 = 10_000;
+/// Bans a table holds.
+const MAX_BANS: usize = ferrite_node::p2p::bans::MAX_BANS;
 /// Threads the flood runs on (well under the node's 32 inbound slots).
 const FLOOD_THREADS: u16 = 4;
 
@@ -373,7 +376,7 @@ fn wait_for_metric(http: SocketAddr, series: &str, at_least: f64, secs: u64) -> 
 }
 
 #[test]
-fn a_flood_of_violations_from_new_identities_is_banned_and_an_honest_peer_still_gets_in() {
+fn a_flood_of_violations_from_new_identities_fills_the_ban_tables_to_their_bound_and_an_honest_peer_still_gets_in() {
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
     let (node, addr, genesis, data) = holding(big_block_chain(), dir.path());
@@ -427,7 +430,7 @@ fn a_flood_of_violations_from_new_identities_is_banned_and_an_honest_peer_still_
     let flood_secs = began.elapsed().as_secs_f64();
     let (answer, honest_took, from, to) = honest.join().unwrap();
 
-    let node_bans = wait_for_metric(http, "ferrite_p2p_bans{kind=\"node\"}", f64::from(FLOOD), 5);
+    let node_bans = wait_for_metric(http, "ferrite_p2p_bans{kind=\"node\"}", MAX_BANS as f64, 5);
     let text = metrics(http);
     let addr_bans = sample(&text, "ferrite_p2p_bans{kind=\"address\"}").unwrap_or(0.0);
     let banned =
@@ -458,38 +461,31 @@ fn a_flood_of_violations_from_new_identities_is_banned_and_an_honest_peer_still_
         headers as u64, BIG_BLOCKS,
         "the honest peer's headers answer"
     );
-    assert!(
-        node_bans >= f64::from(FLOOD),
-        "node-id bans {node_bans} within 5 s of the flood (want {FLOOD}):\n{text}"
+    // Every identity was banned, and each table stopped at its bound.
+    assert!(banned >= u64::from(FLOOD), "bans counted: {banned}");
+    assert_eq!(
+        node_bans, MAX_BANS as f64,
+        "node-id bans within 5 s of {FLOOD} violations:\n{text}"
     );
     // On loopback each claimed listen port is its own address ban.
-    assert!(
-        addr_bans >= f64::from(FLOOD),
-        "address bans {addr_bans} (want {FLOOD}):\n{text}"
+    assert_eq!(
+        addr_bans, MAX_BANS as f64,
+        "address bans after {FLOOD} violations:\n{text}"
     );
-    assert!(banned >= u64::from(FLOOD), "bans counted: {banned}");
 
     stop(node);
     check_data_dir(&data);
-    // The bans were saved: after a restart they are all back, and a new identity claiming a
-    // banned port is refused.
+    // The bans were saved, and only those kept: after a restart the table is as full as it was
+    // (not more), and a new identity claiming the last banned port is refused.
     let node = start(&genesis, &data, &[], None, &[]);
     let addr = node.p2p_addr();
     let http = node.http_addr();
-    let back = wait_for_metric(
-        http,
-        "ferrite_p2p_bans{kind=\"node\"}",
-        f64::from(FLOOD),
-        10,
-    );
+    let back = wait_for_metric(http, "ferrite_p2p_bans{kind=\"node\"}", MAX_BANS as f64, 10);
+    assert_eq!(back, MAX_BANS as f64, "node-id bans after a restart");
+    let last = FLOOD_PORT + FLOOD - 1;
     assert!(
-        back >= f64::from(FLOOD),
-        "node-id bans after a restart: {back}"
-    );
-    assert!(
-        refused(addr, gh, FLOOD_PORT + 7),
-        "the ban of port {} was lost at restart",
-        FLOOD_PORT + 7
+        refused(addr, gh, last),
+        "the ban of port {last} was lost at restart"
     );
     stop(node);
     check_data_dir(&data);
