@@ -183,9 +183,13 @@ async fn handshakes(
     role: Role,
     shared: &Shared,
     learnt: &mut Learnt,
+    progress: Arc<std::sync::atomic::AtomicUsize>,
 ) -> Result<(Version, NodeId, Reader, Writer), Close> {
-    let session = match secure::handshake(&mut stream, &shared.identity, &shared.chain, role).await
-    {
+    let mut counted = super::handshakes::Counting::new(&mut stream, progress.clone());
+    let done = secure::handshake(&mut counted, &shared.identity, &shared.chain, role).await;
+    // Past the transport's handshake, the slot is never the one cut.
+    progress.store(usize::MAX, Ordering::Release);
+    let session = match done {
         Ok(s) => s,
         Err(e @ TransportError::WrongPeer { .. }) => {
             tracing::warn!(peer = %remote, error = %e, "refusing a peer whose key is not the pinned one");
@@ -247,7 +251,10 @@ pub async fn run(
         Some(d) => Role::Dialer { expect: d.expect },
         None => Role::Listener,
     };
-    let handshakes = handshakes(stream, remote, role, &shared, &mut learnt);
+    let progress = permit
+        .as_ref()
+        .map_or_else(Default::default, |p| p.progress.clone());
+    let handshakes = handshakes(stream, remote, role, &shared, &mut learnt, progress);
     let cut = permit.as_ref().map(|p| p.cut.clone());
     let result = tokio::select! {
         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshakes) => r,

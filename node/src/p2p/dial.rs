@@ -64,7 +64,9 @@ pub async fn accept_loop(
             tracing::debug!(%remote, "refusing a banned address");
             continue;
         }
-        let (permit, cut) = slots.admit(NetGroup::of(remote.ip()));
+        // What the peer sent already counts as progress: an honest client sends its first
+        // handshake message as soon as it is connected, a slot hog does not.
+        let (permit, cut) = slots.admit(NetGroup::of(remote.ip()), waiting_bytes(&stream));
         if cut {
             tracing::debug!(%remote, "handshake slots full; cut the oldest for this one");
             shared.node.metrics().defence("handshake_cut");
@@ -78,6 +80,17 @@ pub async fn accept_loop(
             events.clone(),
             Some(permit),
         ));
+    }
+}
+
+/// Bytes the peer has sent that wait to be read (a peek that never waits).
+fn waiting_bytes(stream: &TcpStream) -> usize {
+    let mut buf = [0u8; 64];
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match stream.poll_peek(&mut cx, &mut tokio::io::ReadBuf::new(&mut buf)) {
+        std::task::Poll::Ready(Ok(n)) => n,
+        _ => 0,
     }
 }
 

@@ -1,14 +1,17 @@
 //! Slots for inbound connections still in their handshake, bounded in all and per network
-//! group. A new connection always gets a slot: when its group has all it may hold, the oldest
-//! handshake of that group is cut for it, and when every slot is taken, the oldest handshake of
-//! the most crowded group is. An honest handshake takes milliseconds, so it is never the oldest
-//! for long, while sockets that dribble a byte a second, or that are reopened as soon as they
-//! are closed, only displace one another.
+//! group. A new connection always gets a slot: when its group has all it may hold, the
+//! handshake of that group that has made the least progress (bytes read; the oldest of equals)
+//! is cut for it, and when every slot is taken, the one of the most crowded group is. An honest
+//! peer sends its first handshake message at once and completes in milliseconds, so it is never
+//! the one cut, while sockets that send nothing, dribble a byte a second, or are reopened as
+//! soon as they are closed only displace one another.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 use super::fsm::evict::NetGroup;
@@ -22,6 +25,7 @@ struct Open {
     started: Instant,
     seq: u64,
     cut: Arc<Notify>,
+    progress: Arc<AtomicUsize>,
 }
 
 /// The slots (shared by the accept loop and the connections it starts).
@@ -37,6 +41,9 @@ pub struct Slot {
     key: u64,
     /// Notified when the slot is taken for a newer handshake.
     pub cut: Arc<Notify>,
+    /// Bytes of handshake read from the peer so far (the connection adds to it; `usize::MAX`
+    /// once the transport's handshake is done).
+    pub progress: Arc<AtomicUsize>,
 }
 
 impl Drop for Slot {
@@ -45,18 +52,23 @@ impl Drop for Slot {
     }
 }
 
-/// Which handshake gives way for a new one of `group`: none while there is room; else the
-/// oldest of `group` if it is full, or the oldest of the most crowded group. `open` is
-/// (key, group, started, seq).
-fn victim(
-    open: &[(u64, NetGroup, Instant, u64)],
+/// One handshake in progress as [`victim`] weighs it.
+#[derive(Debug, Clone, Copy)]
+struct Weighed {
+    key: u64,
     group: NetGroup,
-    total: usize,
-    per_group: usize,
-) -> Option<u64> {
+    progress: usize,
+    started: Instant,
+    seq: u64,
+}
+
+/// Which handshake gives way for a new one of `group`: none while there is room; else the one
+/// of `group` with the least progress (the oldest of equals) if `group` is full, or that of the
+/// most crowded group.
+fn victim(open: &[Weighed], group: NetGroup, total: usize, per_group: usize) -> Option<u64> {
     let mut count: HashMap<NetGroup, usize> = HashMap::new();
-    for (_, g, _, _) in open {
-        *count.entry(*g).or_default() += 1;
+    for o in open {
+        *count.entry(o.group).or_default() += 1;
     }
     let from = if count.get(&group).copied().unwrap_or(0) >= per_group {
         group
@@ -69,9 +81,9 @@ fn victim(
         return None;
     };
     open.iter()
-        .filter(|(_, g, _, _)| *g == from)
-        .min_by_key(|(_, _, started, seq)| (*started, *seq))
-        .map(|(k, _, _, _)| *k)
+        .filter(|o| o.group == from)
+        .min_by_key(|o| (o.progress, o.started, o.seq))
+        .map(|o| o.key)
 }
 
 impl HandshakeSlots {
@@ -88,14 +100,21 @@ impl HandshakeSlots {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A slot for a new handshake from `group`, and whether an older one was cut for it.
-    pub fn admit(self: &Arc<Self>, group: NetGroup) -> (Slot, bool) {
+    /// A slot for a new handshake from `group` that has `sent` bytes waiting already, and
+    /// whether an older one was cut for it.
+    pub fn admit(self: &Arc<Self>, group: NetGroup, sent: usize) -> (Slot, bool) {
         let now = Instant::now();
         let mut state = self.lock();
-        let list: Vec<(u64, NetGroup, Instant, u64)> = state
+        let list: Vec<Weighed> = state
             .1
             .iter()
-            .map(|(k, o)| (*k, o.group, o.started, o.seq))
+            .map(|(k, o)| Weighed {
+                key: *k,
+                group: o.group,
+                progress: o.progress.load(Ordering::Acquire),
+                started: o.started,
+                seq: o.seq,
+            })
             .collect();
         let cut = victim(&list, group, self.total, self.per_group);
         if let Some(k) = cut {
@@ -106,6 +125,7 @@ impl HandshakeSlots {
         state.0 += 1;
         let key = state.0;
         let notify = Arc::new(Notify::new());
+        let progress = Arc::new(AtomicUsize::new(sent));
         state.1.insert(
             key,
             Open {
@@ -113,6 +133,7 @@ impl HandshakeSlots {
                 started: now,
                 seq: key,
                 cut: notify.clone(),
+                progress: progress.clone(),
             },
         );
         drop(state);
@@ -121,6 +142,7 @@ impl HandshakeSlots {
                 slots: self.clone(),
                 key,
                 cut: notify,
+                progress,
             },
             cut.is_some(),
         )
@@ -129,6 +151,59 @@ impl HandshakeSlots {
     /// Handshakes in progress.
     pub fn in_progress(&self) -> usize {
         self.lock().1.len()
+    }
+}
+
+/// A stream whose reads add to a handshake's progress.
+pub struct Counting<'a, S> {
+    io: &'a mut S,
+    progress: Arc<AtomicUsize>,
+}
+
+impl<'a, S> Counting<'a, S> {
+    /// `io`, counting what is read from it into `progress`.
+    pub fn new(io: &'a mut S, progress: Arc<AtomicUsize>) -> Self {
+        Counting { io, progress }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counting<'_, S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut *self.io).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        if read > 0 {
+            self.progress.fetch_add(read, Ordering::AcqRel);
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<'_, S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.io).poll_shutdown(cx)
     }
 }
 
@@ -142,14 +217,24 @@ mod tests {
         NetGroup::of(IpAddr::from([a, 0, 0, 1]))
     }
 
+    fn w(key: u64, group: NetGroup, progress: usize, started: Instant) -> Weighed {
+        Weighed {
+            key,
+            group,
+            progress,
+            started,
+            seq: key,
+        }
+    }
+
     #[test]
-    fn the_oldest_of_a_full_group_or_of_the_most_crowded_gives_way() {
+    fn the_least_advanced_of_a_full_group_or_of_the_most_crowded_gives_way() {
         let t = Instant::now();
         let at = |s: u64| t + Duration::from_secs(s);
         let open = vec![
-            (1, g(1), at(5), 1),
-            (2, g(1), at(1), 2),
-            (3, g(2), at(0), 3),
+            w(1, g(1), 0, at(5)),
+            w(2, g(1), 0, at(1)),
+            w(3, g(2), 0, at(0)),
         ];
         assert_eq!(victim(&open, g(3), 4, 2), None, "room");
         assert_eq!(
@@ -162,17 +247,24 @@ mod tests {
             Some(2),
             "all full: the oldest of the most crowded group, not the oldest overall"
         );
+        // A handshake that has sent its first message outlasts older silent ones.
+        let open = vec![
+            w(1, g(1), 64, at(0)),
+            w(2, g(1), 0, at(3)),
+            w(3, g(1), 2, at(1)),
+        ];
+        assert_eq!(victim(&open, g(1), 8, 3), Some(2));
     }
 
     #[test]
     fn slots_are_freed_when_handshakes_end_and_cut_ones_are_told() {
         let slots = HandshakeSlots::new(2);
-        let (a, cut_a) = slots.admit(g(1));
-        let (b, _) = slots.admit(g(2));
+        let (a, cut_a) = slots.admit(g(1), 0);
+        let (b, _) = slots.admit(g(2), 0);
         assert!(!cut_a);
         assert_eq!(slots.in_progress(), 2);
         // Full: the third cuts the oldest of the most crowded group (a tie: both have one).
-        let (_c, cut) = slots.admit(g(3));
+        let (_c, cut) = slots.admit(g(3), 0);
         assert!(cut);
         assert_eq!(slots.in_progress(), 2);
         drop(b);
@@ -183,8 +275,8 @@ mod tests {
     #[tokio::test]
     async fn a_cut_handshake_hears_of_it_even_before_it_waits() {
         let slots = HandshakeSlots::new(1);
-        let (first, _) = slots.admit(g(1));
-        let (_second, cut) = slots.admit(g(1));
+        let (first, _) = slots.admit(g(1), 0);
+        let (_second, cut) = slots.admit(g(1), 0);
         assert!(cut);
         // The notification is kept for the waiter.
         tokio::time::timeout(Duration::from_secs(1), first.cut.notified())

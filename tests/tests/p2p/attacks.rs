@@ -1,7 +1,9 @@
-//! Attacks on the node's answers and on its ban tables: a peer that asks for one block over and
-//! over gets it twice, a peer that asks for headers and never reads holds at most one answer
-//! beyond the answer room, and a flood of violations from new identities is banned (each its
-//! own ban, kept across a restart) while an honest peer still gets in.
+//! Attacks on the node's answers, its handshake slots and its ban tables: a peer that asks for
+//! one block over and over gets it twice, a peer that asks for headers and never reads holds at
+//! most one answer beyond the answer room, sockets that hog handshake slots (silent and
+//! reopened at once, or dribbling a byte a second) do not keep an honest peer out, and a flood
+//! of violations from new identities is banned up to the tables' bound (kept across a restart)
+//! while an honest peer still gets in.
 
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -376,7 +378,8 @@ fn wait_for_metric(http: SocketAddr, series: &str, at_least: f64, secs: u64) -> 
 }
 
 #[test]
-fn a_flood_of_violations_from_new_identities_fills_the_ban_tables_to_their_bound_and_an_honest_peer_still_gets_in() {
+fn a_flood_of_violations_from_new_identities_fills_the_ban_tables_to_their_bound_and_an_honest_peer_still_gets_in(
+) {
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
     let (node, addr, genesis, data) = holding(big_block_chain(), dir.path());
@@ -489,4 +492,109 @@ fn a_flood_of_violations_from_new_identities_fills_the_ban_tables_to_their_bound
     );
     stop(node);
     check_data_dir(&data);
+}
+
+/// Sockets that connect, send nothing and reconnect as soon as the node closes them.
+const REOPENERS: usize = 70;
+/// Sockets that send a byte a second of a handshake that never completes.
+const DRIBBLERS: usize = 100;
+
+/// Until `stop`: connect to `addr`, send `drip` bytes a second (none: just wait), and reconnect
+/// as soon as the node closes the socket. Counts the connections made.
+fn hog(addr: SocketAddr, drip: bool, stop: Arc<AtomicBool>, made: Arc<AtomicUsize>) {
+    while !stop.load(Ordering::Acquire) {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        made.fetch_add(1, Ordering::AcqRel);
+        let _ = s.set_read_timeout(Some(Duration::from_millis(if drip { 1_000 } else { 200 })));
+        let mut buf = [0u8; 64];
+        while !stop.load(Ordering::Acquire) {
+            if drip && s.write_all(&[0x42]).is_err() {
+                break;
+            }
+            match std::io::Read::read(&mut s, &mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if timed_out(&e) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+#[test]
+fn sockets_that_hog_handshake_slots_cannot_keep_an_honest_peer_out() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (node, addr, genesis, _data) = holding(big_block_chain(), dir.path());
+    let http = node.http_addr();
+    let gh = genesis_hash(&genesis);
+    let quit = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(AtomicUsize::new(0));
+    let hogs: Vec<_> = (0..REOPENERS + DRIBBLERS)
+        .map(|i| {
+            let (quit, made) = (quit.clone(), made.clone());
+            std::thread::spawn(move || hog(addr, i >= REOPENERS, quit, made))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    // An honest peer: its handshake and a headers answer, retried if the node closes it.
+    let began = Instant::now();
+    let mut tries = Vec::new();
+    let served = loop {
+        let r = WirePeer::observe(addr, gh).and_then(|mut p| {
+            p.send(&Message::GetHeaders {
+                locator: vec![gh],
+                stop: Hash::ZERO,
+            })?;
+            p.wait_for(5, |_, m| match m {
+                Message::Headers(hs) => Some(hs.len()),
+                _ => None,
+            })
+        });
+        match r {
+            Ok(n) => break Some(n),
+            Err(e) => tries.push(e.to_string()),
+        }
+        if began.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+    };
+    let took = began.elapsed();
+    let text = metrics(http);
+    quit.store(true, Ordering::Release);
+    for h in hogs {
+        h.join().unwrap();
+    }
+    let cut = ferrite_tests::bench::counter(
+        &text,
+        "ferrite_p2p_defences_total",
+        "action",
+        "handshake_cut",
+    );
+    eprintln!(
+        "hogs made {} connections; honest peer served after {:.2} s and {} failed tries {:?}; \
+         handshakes cut {cut}",
+        made.load(Ordering::Acquire),
+        took.as_secs_f64(),
+        tries.len(),
+        &tries[..tries.len().min(5)]
+    );
+    assert_eq!(
+        served,
+        Some(BIG_BLOCKS as usize),
+        "the honest peer was not served within 20 s: {tries:?}\n{:#?}",
+        notable(&node)
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "the honest peer needed {took:?}: {tries:?}"
+    );
+    assert!(
+        cut > 0,
+        "no handshake was cut: the hogs did not fill the slots:\n{text}"
+    );
+    stop(node);
 }
