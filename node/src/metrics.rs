@@ -56,6 +56,47 @@ pub struct DefenceLabels {
     pub action: &'static str,
 }
 
+/// A defence used against a peer that abuses the node: the `action` of
+/// `ferrite_p2p_defences_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defence {
+    /// An inbound peer was evicted to make room for a new one.
+    Evicted,
+    /// A new inbound peer was refused: every inbound peer is protected.
+    InboundRefused,
+    /// A handshake in progress was cut for a newer one.
+    HandshakeCut,
+    /// A peer was banned.
+    Ban,
+    /// Transfer announcements beyond a peer's queue were ignored.
+    TxAnnouncementsIgnored,
+    /// A header whose body nobody delivers was set aside.
+    WithheldBody,
+    /// A block asked of one connection too often was answered `NotFound`.
+    BlockServedTooOften,
+    /// A peer that did not make room for its answers was dropped.
+    AnswerStalled,
+    /// A peer whose send queue was full was dropped.
+    SendQueueFull,
+}
+
+impl Defence {
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Defence::Evicted => "evicted",
+            Defence::InboundRefused => "inbound_refused",
+            Defence::HandshakeCut => "handshake_cut",
+            Defence::Ban => "ban",
+            Defence::TxAnnouncementsIgnored => "tx_announcements_ignored",
+            Defence::WithheldBody => "withheld_body",
+            Defence::BlockServedTooOften => "block_served_too_often",
+            Defence::AnswerStalled => "answer_stalled",
+            Defence::SendQueueFull => "send_queue_full",
+        }
+    }
+}
+
 /// What a ban covers.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BanLabels {
@@ -307,9 +348,11 @@ impl Metrics {
         self.txs_wanted.set(int(txs_wanted));
     }
 
-    /// Counts one defensive action (`action` names it; docs/http.md lists them).
-    pub fn defence(&self, action: &'static str) {
-        self.defences.get_or_create(&DefenceLabels { action }).inc();
+    /// Counts one defensive action (docs/http.md lists them).
+    pub fn defence(&self, d: Defence) {
+        self.defences
+            .get_or_create(&DefenceLabels { action: d.name() })
+            .inc();
     }
 
     /// Records how long a pong took to be queued after its ping was read.

@@ -287,7 +287,7 @@ impl Node {
     /// descendants (see [`Chain::withhold`]): sync then follows the best branch it can get.
     pub fn withhold(&self, hash: Hash) -> Result<bool, ChainError> {
         self.commit(
-            |chain| Ok(chain.withhold(hash)),
+            |chain| chain.withhold(hash),
             |r| matches!(r, Ok(true)),
             |_| None,
         )

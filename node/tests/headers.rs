@@ -317,7 +317,7 @@ fn a_header_branch_set_aside_gives_way_to_the_next_best_and_comes_back_when_exte
     chain.submit_headers(&b.headers[1..]).unwrap();
     assert_eq!(chain.best_header().unwrap().0, a.tip());
     // A's first body never comes: A is set aside with its descendant, B is the best header.
-    assert!(chain.withhold(a.headers[1].hash()));
+    assert!(chain.withhold(a.headers[1].hash()).unwrap());
     assert_eq!(chain.withheld_count(), 2);
     assert_eq!(chain.best_header().unwrap().0, b.tip());
     assert_eq!(
@@ -326,8 +326,8 @@ fn a_header_branch_set_aside_gives_way_to_the_next_best_and_comes_back_when_exte
         "sync now downloads B"
     );
     // Setting aside again, or a block with its body, changes nothing.
-    assert!(!chain.withhold(a.headers[1].hash()));
-    assert!(!chain.withhold(g.block.header.hash()));
+    assert!(!chain.withhold(a.headers[1].hash()).unwrap());
+    assert!(!chain.withhold(g.block.header.hash()).unwrap());
     // B's body arrives and connects.
     assert!(matches!(
         chain.submit_block(b.blocks[0].clone()).unwrap(),
@@ -348,7 +348,7 @@ fn the_body_of_a_header_set_aside_brings_its_branch_back() {
     let a = branch(&g, 3);
     let mut chain = open(dir.path(), &g);
     chain.submit_headers(&a.headers[1..]).unwrap();
-    assert!(chain.withhold(a.headers[2].hash()));
+    assert!(chain.withhold(a.headers[2].hash()).unwrap());
     assert_eq!(chain.best_header().unwrap().0, a.headers[1].hash());
     // Block 1 was not set aside and connects; block 2's body arriving late restores 2 and 3.
     chain.submit_block(a.blocks[0].clone()).unwrap();
@@ -356,4 +356,27 @@ fn the_body_of_a_header_set_aside_brings_its_branch_back() {
     assert_eq!(chain.withheld_count(), 0);
     assert_eq!(chain.best_header().unwrap().0, a.tip());
     assert_eq!(chain.missing_bodies(10).unwrap(), vec![(a.tip(), 3)]);
+}
+
+#[test]
+fn the_only_branch_is_never_set_aside_and_only_a_valid_header_brings_one_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = genesis();
+    let a = branch(&g, 3);
+    let mut chain = open(dir.path(), &g);
+    chain.submit_headers(&a.headers[1..]).unwrap();
+    // Setting aside the whole header chain would leave nothing heavier than the tip to sync
+    // toward (a slow sync, or an attacker answering `NotFound`): refused.
+    assert!(!chain.withhold(a.headers[1].hash()).unwrap());
+    assert_eq!(chain.best_header().unwrap().0, a.tip());
+    // Above block 1 it is allowed (block 1 is heavier than the tip), and a header on top of the
+    // branch that breaks a rule does not bring it back.
+    assert!(chain.withhold(a.headers[2].hash()).unwrap());
+    // (its height is not its parent's plus one, a rule checked whatever the proof of work)
+    let mut forged = a.headers[3];
+    forged.prev = a.headers[3].hash();
+    forged.height += 5;
+    assert!(chain.submit_headers(&[forged]).is_err());
+    assert_eq!(chain.withheld_count(), 2);
+    assert_eq!(chain.best_header().unwrap().0, a.headers[1].hash());
 }

@@ -6,13 +6,14 @@
 //! store a header chain it did not do the work for.
 //!
 //! A header whose body nobody delivers (withheld, or sent broken) can be set aside
-//! ([`Chain::withhold`]): it and its header-only descendants stop counting for the best header,
-//! so sync follows the best branch whose bodies can be had. A new header that extends a branch
-//! set aside brings it all back (more work was done on it: someone has the bodies, or pays a
-//! block's proof of work for each retry).
+//! ([`Chain::withhold`]) when another branch heavier than the tip is there to follow: it and its
+//! header-only descendants stop counting for the best header, so sync follows the best branch
+//! whose bodies can be had. A new valid header that extends a branch set aside brings it all
+//! back (more work was done on it: someone has the bodies, or pays a block's proof of work for
+//! each retry), and so does a body of it.
 
 use ferrite_core::validation::{self, BlockError, HeaderError};
-use ferrite_core::{BlockHeader, Hash, Target, Work};
+use ferrite_core::{BlockHeader, Hash, Target};
 
 use super::{now_secs, Chain, ChainError};
 use crate::store::{BlockMeta, BlockStatus, StoreRead};
@@ -75,9 +76,6 @@ impl Chain {
                 .get(&header.prev)
                 .copied()
                 .ok_or(ChainError::UnknownParent(header.prev))?;
-            if self.withheld.contains(&header.prev) {
-                self.restore_withheld();
-            }
             if parent.status.is_invalid() {
                 return Err(ChainError::KnownInvalid(header.prev));
             }
@@ -100,40 +98,56 @@ impl Chain {
             self.headers
                 .insert((work, std::cmp::Reverse(meta.seq), hash));
             added.push((hash, *header, meta));
+            if self.withheld.contains(&header.prev) {
+                // A valid header on a branch set aside: more work was done on it.
+                self.restore_withheld();
+            }
         }
         Ok(())
     }
 
     /// Sets aside the header-only block `hash` and its header-only descendants: the best header
-    /// is then chosen among the others. False when `hash` is not a header-only block that counts
-    /// (it has its body, is invalid, unknown, or already set aside).
-    pub fn withhold(&mut self, hash: Hash) -> bool {
+    /// is then chosen among the others. Refused (false) when that leaves no header heavier than
+    /// the tip (nothing else to sync toward: the branch stays the target), and when `hash` is
+    /// not a header-only block that counts (it has its body, is invalid, unknown, or already
+    /// set aside).
+    pub fn withhold(&mut self, hash: Hash) -> Result<bool, ChainError> {
         let Some(m) = self.index.get(&hash).copied() else {
-            return false;
+            return Ok(false);
         };
-        if m.status.has_body()
-            || !self
-                .headers
-                .remove(&(m.work, std::cmp::Reverse(m.seq), hash))
-        {
-            return false;
+        let entry = (m.work, std::cmp::Reverse(m.seq), hash);
+        if m.status.has_body() || !self.headers.contains(&entry) {
+            return Ok(false);
         }
-        self.withheld.insert(hash);
-        // Descendants have more work than their ancestors, so one pass upwards from `hash`
-        // meets every parent before its children.
-        let above: Vec<(Work, std::cmp::Reverse<u64>, Hash)> = self
+        // The branch: `hash` and its descendants, which have more work than their ancestors,
+        // so one pass upwards meets every parent before its children.
+        let mut branch = std::collections::HashSet::from([hash]);
+        let mut set_aside = vec![entry];
+        for e in self
             .headers
             .range((m.work, std::cmp::Reverse(0), Hash::ZERO)..)
-            .copied()
-            .collect();
-        for entry in above {
-            let parent = self.index.get(&entry.2).map(|c| c.parent);
-            if parent.is_some_and(|p| self.withheld.contains(&p)) {
-                self.headers.remove(&entry);
-                self.withheld.insert(entry.2);
+        {
+            let parent = self.index.get(&e.2).map(|c| c.parent);
+            if parent.is_some_and(|p| branch.contains(&p)) {
+                branch.insert(e.2);
+                set_aside.push(*e);
             }
         }
-        true
+        let tip_work = self.meta(&self.tip)?.work;
+        let heavier_elsewhere = self
+            .headers
+            .iter()
+            .rev()
+            .find(|e| !branch.contains(&e.2))
+            .is_some_and(|e| e.0 > tip_work);
+        if !heavier_elsewhere {
+            return Ok(false);
+        }
+        for e in set_aside {
+            self.headers.remove(&e);
+            self.withheld.insert(e.2);
+        }
+        Ok(true)
     }
 
     /// Puts every header set aside by [`Chain::withhold`] back (unless it became invalid or got

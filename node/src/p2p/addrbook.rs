@@ -163,13 +163,21 @@ impl AddrBook {
     }
 
     fn load_addr(&mut self, rest: &[u8], last_seen: u64, now: Time) -> bool {
-        let addr = std::str::from_utf8(rest)
+        let parsed = std::str::from_utf8(rest)
             .ok()
-            .and_then(|s| s.parse::<SocketAddr>().ok())
-            .map(|a| canonical(&a));
-        let Some(addr) = addr else {
+            .and_then(|s| s.parse::<SocketAddr>().ok());
+        let Some(written) = parsed else {
             return false;
         };
+        let addr = canonical(&written);
+        if addr != written {
+            // Kept under its canonical form from now on: the old record goes, the new one is
+            // written at the next save.
+            self.changed.insert(addr);
+            let mut old = ADDR_PREFIX.to_vec();
+            old.extend_from_slice(rest);
+            self.stale.push(old);
+        }
         self.entries.insert(
             addr,
             Entry {

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrite_core::Hash;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::send_queue::{self, QueueError, SendQueue, Served, Uploads};
+use super::answer::gone;
+use super::send_queue::{self, SendQueue};
 
 use super::bucket::Bucket;
 use super::compact_conn::{self, CompactReceiver, Step};
@@ -265,7 +265,8 @@ pub async fn run(
             }
         } => Ok(Err(Close::Dropped("handshake cut for a newer one".into()))),
     };
-    drop(permit);
+    // The slot is held until the state machine has taken the connection in (it goes with the
+    // `Connected` event), so descriptors of connections waiting in the event queue count too.
     let (version, node_id, mut r, mut w) = match result {
         Ok(Ok(done)) => done,
         Ok(Err(close)) => {
@@ -304,6 +305,7 @@ pub async fn run(
         out: out_tx.clone(),
         kill: kill.clone(),
         blocks_allowed: blocks_allowed.clone(),
+        slot: permit,
     };
     if events.send(connected).await.is_err() {
         return;
@@ -313,14 +315,24 @@ pub async fn run(
             if let Err(e) = w.write_all(&frame).await {
                 return Close::Dropped(format!("write: {e}"));
             }
-            drain.written(frame.len());
         }
         Close::Dropped("closed by this node".into())
     };
-    let reader = read_loop(id, &mut r, &shared, &events, out_tx, &blocks_allowed);
+    let (requests, queued) = mpsc::channel(super::answer::MAX_QUEUED_REQUESTS);
+    let answers = super::answer::answer_loop(shared.clone(), out_tx.clone(), queued);
+    let reader = read_loop(
+        id,
+        &mut r,
+        &shared,
+        &events,
+        out_tx,
+        requests,
+        &blocks_allowed,
+    );
     let close = tokio::select! {
         c = writer => c,
         c = reader => c,
+        c = answers => c,
         _ = kill.notified() => Close::Dropped("closed by this node".into()),
     };
     let _ = events
@@ -340,10 +352,9 @@ async fn read_loop(
     shared: &Arc<Shared>,
     events: &mpsc::Sender<Event>,
     out: SendQueue,
+    requests: mpsc::Sender<Message>,
     blocks_allowed: &AtomicUsize,
 ) -> Close {
-    let uploads = Uploads::new(shared.uploads.clone());
-    let mut served = Served::default();
     let mut msgs = Bucket::new(MSG_RATE, MSG_BURST);
     let mut bytes = Bucket::new(BYTE_RATE, BYTE_BURST);
     let mut compact = CompactReceiver::default();
@@ -359,7 +370,7 @@ async fn read_loop(
         if !msgs.take(1.0) || !bytes.take(len as f64) {
             return Close::Misbehaved(Misbehavior::RateLimit);
         }
-        let reply = match msg {
+        match msg {
             Message::Ping(n) => {
                 // Answered here, never by the state machine; the time to queue it is a metric.
                 let read = Instant::now();
@@ -368,25 +379,20 @@ async fn read_loop(
                     return gone(shared, e);
                 }
                 shared.node.metrics().pong(read.elapsed());
-                None
             }
             Message::Version(_) | Message::Verack => {
                 return Close::Misbehaved(Misbehavior::SecondHandshake)
             }
-            Message::GetHeaders { locator, stop } => {
-                let view = shared.node.view();
-                let hs =
-                    tokio::task::spawn_blocking(move || serve::headers(&view, &locator, &stop))
-                        .await;
-                match hs {
-                    Ok(Ok(hs)) => Some(vec![Message::Headers(hs)]),
-                    _ => return Close::Dropped("cannot read headers".into()),
-                }
-            }
-            Message::GetBlocks(ids) => {
-                match serve_blocks(shared, &out, &uploads, &mut served, ids).await {
-                    Ok(missing) => (!missing.is_empty()).then(|| vec![Message::NotFound(missing)]),
-                    Err(e) => return gone(shared, e),
+            Message::GetHeaders { .. }
+            | Message::GetBlocks(_)
+            | Message::GetTxs(_)
+            | Message::GetBlockTxs { .. } => {
+                // Answered in order by the connection's answering task, so that reading the
+                // peer never waits for an answer to find room or upload budget. A peer with
+                // more requests waiting than that queue holds is read no further until it
+                // has taken some answers.
+                if requests.send(msg).await.is_err() {
+                    return Close::Dropped("closed".into());
                 }
             }
             Message::CompactBlock {
@@ -403,23 +409,13 @@ async fn read_loop(
                 if let Err(close) = deliver(id, step, events, shared, &out).await {
                     return close;
                 }
-                None
             }
             Message::BlockTxs { block, txs } => {
                 let step = compact.on_block_txs(block, txs);
                 if let Err(close) = deliver(id, step, events, shared, &out).await {
                     return close;
                 }
-                None
             }
-            Message::GetBlockTxs { block, indexes } => match shared.recent_compact.get(&block) {
-                Some(b) => match compact_conn::answer_block_txs(&b, &indexes) {
-                    Ok(answer) => Some(vec![answer]),
-                    Err(why) => return Close::Misbehaved(why),
-                },
-                // Not a block sent lately: nothing to answer (the peer gets it another way).
-                None => None,
-            },
             Message::NotFound(hs) => {
                 let n = hs.len();
                 let _ = blocks_allowed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |a| {
@@ -435,11 +431,6 @@ async fn read_loop(
                 {
                     return Close::Dropped("node stopping".into());
                 }
-                None
-            }
-            Message::GetTxs(ids) => {
-                let txs = serve::txs(&shared.node.mempool(), &ids);
-                (!txs.is_empty()).then(|| vec![Message::Txs(txs)])
             }
             Message::Block(b) => {
                 // A block nobody asked this peer for is dropped unread: the allowance counts
@@ -464,7 +455,6 @@ async fn read_loop(
                 {
                     return Close::Dropped("node stopping".into());
                 }
-                None
             }
             other => {
                 if events
@@ -474,21 +464,13 @@ async fn read_loop(
                 {
                     return Close::Dropped("node stopping".into());
                 }
-                None
-            }
-        };
-        // Answers (headers, transfers, missing transfers of a block, `NotFound`) wait for the
-        // peer to make room and for the upload limits.
-        for m in reply.into_iter().flatten() {
-            if let Err(e) = out.answer(frame(shared, &m), &uploads).await {
-                return gone(shared, e);
             }
         }
     }
 }
 
 /// `msg` as a frame for this connection's queue, counted in the node's metrics.
-fn frame(shared: &Shared, msg: &Message) -> Frame {
+pub(super) fn frame(shared: &Shared, msg: &Message) -> Frame {
     let f = msg.to_frame(shared.magic);
     shared.node.metrics().sent(msg.name(), f.len());
     Arc::new(f)
@@ -529,55 +511,4 @@ async fn tell(events: &mpsc::Sender<Event>, input: Input) -> Result<(), Close> {
         .send(Event::Input(input))
         .await
         .map_err(|_| Close::Dropped("node stopping".into()))
-}
-
-/// Answers `GetBlocks`: each block read from the store only once the peer has made room for
-/// it (so a large request waits for the socket instead of filling memory), a block asked twice
-/// in one request served once, and one asked of this connection beyond
-/// [`send_queue::MAX_SERVES_PER_BLOCK`] times answered `NotFound`. Returns the ids not served.
-async fn serve_blocks(
-    shared: &Arc<Shared>,
-    out: &SendQueue,
-    uploads: &Uploads,
-    served: &mut Served,
-    ids: Vec<Hash>,
-) -> Result<Vec<Hash>, QueueError> {
-    let mut missing = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for h in ids {
-        if !seen.insert(h) {
-            continue;
-        }
-        if !served.allow(h) {
-            shared.node.metrics().defence("block_served_too_often");
-            missing.push(h);
-            continue;
-        }
-        // Room first, the upload limit once the block's size is known.
-        out.room_for_answer(0, uploads).await?;
-        match read_block(shared, h).await {
-            Some(b) => {
-                out.answer(frame(shared, &Message::Block(b)), uploads)
-                    .await?
-            }
-            None => missing.push(h),
-        }
-    }
-    Ok(missing)
-}
-
-/// How a connection ends when its queue refuses: counted, and dropped without a ban.
-fn gone(shared: &Shared, e: QueueError) -> Close {
-    if e == QueueError::Stalled {
-        shared.node.metrics().defence("answer_stalled");
-    }
-    Close::Dropped(e.to_string())
-}
-
-async fn read_block(shared: &Arc<Shared>, h: Hash) -> Option<ferrite_core::Block> {
-    let view = shared.node.view();
-    tokio::task::spawn_blocking(move || serve::block(&view, &h))
-        .await
-        .ok()
-        .flatten()
 }

@@ -69,7 +69,10 @@ pub async fn accept_loop(
         let (permit, cut) = slots.admit(NetGroup::of(remote.ip()), waiting_bytes(&stream));
         if cut {
             tracing::debug!(%remote, "handshake slots full; cut the oldest for this one");
-            shared.node.metrics().defence("handshake_cut");
+            shared
+                .node
+                .metrics()
+                .defence(crate::metrics::Defence::HandshakeCut);
         }
         tokio::spawn(conn::run(
             next_id(),

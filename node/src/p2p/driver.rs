@@ -152,6 +152,8 @@ pub struct Driver {
     processed_rx: Option<mpsc::UnboundedReceiver<Processed>>,
     stopped: Arc<Stopped>,
     book: BookWriter,
+    /// The handshake slot of the connection being fed to the machine.
+    admitting: Option<super::handshakes::Slot>,
 }
 
 /// Writes address-book records on a thread of its own, one save after another in the order
@@ -217,6 +219,7 @@ impl Driver {
             work_rx: Some(work_rx),
             processed_rx: Some(processed_rx),
             stopped,
+            admitting: None,
         })
     }
 
@@ -302,7 +305,9 @@ impl Driver {
                 out,
                 kill,
                 blocks_allowed,
+                slot,
             } => {
+                self.admitting = slot;
                 self.handles.insert(
                     id,
                     Handle {
@@ -332,6 +337,8 @@ impl Driver {
     fn feed(&mut self, input: Input) {
         let reader = NodeReader::new(&self.shared.node);
         self.machine.handle(input, now(), &reader);
+        // A new connection's handshake slot is freed now that the machine has it.
+        self.admitting = None;
         self.execute();
     }
 
@@ -371,7 +378,10 @@ impl Driver {
                 Output::Withhold(hash) => self.withhold(hash),
                 Output::KeepForCompact(block) => self.shared.recent_compact.keep(block),
                 Output::Banned(key, until) => {
-                    self.shared.node.metrics().defence("ban");
+                    self.shared
+                        .node
+                        .metrics()
+                        .defence(crate::metrics::Defence::Ban);
                     self.shared
                         .bans
                         .write()
@@ -380,7 +390,7 @@ impl Driver {
                 }
                 Output::SaveBook(records) => self.book.save(records),
                 Output::PublishPeers(list) => self.shared.peer_table.publish(list),
-                Output::Defended(d) => self.shared.node.metrics().defence(d.name()),
+                Output::Defended(d) => self.shared.node.metrics().defence(d),
                 Output::Fatal(e) => {
                     tracing::error!(error = %e, "store failed; stopping the node");
                     self.shared.node.request_shutdown();
@@ -400,7 +410,10 @@ impl Driver {
             if let Err(e) = h.out.try_send(frame) {
                 // A full queue (in frames or bytes): the peer does not keep up.
                 tracing::debug!(peer = id, error = %e, "cannot queue for the peer; dropping it");
-                self.shared.node.metrics().defence("send_queue_full");
+                self.shared
+                    .node
+                    .metrics()
+                    .defence(crate::metrics::Defence::SendQueueFull);
                 h.kill.notify_one();
             }
         }

@@ -18,6 +18,11 @@ use super::fsm::evict::NetGroup;
 
 /// Handshakes one network group (IPv4 /16, IPv6 /32) may have in progress at once.
 pub const MAX_HANDSHAKES_PER_GROUP: usize = 16;
+/// A handshake still going after this long counts as making no progress, whatever it sent: an
+/// honest one finishes its transport handshake in a round trip and a half, while a peer that
+/// sends its first bytes (or even finishes the transport handshake) and then stalls must not
+/// outrank a newcomer that is about to finish.
+pub const HANDSHAKE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One handshake in progress.
 struct Open {
@@ -32,6 +37,9 @@ struct Open {
 pub struct HandshakeSlots {
     total: usize,
     per_group: usize,
+    /// This node's secret for breaking ties between equally crowded groups (a peer cannot
+    /// choose a group that always loses them).
+    key: [u8; 32],
     open: Mutex<(u64, HashMap<u64, Open>)>,
 }
 
@@ -46,6 +54,12 @@ pub struct Slot {
     pub progress: Arc<AtomicUsize>,
 }
 
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot").field("key", &self.key).finish()
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         self.slots.lock().1.remove(&self.key);
@@ -57,15 +71,32 @@ impl Drop for Slot {
 struct Weighed {
     key: u64,
     group: NetGroup,
-    progress: usize,
+    /// 0: nothing sent (or past [`HANDSHAKE_GRACE`]); 1: bytes sent; 2: transport done.
+    stage: u8,
     started: Instant,
     seq: u64,
 }
 
+/// The stage of a handshake that read `progress` bytes (`usize::MAX`: transport done) and is
+/// `age` old.
+fn stage(progress: usize, age: std::time::Duration) -> u8 {
+    match progress {
+        _ if age > HANDSHAKE_GRACE => 0,
+        0 => 0,
+        usize::MAX => 2,
+        _ => 1,
+    }
+}
+
 /// Which handshake gives way for a new one of `group`: none while there is room; else the one
-/// of `group` with the least progress (the oldest of equals) if `group` is full, or that of the
-/// most crowded group.
-fn victim(open: &[Weighed], group: NetGroup, total: usize, per_group: usize) -> Option<u64> {
+/// of `group` at the earliest stage (the oldest of equals) if `group` is full, or that of the
+/// most crowded group (ties between groups broken by `rank`).
+fn victim(
+    open: &[Weighed],
+    group: NetGroup,
+    (total, per_group): (usize, usize),
+    rank: impl Fn(&NetGroup) -> [u8; 32],
+) -> Option<u64> {
     let mut count: HashMap<NetGroup, usize> = HashMap::new();
     for o in open {
         *count.entry(o.group).or_default() += 1;
@@ -75,14 +106,14 @@ fn victim(open: &[Weighed], group: NetGroup, total: usize, per_group: usize) -> 
     } else if open.len() >= total {
         *count
             .iter()
-            .max_by_key(|(g, n)| (**n, **g))
+            .max_by_key(|(g, n)| (**n, rank(g)))
             .map(|(g, _)| g)?
     } else {
         return None;
     };
     open.iter()
         .filter(|o| o.group == from)
-        .min_by_key(|o| (o.progress, o.started, o.seq))
+        .min_by_key(|o| (o.stage, o.started, o.seq))
         .map(|o| o.key)
 }
 
@@ -92,6 +123,7 @@ impl HandshakeSlots {
         Arc::new(HandshakeSlots {
             total: total.max(1),
             per_group: MAX_HANDSHAKES_PER_GROUP.min(total.max(1)),
+            key: rand::random(),
             open: Mutex::new((0, HashMap::new())),
         })
     }
@@ -111,12 +143,16 @@ impl HandshakeSlots {
             .map(|(k, o)| Weighed {
                 key: *k,
                 group: o.group,
-                progress: o.progress.load(Ordering::Acquire),
+                stage: stage(
+                    o.progress.load(Ordering::Acquire),
+                    now.saturating_duration_since(o.started),
+                ),
                 started: o.started,
                 seq: o.seq,
             })
             .collect();
-        let cut = victim(&list, group, self.total, self.per_group);
+        let rank = |g: &NetGroup| g.rank(&self.key);
+        let cut = victim(&list, group, (self.total, self.per_group), rank);
         if let Some(k) = cut {
             if let Some(o) = state.1.remove(&k) {
                 o.cut.notify_one();
@@ -217,14 +253,20 @@ mod tests {
         NetGroup::of(IpAddr::from([a, 0, 0, 1]))
     }
 
-    fn w(key: u64, group: NetGroup, progress: usize, started: Instant) -> Weighed {
+    fn w(key: u64, group: NetGroup, stage: u8, started: Instant) -> Weighed {
         Weighed {
             key,
             group,
-            progress,
+            stage,
             started,
             seq: key,
         }
+    }
+
+    fn by_value(g: &NetGroup) -> [u8; 32] {
+        let mut r = [0; 32];
+        r[..5].copy_from_slice(&g.bytes());
+        r
     }
 
     #[test]
@@ -236,24 +278,34 @@ mod tests {
             w(2, g(1), 0, at(1)),
             w(3, g(2), 0, at(0)),
         ];
-        assert_eq!(victim(&open, g(3), 4, 2), None, "room");
+        assert_eq!(victim(&open, g(3), (4, 2), by_value), None, "room");
         assert_eq!(
-            victim(&open, g(1), 4, 2),
+            victim(&open, g(1), (4, 2), by_value),
             Some(2),
             "group 1 is full: its oldest"
         );
         assert_eq!(
-            victim(&open, g(3), 3, 2),
+            victim(&open, g(3), (3, 2), by_value),
             Some(2),
             "all full: the oldest of the most crowded group, not the oldest overall"
         );
-        // A handshake that has sent its first message outlasts older silent ones.
+        // A handshake at a later stage outlasts older ones at earlier stages.
         let open = vec![
-            w(1, g(1), 64, at(0)),
+            w(1, g(1), 2, at(0)),
             w(2, g(1), 0, at(3)),
-            w(3, g(1), 2, at(1)),
+            w(3, g(1), 1, at(1)),
         ];
-        assert_eq!(victim(&open, g(1), 8, 3), Some(2));
+        assert_eq!(victim(&open, g(1), (8, 3), by_value), Some(2));
+    }
+
+    #[test]
+    fn a_handshake_that_stalls_past_the_grace_counts_as_no_progress() {
+        let grace = HANDSHAKE_GRACE;
+        assert_eq!(stage(0, Duration::ZERO), 0);
+        assert_eq!(stage(64, Duration::ZERO), 1);
+        assert_eq!(stage(usize::MAX, grace), 2);
+        assert_eq!(stage(usize::MAX, grace + Duration::from_millis(1)), 0);
+        assert_eq!(stage(64, grace * 5), 0);
     }
 
     #[test]

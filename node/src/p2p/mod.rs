@@ -7,6 +7,7 @@
 //! peer state) and carries out what it asks, and two processor threads ([`processor`]).
 
 pub mod addrbook;
+pub mod answer;
 pub mod bans;
 pub mod bucket;
 pub mod compact;
@@ -76,6 +77,8 @@ pub enum Event {
         /// Blocks the connection may still take from the peer: raised by the driver for each
         /// block it requests, lowered by the connection for each block or `NotFound` entry.
         blocks_allowed: Arc<std::sync::atomic::AtomicUsize>,
+        /// The inbound handshake slot, freed once the state machine has taken the connection.
+        slot: Option<handshakes::Slot>,
     },
     /// A message, a close, a failed dial or resolved names: fed to the machine unchanged.
     Input(fsm::Input),

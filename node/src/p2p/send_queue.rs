@@ -23,11 +23,14 @@ use super::Frame;
 /// Frames queued for one peer (a bound on the channel; bytes are bounded below).
 pub const SEND_QUEUE: usize = 1024;
 /// Most bytes queued for one peer by the driver: an honest peer's queue holds a few
-/// announcements and requests. Beyond it the peer is dropped (it does not read).
-pub const SEND_BUDGET: usize = 16 * 1024 * 1024;
+/// announcements and requests, and at most one compact block as large as a block (4 MiB on a
+/// dev chain). Beyond it the peer is dropped (it does not read).
+pub const SEND_BUDGET: usize = 8 * 1024 * 1024;
 /// An answer is queued only once at most this many bytes wait for the peer: enough to keep
-/// a fast link busy between answers, small enough that 40 peers that never read hold under
-/// 100 MiB with their last answer (a block is at most the chain's block size).
+/// a fast link busy between answers. A peer that never reads holds at most this, one answer
+/// (a block at most: 1 MiB on the testnet, 4 MiB on a dev chain) and what the driver queued
+/// (at most [`SEND_BUDGET`]): with the 40 default connections, under 560 MiB in the worst
+/// case, and in practice the answers' part alone, since the driver's messages are small.
 pub const ANSWER_ROOM: usize = 2 * 1024 * 1024;
 /// How long an answer waits for the peer to make room before the peer counts as stalled.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -98,9 +101,16 @@ impl SendQueue {
         self.queued.load(Ordering::Acquire)
     }
 
+    /// Counts `len` bytes in before they are queued (the writer may take them at once).
     fn count(&self, len: usize) {
         self.queued.fetch_add(len, Ordering::AcqRel);
         self.total.inc_by(i64::try_from(len).unwrap_or(i64::MAX));
+    }
+
+    /// Takes back a count for a frame that was not queued after all.
+    fn uncount(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::AcqRel);
+        self.total.dec_by(i64::try_from(len).unwrap_or(i64::MAX));
     }
 
     /// Queues a frame now, or refuses it when the queue is full in frames or past
@@ -110,11 +120,13 @@ impl SendQueue {
             return Err(QueueError::Full);
         }
         let len = frame.len();
-        match self.tx.try_send(frame) {
-            Ok(()) => {
-                self.count(len);
-                Ok(())
-            }
+        self.count(len);
+        let r = self.tx.try_send(frame);
+        if r.is_err() {
+            self.uncount(len);
+        }
+        match r {
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(QueueError::Full),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(QueueError::Closed),
         }
@@ -123,8 +135,11 @@ impl SendQueue {
     /// Queues a small frame (a pong, a request), waiting for a frame slot.
     pub async fn send(&self, frame: Frame) -> Result<(), QueueError> {
         let len = frame.len();
-        self.tx.send(frame).await.map_err(|_| QueueError::Closed)?;
         self.count(len);
+        if self.tx.send(frame).await.is_err() {
+            self.uncount(len);
+            return Err(QueueError::Closed);
+        }
         Ok(())
     }
 
@@ -156,13 +171,15 @@ impl SendQueue {
 }
 
 impl Drain {
-    /// The next frame to write.
+    /// The next frame to write; its bytes leave the count as it leaves the queue (the one frame
+    /// being written is the writer's, however its write ends).
     pub async fn next(&mut self) -> Option<Frame> {
-        self.rx.recv().await
+        let frame = self.rx.recv().await?;
+        self.taken(frame.len());
+        Some(frame)
     }
 
-    /// `len` bytes of a frame were written.
-    pub fn written(&self, len: usize) {
+    fn taken(&self, len: usize) {
         self.queued.fetch_sub(len, Ordering::AcqRel);
         self.total.dec_by(i64::try_from(len).unwrap_or(i64::MAX));
     }
@@ -170,9 +187,13 @@ impl Drain {
 
 impl Drop for Drain {
     fn drop(&mut self) {
-        // What was never written leaves the node-wide count with the connection.
-        let left = self.queued.swap(0, Ordering::AcqRel);
-        self.total.dec_by(i64::try_from(left).unwrap_or(i64::MAX));
+        // What was never written leaves the node-wide count with the connection: the frames
+        // still in the channel (a sender racing the drop takes its own count back when its
+        // send fails on the closed channel).
+        self.rx.close();
+        while let Ok(frame) = self.rx.try_recv() {
+            self.taken(frame.len());
+        }
     }
 }
 
@@ -263,17 +284,17 @@ pub struct Served {
 }
 
 impl Served {
-    /// True when `h` may be served once more (and counts it).
-    pub fn allow(&mut self, h: Hash) -> bool {
+    /// True when `h` may be served once more.
+    pub fn allows(&self, h: &Hash) -> bool {
+        self.times.get(h).is_none_or(|n| *n < MAX_SERVES_PER_BLOCK)
+    }
+
+    /// `h` was served.
+    pub fn count(&mut self, h: Hash) {
         if self.times.len() >= MAX_SERVED_TRACKED && !self.times.contains_key(&h) {
             self.times.clear();
         }
-        let n = self.times.entry(h).or_default();
-        if *n >= MAX_SERVES_PER_BLOCK {
-            return false;
-        }
-        *n += 1;
-        true
+        *self.times.entry(h).or_default() += 1;
     }
 }
 
@@ -302,10 +323,12 @@ mod tests {
     fn a_block_is_served_to_one_connection_at_most_twice() {
         let mut s = Served::default();
         let h = Hash([1; 32]);
-        assert!(s.allow(h));
-        assert!(s.allow(h));
-        assert!(!s.allow(h));
-        assert!(s.allow(Hash([2; 32])));
+        for _ in 0..MAX_SERVES_PER_BLOCK {
+            assert!(s.allows(&h));
+            s.count(h);
+        }
+        assert!(!s.allows(&h));
+        assert!(s.allows(&Hash([2; 32])));
     }
 
     #[tokio::test]
@@ -317,9 +340,9 @@ mod tests {
         assert!(q.try_send(big.clone()).is_ok());
         assert_eq!(q.try_send(Arc::new(vec![0; 1])), Err(QueueError::Full));
         assert_eq!(gauge.get(), SEND_BUDGET as i64);
-        // Written, the bytes leave the count; what is never written leaves with the drain.
-        let f = drain.next().await.unwrap_or_default();
-        drain.written(f.len());
+        // Taken by the writer, the bytes leave the count; what is never taken leaves with the
+        // drain.
+        let _taken = drain.next().await;
         assert_eq!(q.queued_bytes(), SEND_BUDGET / 2);
         drop(drain);
         assert_eq!(gauge.get(), 0);

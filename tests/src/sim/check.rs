@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ferrite_core::Hash;
 use ferrite_node::chain::MISSING_LISTED;
+use ferrite_node::p2p::bans::MAX_BANS;
 use ferrite_node::p2p::fsm::{MAX_TX_IN_FLIGHT_PER_PEER, MAX_TX_WANTED};
 
 use super::host::Role;
@@ -235,7 +236,9 @@ pub(super) fn during(sim: &mut Sim) {
         let over = f.blocks_requested > MISSING_LISTED
             || f.blocks_downloaded > MISSING_LISTED
             || f.txs_wanted > MAX_TX_WANTED
-            || f.most_txs_in_flight_per_peer > MAX_TX_IN_FLIGHT_PER_PEER;
+            || f.most_txs_in_flight_per_peer > MAX_TX_IN_FLIGHT_PER_PEER
+            || f.bans.0 > MAX_BANS
+            || f.bans.1 > MAX_BANS;
         // The full audit walks every request; every fifth second is often enough to catch a
         // count that drifted.
         let mut wrong = if sim.now.secs() % 5 == 0 {

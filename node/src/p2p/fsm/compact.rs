@@ -121,9 +121,6 @@ impl Machine {
         if held || chain.has_block(&hash) {
             return;
         }
-        if let Some(p) = self.peers.get_mut(&id) {
-            p.last_block = Some(now);
-        }
         if self.compact_pending.len() >= MAX_PENDING_COMPACT {
             let oldest = self
                 .compact_pending

@@ -28,6 +28,11 @@ pub const PROTECT_BY_BLOCK: usize = 4;
 pub struct NetGroup([u8; 5]);
 
 impl NetGroup {
+    /// The group's bytes: a family tag, then the prefix.
+    pub fn bytes(&self) -> [u8; 5] {
+        self.0
+    }
+
     /// The group of `ip`.
     pub fn of(ip: IpAddr) -> NetGroup {
         match ip.to_canonical() {
@@ -42,8 +47,9 @@ impl NetGroup {
         }
     }
 
-    /// The group's rank under `key` (this node's secret): which groups are protected.
-    fn rank(&self, key: &[u8; 32]) -> [u8; 32] {
+    /// The group's rank under `key` (this node's secret): which groups are protected, which
+    /// gives way first among equally crowded ones.
+    pub fn rank(&self, key: &[u8; 32]) -> [u8; 32] {
         *blake3::keyed_hash(key, &self.0).as_bytes()
     }
 }
@@ -78,6 +84,19 @@ fn protect<K: Ord>(c: &mut Vec<Candidate>, n: usize, key: impl Fn(&Candidate) ->
     c.drain(..n.min(c.len()));
 }
 
+/// Removes up to `n` candidates with the lowest `rtt`, among those that have one.
+fn protect_measured(
+    c: &mut Vec<Candidate>,
+    n: usize,
+    rtt: impl Fn(&Candidate) -> Option<Duration>,
+) {
+    let mut fast: Vec<(Duration, PeerId)> =
+        c.iter().filter_map(|x| rtt(x).map(|r| (r, x.id))).collect();
+    fast.sort_unstable();
+    let keep: Vec<PeerId> = fast.into_iter().take(n).map(|(_, id)| id).collect();
+    c.retain(|x| !keep.contains(&x.id));
+}
+
 /// Removes up to `n` candidates that have a `when`, the latest first (a peer that never did
 /// the useful thing is not protected for it).
 fn protect_latest(c: &mut Vec<Candidate>, n: usize, when: impl Fn(&Candidate) -> Option<Time>) {
@@ -108,10 +127,9 @@ pub fn select(mut c: Vec<Candidate>, key: &[u8; 32]) -> Option<PeerId> {
             c.remove(i);
         }
     }
-    // Lowest pings (none counts as the worst); then the latest useful ones.
-    protect(&mut c, PROTECT_BY_PING, |x| {
-        std::cmp::Reverse(x.rtt.unwrap_or(Duration::MAX))
-    });
+    // Lowest measured pings (a peer not yet measured is not protected for it); then the
+    // latest useful ones.
+    protect_measured(&mut c, PROTECT_BY_PING, |x| x.rtt);
     protect_latest(&mut c, PROTECT_BY_TX, |x| x.last_tx);
     protect_latest(&mut c, PROTECT_BY_BLOCK, |x| x.last_block);
     // Half of the rest, the longest connected.

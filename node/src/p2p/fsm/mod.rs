@@ -10,11 +10,15 @@
 //! simulator runs many of them in one process. The tokio layer that maps outputs to sockets,
 //! threads and the store is [`super::driver`].
 //!
-//! This file holds the types and the dispatch; the peer set is in [`peers`], headers-first sync
-//! in [`sync`], relay in [`relay`].
+//! This file holds the types and the dispatch; taking peers in is in [`admit`] (with the
+//! eviction rule in [`evict`]), the peer set in [`peers`], headers-first sync in [`sync`], relay
+//! in [`relay`], compact relay in [`compact`], the simulator's inspection in [`audit`].
 
+mod admit;
+mod audit;
 mod compact;
 pub mod evict;
+mod misbehavior;
 mod peer;
 mod peers;
 mod relay;
@@ -37,14 +41,18 @@ use super::wire::{Message, Version};
 use super::{PeerId, PeerInfo};
 use crate::chain::{ChainError, HeadersAdded, Submitted};
 use crate::mempool::MempoolError;
+pub use crate::metrics::Defence;
 use crate::store::{BlockStatus, PeerRecord, PeerUpdate};
 
+pub use audit::Footprint;
 pub use compact::{
     COMPACT_TXS_WAIT, MAX_HIGH_BANDWIDTH, MAX_PENDING_COMPACT, PENDING_COMPACT_TIMEOUT,
 };
+pub use misbehavior::Misbehavior;
 pub use peer::{Known, KNOWN_PER_PEER};
 pub use peers::{
-    Misbehavior, ADDR_SHARE, BAN_SECS, HEADERS_TIMEOUT, PING_INTERVAL, PING_TIMEOUT, SAVE_INTERVAL,
+    ADDR_SHARE, BAN_SECS, HEADERS_TIMEOUT, MAX_INITIAL_ANNOUNCE, PING_INTERVAL, PING_TIMEOUT,
+    SAVE_INTERVAL,
 };
 pub use relay::{
     MAX_REANNOUNCE, MAX_TX_ANNOUNCERS, MAX_TX_IN_FLIGHT_PER_PEER, MAX_TX_QUEUED_PER_PEER,
@@ -307,31 +315,6 @@ pub enum Output {
     Fatal(String),
 }
 
-/// A defence the machine used against a peer that abuses the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Defence {
-    /// An inbound peer was evicted to make room for a new one.
-    Evicted,
-    /// A new inbound peer was refused: every inbound peer is protected.
-    InboundRefused,
-    /// Transfer announcements beyond a peer's queue were ignored.
-    TxAnnouncementsIgnored,
-    /// A header whose body nobody delivers was set aside.
-    WithheldBody,
-}
-
-impl Defence {
-    /// The `action` label of `ferrite_p2p_defences_total`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Defence::Evicted => "evicted",
-            Defence::InboundRefused => "inbound_refused",
-            Defence::TxAnnouncementsIgnored => "tx_announcements_ignored",
-            Defence::WithheldBody => "withheld_body",
-        }
-    }
-}
-
 /// Network settings the machine needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -352,25 +335,6 @@ pub struct Config {
     /// Configured peers given as literal addresses, with their pins: in the book, pins and all,
     /// before the first dial (names come later, as [`Input::Resolved`]).
     pub peers: Vec<(SocketAddr, Option<NodeId>)>,
-}
-
-/// Sizes of what the machine holds (see [`Machine::footprint`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Footprint {
-    /// Connected peers.
-    pub peers: usize,
-    /// Blocks requested and not received.
-    pub blocks_requested: usize,
-    /// Blocks held downloaded or handed to the processor.
-    pub blocks_downloaded: usize,
-    /// Transfers being fetched.
-    pub txs_wanted: usize,
-    /// The most transfers requested from one peer.
-    pub most_txs_in_flight_per_peer: usize,
-    /// Addresses in the book.
-    pub addresses: usize,
-    /// Address bans and node-id bans held.
-    pub bans: (usize, usize),
 }
 
 /// A block downloaded ahead of the ones before it.
@@ -561,58 +525,6 @@ impl Machine {
     /// Blocks requested from `id` and not yet received.
     fn in_flight(&self, id: PeerId) -> usize {
         self.requested.values().filter(|(p, _)| *p == id).count()
-    }
-
-    /// What the machine holds, for the simulator's memory bounds.
-    pub fn footprint(&self) -> Footprint {
-        Footprint {
-            peers: self.peers.len(),
-            blocks_requested: self.requested.len(),
-            blocks_downloaded: self.downloaded.len() + self.fed.len() + self.compact_pending.len(),
-            txs_wanted: self.tx_wanted.len(),
-            most_txs_in_flight_per_peer: self
-                .peers
-                .values()
-                .map(|p| p.txs_in_flight)
-                .max()
-                .unwrap_or(0),
-            addresses: self.book.len(),
-            bans: self.book.ban_count(),
-        }
-    }
-
-    /// Checks the machine's own bookkeeping (for the simulator, after any input): every
-    /// request (and awaited compact block) belongs to a connected peer, and each peer's count of transfers in flight is
-    /// the number of transfer requests made of it. Returns what is wrong.
-    pub fn audit(&self) -> Vec<String> {
-        let mut wrong = Vec::new();
-        for (h, (owner, _)) in &self.requested {
-            if !self.peers.contains_key(owner) {
-                wrong.push(format!("block {h} requested of gone peer {owner}"));
-            }
-        }
-        for (h, (owner, _)) in &self.compact_awaited {
-            if !self.peers.contains_key(owner) {
-                wrong.push(format!("compact block {h} awaited from gone peer {owner}"));
-            }
-        }
-        let mut asked_of: BTreeMap<PeerId, usize> = BTreeMap::new();
-        for (h, w) in &self.tx_wanted {
-            if !self.peers.contains_key(&w.asked()) {
-                wrong.push(format!("transfer {h} requested of gone peer {}", w.asked()));
-            }
-            *asked_of.entry(w.asked()).or_default() += 1;
-        }
-        for (id, p) in &self.peers {
-            let asked = asked_of.get(id).copied().unwrap_or(0);
-            if asked != p.txs_in_flight {
-                wrong.push(format!(
-                    "peer {id}: {} transfers counted in flight, {asked} requested",
-                    p.txs_in_flight
-                ));
-            }
-        }
-        wrong
     }
 
     /// The connected peers (for tests and the simulator).

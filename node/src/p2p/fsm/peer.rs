@@ -96,4 +96,53 @@ pub(super) struct Peer {
     pub last_block: Option<Time>,
     /// When we last accepted a transfer it sent.
     pub last_tx: Option<Time>,
+    /// Its `GetAddr` was answered (once per connection).
+    pub addr_answered: bool,
+}
+
+impl Peer {
+    /// A peer whose handshakes just completed at `now`.
+    pub(super) fn new(
+        (remote, local): (SocketAddr, SocketAddr),
+        (node_id, ban_key): (crate::p2p::identity::NodeId, BanKey),
+        listen: Option<SocketAddr>,
+        dialed: Option<SocketAddr>,
+        version: &crate::p2p::wire::Version,
+        now: Time,
+    ) -> Peer {
+        Peer {
+            remote,
+            node_id,
+            listen,
+            dialed,
+            local,
+            nonce: version.nonce,
+            ban_key,
+            height: version.height,
+            work: version.work,
+            last_progress: now,
+            not_found: HashMap::new(),
+            known_blocks: Known::default(),
+            known_txs: Known::default(),
+            has_txs: Known::default(),
+            tx_queue: VecDeque::new(),
+            txs_in_flight: 0,
+            headers_asked: None,
+            headers_in_chain: false,
+            headers_queue: VecDeque::new(),
+            unconnecting: 0,
+            ping: None,
+            next_ping: now + super::PING_INTERVAL,
+            user_agent: version.user_agent.clone(),
+            since: now.secs(),
+            last_rtt: None,
+            wants_compact: false,
+            asked_compact: false,
+            group: super::evict::NetGroup::of(remote.ip()),
+            connected_at: now,
+            last_block: None,
+            last_tx: None,
+            addr_answered: false,
+        }
+    }
 }

@@ -1,22 +1,19 @@
-//! The peer set: handshakes done, refusals (bans, full slots, duplicate connections), the
-//! reasons a peer is banned, disconnects and what a departing peer owed us, pings and stalls,
-//! address exchange, dialling, the published peer table and the address book's saves.
+//! The peer set once peers are in (taking them in is [`super::admit`]): disconnects and what a
+//! departing peer owed us, bans, pings and stalls, address exchange, dialling, the published
+//! peer table and the address book's saves.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ferrite_core::validation::BlockError;
 use ferrite_core::Hash;
 use rand::Rng;
 
-use super::evict::{self, Candidate, NetGroup};
-use super::peer::{Known, Peer};
-use super::{ChainReader, Close, Defence, Learnt, Machine, Output, Time};
-use crate::mempool::MempoolError;
+use super::peer::Peer;
+use super::{ChainReader, Close, Learnt, Machine, Misbehavior, Output, Time};
 use crate::p2p::addrbook::{AddrKey, BanKey};
 use crate::p2p::identity::NodeId;
-use crate::p2p::wire::{Message, Version, WireError};
+use crate::p2p::wire::Message;
 use crate::p2p::{PeerId, PeerInfo};
 
 /// Time a peer has to answer `GetHeaders`.
@@ -31,308 +28,10 @@ pub const BAN_SECS: u64 = 24 * 60 * 60;
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(60);
 /// Addresses shared in one `Addr` answer.
 pub const ADDR_SHARE: usize = 250;
-
-/// Why a peer is banned: each a protocol violation an honest peer never commits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Misbehavior {
-    /// A frame or message that does not decode, or breaks its cap.
-    #[error(transparent)]
-    Wire(#[from] WireError),
-    /// A message other than the handshake's before the handshake completed.
-    #[error("{0} before the handshake completed")]
-    BeforeHandshake(&'static str),
-    /// A second `Version` or `Verack`.
-    #[error("second handshake")]
-    SecondHandshake,
-    /// A peer of another chain.
-    #[error("wrong genesis {theirs} (ours is {ours})")]
-    WrongGenesis {
-        /// Theirs.
-        theirs: Hash,
-        /// Ours.
-        ours: Hash,
-    },
-    /// Messages or bytes above the per-peer rate.
-    #[error("message rate limit exceeded")]
-    RateLimit,
-    /// Transport records above the per-peer rate (frames cut into tiny records).
-    #[error("record rate limit exceeded")]
-    RecordFlood,
-    /// A block whose body is not the one its header commits to.
-    #[error("block {0} does not match its header's merkle root")]
-    MerkleMismatch(Hash),
-    /// Headers that do not link to each other.
-    #[error("sent headers that are not a chain")]
-    HeadersNotChain,
-    /// An answer to `GetHeaders` that does not connect to our locator.
-    #[error("sent a header chain that does not connect (unknown parent {0})")]
-    HeadersDoNotConnect(Hash),
-    /// Announcements that never connect.
-    #[error("keeps announcing headers that do not connect")]
-    KeepsUnconnecting,
-    /// A header that breaks a consensus rule.
-    #[error("sent an invalid header: {0}")]
-    InvalidHeader(BlockError),
-    /// Headers of a block known to be invalid.
-    #[error("sent headers of invalid block {0}")]
-    HeadersOfInvalid(Hash),
-    /// A block that breaks a rule checked before connecting it.
-    #[error("sent invalid block {hash}: {error}")]
-    InvalidBlock {
-        /// The block.
-        hash: Hash,
-        /// The rule.
-        error: BlockError,
-    },
-    /// A block of a branch known to be invalid.
-    #[error("sent a block of invalid branch {0}")]
-    BlockOfInvalidBranch(Hash),
-    /// A block that failed full validation when the chain connected it.
-    #[error("sent block {0} that failed validation")]
-    BlockFailedValidation(Hash),
-    /// A transfer with a bad signature or that breaks a stateless rule.
-    #[error("relayed an invalid transfer: {0}")]
-    InvalidTransfer(MempoolError),
-    /// A compact block whose header does not meet the target it names.
-    #[error("sent compact block {0} whose header lacks its proof of work")]
-    CompactWithoutWork(Hash),
-    /// A compact block that breaks the format's rules.
-    #[error("sent a malformed compact block {0}: {1}")]
-    BadCompact(Hash, crate::p2p::compact::CompactError),
-    /// A `GetBlockTxs` naming positions the block does not have, or out of order.
-    #[error("asked for transfers of block {0} at positions it does not have")]
-    BadBlockTxsRequest(Hash),
-}
+/// Pending transfers announced to a new peer at once (160 KB of ids).
+pub const MAX_INITIAL_ANNOUNCE: usize = 5_000;
 
 impl Machine {
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_connected(
-        &mut self,
-        id: PeerId,
-        (remote, local): (SocketAddr, SocketAddr),
-        dialed: Option<SocketAddr>,
-        version: Version,
-        node_id: crate::p2p::identity::NodeId,
-        now: Time,
-        chain: &dyn ChainReader,
-    ) {
-        if let Some(d) = dialed {
-            self.dialing.remove(&d);
-        }
-        let port = if version.listen_port != 0 {
-            version.listen_port
-        } else {
-            remote.port()
-        };
-        let ban_key = BanKey::new(remote.ip(), port, node_id);
-        let listen =
-            (version.listen_port != 0).then(|| SocketAddr::new(remote.ip(), version.listen_port));
-        if self.book.is_banned(&ban_key, now.secs()) {
-            tracing::info!(peer = %remote, node = %node_id, "refusing a banned peer");
-            self.out.push(Output::Disconnect(id));
-            return;
-        }
-        if let Some(pinned) = self.pin_mismatch(dialed, node_id) {
-            tracing::warn!(peer = %remote, node = %node_id, pinned = %pinned,
-                "refusing a peer whose key is not the pinned one");
-            self.out.push(Output::Disconnect(id));
-            return;
-        }
-        // A claim to listen where another key is pinned is not believed (the peer may be
-        // another node behind the same IP): it neither stands for the pinned peer nor keeps us
-        // from dialling it.
-        let listen = listen.filter(|l| self.pin_mismatch(Some(*l), node_id).is_none());
-        if let Some(d) = dialed {
-            self.book.met(&d, node_id);
-        }
-        let target = dialed.unwrap_or(local);
-        if !self.keep_against_duplicate(
-            id,
-            node_id,
-            (dialed.is_some(), target),
-            version.nonce,
-            now,
-            chain,
-        ) {
-            tracing::debug!(peer = %remote, "duplicate connection; keeping the other one");
-            self.out.push(Output::Disconnect(id));
-            return;
-        }
-        if dialed.is_none() && !self.room_for_inbound(remote, now, chain) {
-            self.out.push(Output::Disconnect(id));
-            return;
-        }
-        if let Some(d) = dialed {
-            self.book.connected(&d, now);
-        } else if let (true, Some(l)) = (self.cfg.discover, listen) {
-            self.book.add_learned(l, now);
-        }
-        tracing::info!(
-            peer = %remote,
-            inbound = dialed.is_none(),
-            height = version.height,
-            agent = %version.user_agent,
-            "peer connected"
-        );
-        self.peers.insert(
-            id,
-            Peer {
-                remote,
-                node_id,
-                listen,
-                dialed,
-                local,
-                nonce: version.nonce,
-                ban_key,
-                height: version.height,
-                work: version.work,
-                last_progress: now,
-                not_found: std::collections::HashMap::new(),
-                known_blocks: Known::default(),
-                known_txs: Known::default(),
-                has_txs: Known::default(),
-                tx_queue: Default::default(),
-                txs_in_flight: 0,
-                headers_asked: None,
-                headers_in_chain: false,
-                headers_queue: Default::default(),
-                unconnecting: 0,
-                ping: None,
-                next_ping: now + PING_INTERVAL,
-                user_agent: version.user_agent.clone(),
-                since: now.secs(),
-                last_rtt: None,
-                wants_compact: false,
-                asked_compact: false,
-                group: NetGroup::of(remote.ip()),
-                connected_at: now,
-                last_block: None,
-                last_tx: None,
-            },
-        );
-        self.publish_peers();
-        self.ask_headers(id, chain.locator(), now);
-        self.offer_compact(id);
-        if self.cfg.discover {
-            self.send(id, Message::GetAddr);
-        }
-        // Let the new peer know our pending transfers.
-        let ids = chain.pool_ids();
-        self.announce_txs_to(id, &ids);
-        self.schedule(now, chain);
-    }
-
-    /// True when a new inbound peer from `remote` may take a slot: one is free, or an inbound
-    /// peer that is not protected is evicted for it (see [`super::evict`]).
-    fn room_for_inbound(&mut self, remote: SocketAddr, now: Time, chain: &dyn ChainReader) -> bool {
-        let inbound: Vec<Candidate> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.dialed.is_none())
-            .map(|(id, p)| Candidate {
-                id: *id,
-                group: p.group,
-                rtt: p.last_rtt,
-                last_block: p.last_block,
-                last_tx: p.last_tx,
-                since: p.connected_at,
-            })
-            .collect();
-        if inbound.len() < self.cfg.max_inbound {
-            return true;
-        }
-        match evict::select(inbound, &self.group_key) {
-            Some(victim) => {
-                self.out.push(Output::Defended(Defence::Evicted));
-                tracing::info!(peer = %remote, "inbound connections full; evicting one for the new peer");
-                self.drop_peer(victim, "evicted to make room for a new peer", now, chain);
-                true
-            }
-            None => {
-                self.out.push(Output::Defended(Defence::InboundRefused));
-                tracing::info!(peer = %remote, "inbound connections full and all protected; refusing peer");
-                false
-            }
-        }
-    }
-
-    /// The pinned id that `node_id` fails to match, when `addr` has a pin.
-    fn pin_mismatch(&self, addr: Option<SocketAddr>, node_id: NodeId) -> Option<NodeId> {
-        let pinned = self.book.pin_of(&addr?)?;
-        (pinned != node_id).then_some(pinned)
-    }
-
-    /// Configured addresses were (re)resolved with the pin `pin`: a connection dialled to one
-    /// of them before the pin was known, by another key, goes; a peer's claim to listen at one
-    /// with another key is no longer believed.
-    pub(super) fn on_resolved(&mut self, addrs: Vec<SocketAddr>, pin: Option<NodeId>, now: Time) {
-        for a in addrs {
-            self.book.add_configured(a, pin, now);
-        }
-        let book = &self.book;
-        let mismatch = |a: Option<SocketAddr>, n: NodeId| {
-            a.and_then(|a| book.pin_of(&a)).is_some_and(|p| p != n)
-        };
-        let mut wrong = Vec::new();
-        for (id, p) in self.peers.iter_mut() {
-            if mismatch(p.dialed, p.node_id) {
-                wrong.push((*id, p.remote, p.node_id));
-            } else if mismatch(p.listen, p.node_id) {
-                p.listen = None;
-            }
-        }
-        for (id, remote, node) in wrong {
-            tracing::warn!(peer = %remote, node = %node,
-                "dropping a peer whose key is not the one pinned since");
-            self.out.push(Output::Disconnect(id));
-        }
-    }
-
-    /// Two connections to the same node (the same key: the transport proved it). `target` is
-    /// the address the new one was dialled at (ours for an inbound one), with whether we
-    /// dialled it. When both sides dialled each other, both ends keep the one dialled by the
-    /// side with the lower nonce. When one side dialled both at the same address, the newer
-    /// replaces the older (a reconnect before this side saw the close); at two addresses (a
-    /// node reachable at two), the older stays. Both ends see the same addresses, so they
-    /// never drop both. False when the new connection is the one to close.
-    fn keep_against_duplicate(
-        &mut self,
-        id: PeerId,
-        node_id: NodeId,
-        (outbound, target): (bool, SocketAddr),
-        their_nonce: u64,
-        now: Time,
-        chain: &dyn ChainReader,
-    ) -> bool {
-        let Some((old, old_outbound, old_target, old_nonce)) = self
-            .peers
-            .iter()
-            .find(|(pid, p)| **pid != id && p.node_id == node_id)
-            .map(|(pid, p)| {
-                (
-                    *pid,
-                    p.dialed.is_some(),
-                    p.dialed.unwrap_or(p.local),
-                    p.nonce,
-                )
-            })
-        else {
-            return true;
-        };
-        let replaces = outbound == old_outbound;
-        if replaces && target != old_target {
-            return false;
-        }
-        let ours = self.cfg.nonce;
-        let dialer = |outbound: bool, theirs: u64| if outbound { ours } else { theirs };
-        if replaces || dialer(outbound, their_nonce) < dialer(old_outbound, old_nonce) {
-            self.drop_peer(old, "duplicate connection", now, chain);
-            true
-        } else {
-            false
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_closed(
         &mut self,
@@ -402,7 +101,12 @@ impl Machine {
                 }
             }
             Message::GetAddr => {
-                if self.cfg.discover {
+                // Answered once per connection: a sample of the book is all a peer needs.
+                let first = self
+                    .peers
+                    .get_mut(&id)
+                    .is_some_and(|p| !std::mem::replace(&mut p.addr_answered, true));
+                if self.cfg.discover && first {
                     let addrs = self.book.sample(ADDR_SHARE);
                     self.send(id, Message::Addr(addrs));
                 }
@@ -444,7 +148,7 @@ impl Machine {
                 .collect();
             for h in owed {
                 self.requested.remove(&h);
-                self.body_failed(h);
+                self.body_failed(h, id);
             }
             self.forget_tx_requests_of(id, now);
             self.forget_compact_of(id);

@@ -32,52 +32,70 @@ pub const MAX_UNCONNECTING: u32 = 10;
 /// headers faster than they can be checked and is dropped.
 pub const MAX_QUEUED_HEADER_BATCHES: usize = 16;
 
-/// A body of the best header chain that has been wanted this long, with at least
-/// [`BODY_FAILURES`] requests for it ended without it (a stall, `NotFound`, a body that did not
-/// match or decode), is not to be had: its header is set aside ([`Output::Withhold`]) and sync
-/// follows the best branch whose bodies come. Longer than [`BLOCK_STALL_TIMEOUT`], so the peer
-/// that announced it has had its chance.
+/// The first missing body of the best header chain that has been wanted this long, that no
+/// peer is sending now, and that [`BODY_FAILURES`] distinct peers failed to deliver (a stall,
+/// `NotFound`, a body that did not decode or match, the peer leaving with it owed) is not to be
+/// had: its header is set aside ([`Output::Withhold`]) and sync follows the best other branch,
+/// if the chain has one heavier than the tip (it refuses otherwise, and the machine tries again
+/// after another wait). Longer than [`BLOCK_STALL_TIMEOUT`], so the peer that announced it has
+/// had its chance.
 pub const BODY_WAIT: Duration = Duration::from_secs(20);
-/// Failed requests for one body before it counts as withheld (a slow delivery in progress is not
-/// a failure).
-pub const BODY_FAILURES: u32 = 3;
+/// Distinct peers that failed to deliver one body before it counts as withheld: the one that
+/// announced it, and another that does not have it.
+pub const BODY_FAILURES: usize = 2;
+/// Peers remembered per body as having failed it.
+const MAX_FAILED_PEERS: usize = 16;
 
 /// What became of the requests for one missing body.
 pub(super) struct BodyWant {
     since: Time,
-    failures: u32,
-    withheld: bool,
+    failed: std::collections::BTreeSet<PeerId>,
+    /// When the machine last asked the chain to set it aside.
+    tried: Option<Time>,
+}
+
+impl BodyWant {
+    fn new(now: Time) -> BodyWant {
+        BodyWant {
+            since: now,
+            failed: Default::default(),
+            tried: None,
+        }
+    }
 }
 
 impl Machine {
-    /// A request for the body `h` ended without it.
-    pub(super) fn body_failed(&mut self, h: Hash) {
+    /// A request of `peer` for the body `h` ended without it.
+    pub(super) fn body_failed(&mut self, h: Hash, peer: PeerId) {
         if let Some(w) = self.body_wants.get_mut(&h) {
-            w.failures = w.failures.saturating_add(1);
+            if w.failed.len() < MAX_FAILED_PEERS {
+                w.failed.insert(peer);
+            }
         }
     }
 
-    /// Bodies of the window that have waited [`BODY_WAIT`] through [`BODY_FAILURES`] failed
-    /// requests are set aside, once each.
-    fn withhold_undelivered(&mut self, now: Time) {
-        let mut give_up: Vec<Hash> = self
-            .body_wants
-            .iter_mut()
-            .filter(|(_, w)| {
-                !w.withheld && w.failures >= BODY_FAILURES && now.since(w.since) >= BODY_WAIT
-            })
-            .map(|(h, w)| {
-                w.withheld = true;
-                *h
-            })
-            .collect();
-        give_up.sort_unstable();
-        for h in give_up {
-            tracing::info!(block = %h, "no peer delivers this block; following another branch");
-            self.out
-                .push(Output::Defended(super::Defence::WithheldBody));
-            self.out.push(Output::Withhold(h));
+    /// Sets aside the header of `first` (the first missing body, not held) if nobody sends it
+    /// now, it has waited [`BODY_WAIT`], and [`BODY_FAILURES`] peers failed it; once per wait.
+    fn withhold_undelivered(&mut self, first: Option<Hash>, now: Time) {
+        let Some(h) = first else {
+            return;
+        };
+        if self.requested.contains_key(&h) {
+            return;
         }
+        let Some(w) = self.body_wants.get_mut(&h) else {
+            return;
+        };
+        let waited =
+            now.since(w.since) >= BODY_WAIT && w.tried.is_none_or(|t| now.since(t) >= BODY_WAIT);
+        if !waited || w.failed.len() < BODY_FAILURES {
+            return;
+        }
+        w.tried = Some(now);
+        tracing::info!(block = %h, "no peer delivers this block; following another branch");
+        self.out
+            .push(Output::Defended(super::Defence::WithheldBody));
+        self.out.push(Output::Withhold(h));
     }
 
     /// Asks `id` for headers after `locator`.
@@ -177,7 +195,15 @@ impl Machine {
                 // Answers to getheaders always connect, so this may be one.
                 p.unconnecting = 0;
                 p.headers_asked = None;
-                p.height = p.height.max(last_height);
+                if added.new == 0 && count < MAX_HEADERS {
+                    // Nothing we did not have (a branch set aside, or one already known): the
+                    // peer has nothing more for us, whatever it claimed, so it is not asked again
+                    // every second for the same headers.
+                    p.height = p.height.min(chain.best_header().0);
+                    p.work = Work::ZERO;
+                } else {
+                    p.height = p.height.max(last_height);
+                }
                 if count == MAX_HEADERS {
                     // Continue from where this answer ended, even if it did not change our best
                     // header (a branch that is still lighter).
@@ -244,7 +270,6 @@ impl Machine {
             return;
         };
         p.last_progress = now;
-        p.last_block = Some(now);
         p.known_blocks.insert(hash);
         let ban_key = p.ban_key;
         self.downloaded.insert(
@@ -271,7 +296,7 @@ impl Machine {
             // Only answers to our requests count; anything else is noise.
             if self.requested.get(&h).map(|(p, _)| *p) == Some(id) {
                 self.requested.remove(&h);
-                self.body_failed(h);
+                self.body_failed(h, id);
                 if let Some(p) = self.peers.get_mut(&id) {
                     if p.not_found.len() > MAX_NOT_FOUND {
                         p.not_found.clear();
@@ -313,12 +338,14 @@ impl Machine {
         self.downloaded.retain(|h, _| window.contains(h));
         self.body_wants.retain(|h, _| window.contains(h));
         for h in &window {
-            self.body_wants.entry(*h).or_insert(BodyWant {
-                since: now,
-                failures: 0,
-                withheld: false,
-            });
+            self.body_wants
+                .entry(*h)
+                .or_insert_with(|| BodyWant::new(now));
         }
+        let first = missing
+            .iter()
+            .map(|(h, _)| *h)
+            .find(|h| !self.fed.contains_key(h) && !self.downloaded.contains_key(h));
         let mut load: HashMap<PeerId, usize> = self.peers.keys().map(|id| (*id, 0)).collect();
         for (owner, _) in self.requested.values() {
             if let Some(n) = load.get_mut(owner) {
@@ -384,7 +411,7 @@ impl Machine {
         if took_compact {
             self.feed(chain);
         }
-        self.withhold_undelivered(now);
+        self.withhold_undelivered(first, now);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -399,6 +426,12 @@ impl Machine {
         chain: &dyn ChainReader,
     ) {
         let answers_for_it = self.fed.remove(&hash).unwrap_or(true);
+        let new_and_valid = matches!(result, Ok(Submitted::TipChanged(_) | Submitted::Stored))
+            && status != Some(BlockStatus::Invalid);
+        if let (true, Some(p)) = (new_and_valid, self.peers.get_mut(&peer)) {
+            // A block we lacked, taken by the chain: what protects the peer from eviction.
+            p.last_block = Some(now);
+        }
         let verdict = match &result {
             _ if status == Some(BlockStatus::Invalid) => {
                 Some(Misbehavior::BlockFailedValidation(hash))

@@ -298,8 +298,28 @@ fn peers_that_only_hold_slots_make_room_for_a_newcomer_and_a_useful_peer_keeps_i
     m.handle(Input::Tick, t1, &chain);
     assert_eq!(requested(&m.drain(), 100), vec![b.hash()]);
     m.handle(arrived(100, &b), t1, &chain);
-    m.drain();
+    let ban_key = m
+        .drain()
+        .iter()
+        .find_map(|o| match o {
+            Output::SubmitBlock { ban_key, .. } => Some(*ban_key),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the block did not go to the chain"));
     chain.missing.borrow_mut().clear();
+    // Only once the chain took it does the block count for the peer.
+    m.handle(
+        Input::BlockProcessed {
+            peer: 100,
+            ban_key,
+            hash: b.hash(),
+            result: Ok(Submitted::Stored),
+            status: Some(crate::store::BlockStatus::Stored),
+        },
+        t1,
+        &chain,
+    );
+    m.drain();
     for (n, id) in (200..240).enumerate() {
         let out = connect(
             &mut m,
@@ -324,9 +344,78 @@ fn when_every_inbound_peer_is_protected_the_newcomer_is_refused() {
         connect(&mut m, &chain, id, 0, T0);
         settle(&mut m, &chain, id);
     }
+    // Each answers its first ping, so each has a measured ping.
+    let t1 = T0 + PING_INTERVAL + Duration::from_secs(1);
+    m.handle(Input::Tick, t1, &chain);
+    for o in m.drain() {
+        if let Output::Send(p, Message::Ping(n)) = o {
+            m.handle(
+                Input::Message {
+                    id: p,
+                    msg: Message::Pong(n),
+                },
+                t1,
+                &chain,
+            );
+        }
+    }
+    m.drain();
     // Four slots are fewer than the protections (a group's oldest, eight lowest pings).
-    let out = connect(&mut m, &chain, 9, 0, T0 + Duration::from_secs(1));
+    let out = connect(&mut m, &chain, 9, 0, t1 + Duration::from_secs(1));
     assert!(out.contains(&Output::Defended(Defence::InboundRefused)));
     assert!(disconnected(&out, 9));
     assert!((1..=4).all(|id| !disconnected(&out, id)));
+}
+
+#[test]
+fn a_peer_answering_not_found_to_everything_does_not_get_a_slow_sync_set_aside() {
+    // An honest peer delivers a block every 8 s; another claims a great height and answers
+    // `NotFound` to every request.
+    let blocks: Vec<Block> = (1..=32).map(block).collect();
+    let chain = chain_missing(&blocks);
+    let mut m = machine();
+    connect(&mut m, &chain, 1, 32, T0);
+    settle(&mut m, &chain, 1);
+    connect(&mut m, &chain, 2, 1_000, T0);
+    m.drain();
+    let mut now = T0;
+    let mut next = 0;
+    for s in 1..=90u64 {
+        now = now + Duration::from_secs(1);
+        m.handle(Input::Tick, now, &chain);
+        let mut out = m.drain();
+        if s % 8 == 0 && next < blocks.len() {
+            m.handle(arrived(1, &blocks[next]), now, &chain);
+            next += 1;
+            out.extend(m.drain());
+        }
+        let asked = requested(&out, 2);
+        if !asked.is_empty() {
+            m.handle(
+                Input::Message {
+                    id: 2,
+                    msg: Message::NotFound(asked),
+                },
+                now,
+                &chain,
+            );
+            out.extend(m.drain());
+        }
+        for o in &out {
+            if let Output::Send(1, Message::Ping(n)) = o {
+                let n = *n;
+                m.handle(
+                    Input::Message {
+                        id: 1,
+                        msg: Message::Pong(n),
+                    },
+                    now,
+                    &chain,
+                );
+            }
+        }
+        out.extend(m.drain());
+        assert!(withheld(&out).is_empty(), "at {s} s: {:?}", withheld(&out));
+    }
+    assert!(next >= 10, "the honest peer delivered {next} blocks");
 }
