@@ -406,15 +406,20 @@ impl Driver {
                     .fetch_add(ids.len(), std::sync::atomic::Ordering::AcqRel);
             }
             let frame = Arc::new(msg.to_frame(self.shared.magic));
-            self.shared.node.metrics().sent(msg.name(), frame.len());
-            if let Err(e) = h.out.try_send(frame) {
-                // A full queue (in frames or bytes): the peer does not keep up.
-                tracing::debug!(peer = id, error = %e, "cannot queue for the peer; dropping it");
-                self.shared
-                    .node
-                    .metrics()
-                    .defence(crate::metrics::Defence::SendQueueFull);
-                h.kill.notify_one();
+            let len = frame.len();
+            match h.out.try_send(frame) {
+                Ok(()) => self.shared.node.metrics().sent(msg.name(), len),
+                // The connection is ending already: nothing to count.
+                Err(super::send_queue::QueueError::Closed) => {}
+                Err(e) => {
+                    // A full queue (in frames or bytes): the peer does not keep up.
+                    tracing::debug!(peer = id, error = %e, "cannot queue for the peer; dropping it");
+                    self.shared
+                        .node
+                        .metrics()
+                        .defence(crate::metrics::Defence::SendQueueFull);
+                    h.kill.notify_one();
+                }
             }
         }
     }
