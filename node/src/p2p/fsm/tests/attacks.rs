@@ -12,6 +12,18 @@ fn withheld(out: &[Output]) -> Vec<Hash> {
         .collect()
 }
 
+/// Peer `id` answers our ping `n` at `now`.
+fn pong(m: &mut Machine, chain: &Fake, id: PeerId, n: u64, now: Time) {
+    m.handle(
+        Input::Message {
+            id,
+            msg: Message::Pong(n),
+        },
+        now,
+        chain,
+    );
+}
+
 fn not_found(m: &mut Machine, chain: &Fake, id: PeerId, h: Hash, now: Time) -> Vec<Output> {
     m.handle(
         Input::Message {
@@ -229,17 +241,7 @@ fn a_pending_transfer_is_announced_again_to_the_peers_that_do_not_have_it() {
         let out = m.drain();
         for o in &out {
             match o {
-                Output::Send(p, Message::Ping(n)) => {
-                    let (p, n) = (*p, *n);
-                    m.handle(
-                        Input::Message {
-                            id: p,
-                            msg: Message::Pong(n),
-                        },
-                        now,
-                        &chain,
-                    );
-                }
+                Output::Send(p, Message::Ping(n)) => pong(&mut m, &chain, *p, *n, now),
                 Output::Send(p, Message::InvTx(ids)) if ids.contains(&t) => {
                     again.push((*p, now.since(T0)))
                 }
@@ -349,14 +351,7 @@ fn when_every_inbound_peer_is_protected_the_newcomer_is_refused() {
     m.handle(Input::Tick, t1, &chain);
     for o in m.drain() {
         if let Output::Send(p, Message::Ping(n)) = o {
-            m.handle(
-                Input::Message {
-                    id: p,
-                    msg: Message::Pong(n),
-                },
-                t1,
-                &chain,
-            );
+            pong(&mut m, &chain, p, n, t1);
         }
     }
     m.drain();
@@ -403,15 +398,7 @@ fn a_peer_answering_not_found_to_everything_does_not_get_a_slow_sync_set_aside()
         }
         for o in &out {
             if let Output::Send(1, Message::Ping(n)) = o {
-                let n = *n;
-                m.handle(
-                    Input::Message {
-                        id: 1,
-                        msg: Message::Pong(n),
-                    },
-                    now,
-                    &chain,
-                );
+                pong(&mut m, &chain, 1, *n, now);
             }
         }
         out.extend(m.drain());
