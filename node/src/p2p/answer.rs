@@ -72,7 +72,8 @@ pub async fn answer_loop(
 /// Answers `GetBlocks`: each block read from the store only once the peer has made room for
 /// it (so a large request waits for the socket instead of filling memory), a block asked twice
 /// in one request served once, and one asked of this connection beyond
-/// [`send_queue::MAX_SERVES_PER_BLOCK`] times answered `NotFound`. Returns the ids not served.
+/// [`send_queue::MAX_SERVES_PER_BLOCK`] times within [`send_queue::SERVE_WINDOW`] answered
+/// `NotFound`. Returns the ids not served.
 async fn serve_blocks(
     shared: &Arc<Shared>,
     out: &SendQueue,
@@ -86,7 +87,7 @@ async fn serve_blocks(
         if !seen.insert(h) {
             continue;
         }
-        if !served.allows(&h) {
+        if !served.allows(&h, std::time::Instant::now()) {
             shared
                 .node
                 .metrics()
@@ -101,7 +102,7 @@ async fn serve_blocks(
             Some(b) => {
                 out.answer(frame(shared, &Message::Block(b)), uploads)
                     .await?;
-                served.count(h);
+                served.count(h, std::time::Instant::now());
             }
             None => missing.push(h),
         }

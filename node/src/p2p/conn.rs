@@ -187,7 +187,8 @@ async fn handshakes(
 ) -> Result<(Version, NodeId, Reader, Writer), Close> {
     let mut counted = super::handshakes::Counting::new(&mut stream, progress.clone());
     let done = secure::handshake(&mut counted, &shared.identity, &shared.chain, role).await;
-    // Past the transport's handshake, the slot is never the one cut.
+    // Past the transport's handshake, the slot is the last to be cut (until the handshake is
+    // older than the grace every honest one finishes within).
     progress.store(usize::MAX, Ordering::Release);
     let session = match done {
         Ok(s) => s,

@@ -44,9 +44,15 @@ pub const UPLOAD_BURST: f64 = 64.0 * 1024.0 * 1024.0;
 pub const TOTAL_UPLOAD_RATE: f64 = 96.0 * 1024.0 * 1024.0;
 /// Burst above [`TOTAL_UPLOAD_RATE`].
 pub const TOTAL_UPLOAD_BURST: f64 = 192.0 * 1024.0 * 1024.0;
-/// Times one block is served to one connection: an honest peer asks for a block once (twice
-/// if the first answer crossed a reorg); beyond it the answer is `NotFound`.
+/// Times one block is served to one connection within [`SERVE_WINDOW`]: an honest peer asks
+/// for a block once (again when its download window left the block's branch and came back);
+/// beyond it the answer is `NotFound` until the window has passed.
 pub const MAX_SERVES_PER_BLOCK: u32 = 2;
+/// The window [`MAX_SERVES_PER_BLOCK`] counts in: short, so that an honest peer whose branch
+/// flipped back and forth more often gets the block again within seconds (it retries after a
+/// `NotFound`), long enough that repeating one block costs the node a few reads a second at
+/// most.
+pub const SERVE_WINDOW: Duration = Duration::from_secs(10);
 /// Blocks remembered per connection as served (forgotten all at once beyond it).
 const MAX_SERVED_TRACKED: usize = 8192;
 
@@ -277,24 +283,34 @@ impl Uploads {
     }
 }
 
-/// The blocks served to one connection, and how often.
+/// The blocks served to one connection, and how often in their current window.
 #[derive(Default)]
 pub struct Served {
-    times: HashMap<Hash, u32>,
+    times: HashMap<Hash, (u32, Instant)>,
 }
 
 impl Served {
-    /// True when `h` may be served once more.
-    pub fn allows(&self, h: &Hash) -> bool {
-        self.times.get(h).is_none_or(|n| *n < MAX_SERVES_PER_BLOCK)
+    /// True when `h` may be served once more at `now`.
+    pub fn allows(&self, h: &Hash, now: Instant) -> bool {
+        self.times.get(h).is_none_or(|(n, since)| {
+            *n < MAX_SERVES_PER_BLOCK || now.saturating_duration_since(*since) >= SERVE_WINDOW
+        })
     }
 
-    /// `h` was served.
-    pub fn count(&mut self, h: Hash) {
+    /// `h` was served at `now`.
+    pub fn count(&mut self, h: Hash, now: Instant) {
         if self.times.len() >= MAX_SERVED_TRACKED && !self.times.contains_key(&h) {
-            self.times.clear();
+            self.times
+                .retain(|_, (_, since)| now.saturating_duration_since(*since) < SERVE_WINDOW);
+            if self.times.len() >= MAX_SERVED_TRACKED {
+                self.times.clear();
+            }
         }
-        *self.times.entry(h).or_default() += 1;
+        let entry = self.times.entry(h).or_insert((0, now));
+        if now.saturating_duration_since(entry.1) >= SERVE_WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
     }
 }
 
@@ -320,15 +336,24 @@ mod tests {
     }
 
     #[test]
-    fn a_block_is_served_to_one_connection_at_most_twice() {
+    fn a_block_is_served_to_one_connection_at_most_twice_per_window() {
         let mut s = Served::default();
+        let t0 = Instant::now();
         let h = Hash([1; 32]);
         for _ in 0..MAX_SERVES_PER_BLOCK {
-            assert!(s.allows(&h));
-            s.count(h);
+            assert!(s.allows(&h, t0));
+            s.count(h, t0);
         }
-        assert!(!s.allows(&h));
-        assert!(s.allows(&Hash([2; 32])));
+        assert!(!s.allows(&h, t0));
+        assert!(!s.allows(&h, t0 + SERVE_WINDOW - Duration::from_millis(1)));
+        assert!(s.allows(&Hash([2; 32]), t0));
+        // Once the window has passed, the block is served again, and a new window counts.
+        let later = t0 + SERVE_WINDOW;
+        assert!(s.allows(&h, later));
+        for _ in 0..MAX_SERVES_PER_BLOCK {
+            s.count(h, later);
+        }
+        assert!(!s.allows(&h, later));
     }
 
     #[tokio::test]

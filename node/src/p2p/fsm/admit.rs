@@ -55,21 +55,24 @@ impl Machine {
             self.book.met(&d, node_id);
         }
         let target = dialed.unwrap_or(local);
-        if !self.keep_against_duplicate(
-            id,
-            node_id,
-            (dialed.is_some(), target),
-            version.nonce,
-            now,
-            chain,
-        ) {
+        let Some(replaced) =
+            self.duplicate_verdict(id, node_id, (dialed.is_some(), target), version.nonce)
+        else {
             tracing::debug!(peer = %remote, "duplicate connection; keeping the other one");
             self.out.push(Output::Disconnect(id));
             return;
-        }
-        if dialed.is_none() && !self.room_for_inbound(remote, now, chain) {
+        };
+        // Room is decided before the connection it replaces goes, so that a newcomer refused
+        // for room never costs the link it would have replaced; replacing an inbound one frees
+        // its slot.
+        let frees_inbound =
+            replaced.is_some_and(|old| self.peers.get(&old).is_some_and(|p| p.dialed.is_none()));
+        if dialed.is_none() && !frees_inbound && !self.room_for_inbound(remote, now, chain) {
             self.out.push(Output::Disconnect(id));
             return;
+        }
+        if let Some(old) = replaced {
+            self.drop_peer(old, "duplicate connection", now, chain);
         }
         if let Some(d) = dialed {
             self.book.connected(&d, now);
@@ -184,16 +187,15 @@ impl Machine {
     /// side with the lower nonce. When one side dialled both at the same address, the newer
     /// replaces the older (a reconnect before this side saw the close); at two addresses (a
     /// node reachable at two), the older stays. Both ends see the same addresses, so they
-    /// never drop both. False when the new connection is the one to close.
-    fn keep_against_duplicate(
-        &mut self,
+    /// never drop both. `None` when the new connection is the one to close, `Some(Some(old))`
+    /// when it replaces `old`, `Some(None)` when there is no other.
+    fn duplicate_verdict(
+        &self,
         id: PeerId,
         node_id: NodeId,
         (outbound, target): (bool, SocketAddr),
         their_nonce: u64,
-        now: Time,
-        chain: &dyn ChainReader,
-    ) -> bool {
+    ) -> Option<Option<PeerId>> {
         let Some((old, old_outbound, old_target, old_nonce)) = self
             .peers
             .iter()
@@ -207,19 +209,15 @@ impl Machine {
                 )
             })
         else {
-            return true;
+            return Some(None);
         };
         let replaces = outbound == old_outbound;
         if replaces && target != old_target {
-            return false;
+            return None;
         }
         let ours = self.cfg.nonce;
         let dialer = |outbound: bool, theirs: u64| if outbound { ours } else { theirs };
-        if replaces || dialer(outbound, their_nonce) < dialer(old_outbound, old_nonce) {
-            self.drop_peer(old, "duplicate connection", now, chain);
-            true
-        } else {
-            false
-        }
+        (replaces || dialer(outbound, their_nonce) < dialer(old_outbound, old_nonce))
+            .then_some(Some(old))
     }
 }

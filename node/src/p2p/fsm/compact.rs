@@ -44,6 +44,9 @@ pub(super) struct PendingCompact {
     validated: bool,
     at: Time,
     forwarded: bool,
+    /// The chain refused its header for an unknown parent, and it has not been handed to the
+    /// chain again yet (see [`Machine::resubmit_compact_headers`]).
+    orphaned: bool,
 }
 
 impl Machine {
@@ -140,6 +143,7 @@ impl Machine {
                 validated,
                 at: now,
                 forwarded: false,
+                orphaned: false,
             },
         );
         // A block on top of the best header, whose header passes the chain's checks, is the
@@ -213,15 +217,49 @@ impl Machine {
     pub(super) fn forward_compact(&mut self, chain: &dyn ChainReader) {
         let wanted: std::collections::HashSet<Hash> =
             chain.missing().into_iter().map(|(h, _)| h).collect();
-        let mut ready: Vec<Hash> = self
+        let mut ready: Vec<(u64, Hash)> = self
             .compact_pending
             .iter()
             .filter(|(h, c)| !c.forwarded && chain.has_header(h) && wanted.contains(*h))
-            .map(|(h, _)| *h)
+            .map(|(h, c)| (c.block.block().header.height, *h))
             .collect();
+        // Parents first: a peer given a child before its parent cannot place it.
         ready.sort();
-        for hash in ready {
+        for (_, hash) in ready {
             self.forward_held(hash);
+        }
+    }
+
+    /// The chain refused a one-header batch of `id` at `height` for its unknown parent: a held
+    /// compact block of `id` at that height whose header the chain lacks came before its
+    /// parent.
+    pub(super) fn compact_orphaned(&mut self, id: PeerId, height: u64, chain: &dyn ChainReader) {
+        for (h, c) in self.compact_pending.iter_mut() {
+            if c.peer == id && c.block.block().header.height == height && !chain.has_header(h) {
+                c.orphaned = true;
+            }
+        }
+    }
+
+    /// After the chain took a header batch: a held compact block whose header came before its
+    /// parent, and whose parent the chain now has, goes to the chain again, once, through its
+    /// sender's header queue. Without this its body would wait until a later block's headers
+    /// brought its header.
+    pub(super) fn resubmit_compact_headers(&mut self, now: Time, chain: &dyn ChainReader) {
+        let mut due: Vec<(u64, Hash, PeerId, BlockHeader)> = self
+            .compact_pending
+            .iter()
+            .filter(|(h, c)| c.orphaned && !chain.has_header(h))
+            .map(|(h, c)| (c.block.block().header, *h, c.peer))
+            .filter(|(header, _, _)| chain.has_header(&header.prev))
+            .map(|(header, h, peer)| (header.height, h, peer, header))
+            .collect();
+        due.sort_by_key(|(height, h, _, _)| (*height, *h));
+        for (_, h, peer, header) in due {
+            if let Some(c) = self.compact_pending.get_mut(&h) {
+                c.orphaned = false;
+            }
+            self.on_headers(peer, vec![header], now, chain);
         }
     }
 

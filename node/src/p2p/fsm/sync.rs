@@ -80,7 +80,7 @@ impl Machine {
         let Some(h) = first else {
             return;
         };
-        if self.requested.contains_key(&h) {
+        if self.requested.contains_key(&h) || self.compact_expected(&h, now) {
             return;
         }
         let Some(w) = self.body_wants.get_mut(&h) else {
@@ -167,6 +167,9 @@ impl Machine {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
+        if p.headers_in_chain {
+            return;
+        }
         if let Some(headers) = p.headers_queue.pop_front() {
             p.headers_in_chain = true;
             self.out.push(Output::SubmitHeaders { peer: id, headers });
@@ -217,6 +220,9 @@ impl Machine {
             }
             Err(ChainError::UnknownParent(_)) if asked => {
                 // We already asked for the headers in between; their answer will connect this.
+                if count == 1 {
+                    self.compact_orphaned(id, last_height, chain);
+                }
             }
             Err(ChainError::UnknownParent(_)) => {
                 // An announcement that does not connect: we are missing blocks in between (or
@@ -227,6 +233,9 @@ impl Machine {
                     return self.misbehaved(id, Misbehavior::KeepsUnconnecting, now, chain);
                 }
                 self.ask_headers(id, chain.locator(), now);
+                if count == 1 {
+                    self.compact_orphaned(id, last_height, chain);
+                }
             }
             Err(ChainError::Invalid(BlockError::Header(HeaderError::TimestampTooNew {
                 ..
@@ -248,8 +257,10 @@ impl Machine {
         }
         // Compact blocks whose headers the chain now has go on before they are connected.
         self.forward_compact(chain);
-        // The next batch goes only from a peer that is kept.
+        // The next batch goes only from a peer that is kept; then held compact blocks that came
+        // before their parents go to the chain again, behind it.
         self.next_header_batch(id);
+        self.resubmit_compact_headers(now, chain);
         self.schedule(now, chain);
     }
 

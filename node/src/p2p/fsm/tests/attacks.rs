@@ -338,28 +338,73 @@ fn peers_that_only_hold_slots_make_room_for_a_newcomer_and_a_useful_peer_keeps_i
     assert_eq!(m.peer_count(), 32);
 }
 
+/// Four inbound peers, each with a measured ping: with four slots, every one is protected (a
+/// group's oldest, the eight lowest pings). Returns the time after their pongs.
+fn protected_slots(m: &mut Machine, chain: &Fake) -> Time {
+    for id in 1..=4 {
+        connect(m, chain, id, 0, T0);
+        settle(m, chain, id);
+    }
+    let t1 = T0 + PING_INTERVAL + Duration::from_secs(1);
+    m.handle(Input::Tick, t1, chain);
+    for o in m.drain() {
+        if let Output::Send(p, Message::Ping(n)) = o {
+            pong(m, chain, p, n, t1);
+        }
+    }
+    m.drain();
+    t1
+}
+
 #[test]
 fn when_every_inbound_peer_is_protected_the_newcomer_is_refused() {
     let chain = Fake::default();
     let mut m = slots_machine(4);
-    for id in 1..=4 {
-        connect(&mut m, &chain, id, 0, T0);
-        settle(&mut m, &chain, id);
-    }
-    // Each answers its first ping, so each has a measured ping.
-    let t1 = T0 + PING_INTERVAL + Duration::from_secs(1);
-    m.handle(Input::Tick, t1, &chain);
-    for o in m.drain() {
-        if let Output::Send(p, Message::Ping(n)) = o {
-            pong(&mut m, &chain, p, n, t1);
-        }
-    }
-    m.drain();
-    // Four slots are fewer than the protections (a group's oldest, eight lowest pings).
+    let t1 = protected_slots(&mut m, &chain);
     let out = connect(&mut m, &chain, 9, 0, t1 + Duration::from_secs(1));
     assert!(out.contains(&Output::Defended(Defence::InboundRefused)));
     assert!(disconnected(&out, 9));
     assert!((1..=4).all(|id| !disconnected(&out, id)));
+}
+
+#[test]
+fn a_duplicate_refused_for_room_does_not_cost_the_link_it_would_replace() {
+    let chain = Fake::default();
+    let mut m = slots_machine(4);
+    let t1 = protected_slots(&mut m, &chain);
+    // We dialled node 50.
+    let dialed = SocketAddr::from(([10, 0, 1, 50], 9733));
+    m.handle(
+        Input::Connected {
+            id: 50,
+            remote: dialed,
+            local: local(),
+            dialed: Some(dialed),
+            version: version(0, 9733, OUR_NONCE + 1),
+            node_id: node(50),
+        },
+        t1,
+        &chain,
+    );
+    m.drain();
+    // Node 50 dials us too, with the lower nonce, so its connection would win; but there is
+    // no inbound room for it. It is refused, and ours to it stays.
+    m.handle(
+        Input::Connected {
+            id: 51,
+            remote: SocketAddr::from(([10, 0, 1, 50], 40_000)),
+            local: local(),
+            dialed: None,
+            version: version(0, 9733, OUR_NONCE - 1),
+            node_id: node(50),
+        },
+        t1 + Duration::from_secs(1),
+        &chain,
+    );
+    let out = m.drain();
+    assert!(disconnected(&out, 51), "{out:?}");
+    assert!(!disconnected(&out, 50), "{out:?}");
+    assert_eq!(m.peer_count(), 5);
 }
 
 #[test]

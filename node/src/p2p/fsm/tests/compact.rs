@@ -522,3 +522,68 @@ fn a_compact_block_completed_in_time_is_not_downloaded_again() {
         "{out:?}"
     );
 }
+
+#[test]
+fn a_compact_block_that_came_before_its_parent_is_taken_once_the_parent_is_known() {
+    let b1 = checked(1);
+    let mut child = block(2);
+    child.header.prev = b1.hash();
+    child.header.merkle_root = child.compute_merkle_root();
+    let b2 = BodyChecked::new(child).unwrap_or_else(|e| panic!("{e}"));
+    let chain = Fake::default();
+    let mut m = machine();
+    connect_hb(&mut m, &chain, 1);
+    settle(&mut m, &chain, 1);
+    let compact = |b: &BodyChecked| Input::CompactBlock {
+        id: 1,
+        block: b.clone(),
+        validated: true,
+    };
+    let submitted = |out: &[Output], b: &BodyChecked| {
+        out.iter().any(|o| {
+            matches!(o, Output::SubmitHeaders { peer: 1, headers }
+                if headers == &vec![b.block().header])
+        })
+    };
+    // The child arrives first: the chain refuses its header for the unknown parent.
+    m.handle(compact(&b2), T0, &chain);
+    assert!(submitted(&m.drain(), &b2));
+    m.handle(
+        Input::HeadersSubmitted {
+            peer: 1,
+            count: 1,
+            last_height: 2,
+            result: Err(ChainError::UnknownParent(b1.hash())),
+        },
+        T0,
+        &chain,
+    );
+    m.drain();
+    // The parent arrives and the chain takes its header: the child's header goes to the chain
+    // again, with no tick in between.
+    m.handle(compact(&b1), T0, &chain);
+    assert!(submitted(&m.drain(), &b1));
+    chain.headers.borrow_mut().insert(b1.hash());
+    *chain.missing.borrow_mut() = vec![(b1.hash(), 1)];
+    m.handle(header_taken(1, &b1), T0, &chain);
+    let out = m.drain();
+    assert!(submitted(&out, &b2), "{out:?}");
+    // Both bodies go to the processor from the compact blocks, none is requested.
+    chain.headers.borrow_mut().insert(b2.hash());
+    *chain.missing.borrow_mut() = vec![(b1.hash(), 1), (b2.hash(), 2)];
+    m.handle(header_taken(1, &b2), T0, &chain);
+    let out2 = m.drain();
+    let fed: Vec<Hash> = out
+        .iter()
+        .chain(&out2)
+        .filter_map(|o| match o {
+            Output::SubmitBlock { block, .. } => Some(block.hash()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fed, vec![b1.hash(), b2.hash()], "{out:?} {out2:?}");
+    assert!(requested(&out, 1).is_empty() && requested(&out2, 1).is_empty());
+    // Only once: another batch taken does not send the child's header again.
+    m.handle(header_taken(1, &b2), T0, &chain);
+    assert!(!submitted(&m.drain(), &b2));
+}
