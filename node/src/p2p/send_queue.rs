@@ -10,7 +10,6 @@
 //! gets at most [`UPLOAD_RATE`] (and all peers together [`TOTAL_UPLOAD_RATE`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,80 +69,126 @@ pub enum QueueError {
     Stalled,
 }
 
+/// The bytes a connection has queued, and whether its writer is gone: once it is, nothing more
+/// is counted, and what was counted has left the node-wide gauge (a frame a sender still puts
+/// in the closed channel is never written and never counted again).
+#[derive(Debug, Default)]
+struct Count {
+    bytes: usize,
+    closed: bool,
+}
+
+/// One connection's [`Count`] and the node-wide gauge, always changed together under one lock.
+#[derive(Debug)]
+struct Counter {
+    count: Mutex<Count>,
+    /// Bytes queued over every connection, for `/metrics`.
+    total: Gauge,
+}
+
+impl Counter {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Count> {
+        self.count.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts `len` bytes in, if the writer is there and the result stays within `budget`.
+    fn add(&self, len: usize, budget: usize) -> Result<(), QueueError> {
+        let mut c = self.lock();
+        if c.closed {
+            return Err(QueueError::Closed);
+        }
+        if c.bytes.saturating_add(len) > budget {
+            return Err(QueueError::Full);
+        }
+        c.bytes += len;
+        self.total.inc_by(gauge_bytes(len));
+        Ok(())
+    }
+
+    /// Takes `len` bytes out (written, or not queued after all), unless the writer is gone.
+    fn sub(&self, len: usize) {
+        let mut c = self.lock();
+        if c.closed {
+            return;
+        }
+        let len = len.min(c.bytes);
+        c.bytes -= len;
+        self.total.dec_by(gauge_bytes(len));
+    }
+
+    /// The writer is gone: what it never took leaves the gauge.
+    fn close(&self) {
+        let mut c = self.lock();
+        c.closed = true;
+        self.total.dec_by(gauge_bytes(c.bytes));
+        c.bytes = 0;
+    }
+}
+
+fn gauge_bytes(len: usize) -> i64 {
+    i64::try_from(len).unwrap_or(i64::MAX)
+}
+
 /// The sending side of a connection's queue (cheap to clone: the driver and the connection
 /// each hold one).
 #[derive(Clone, Debug)]
 pub struct SendQueue {
     tx: mpsc::Sender<Frame>,
-    queued: Arc<AtomicUsize>,
-    /// Bytes queued over every connection, for `/metrics`.
-    total: Gauge,
+    counter: Arc<Counter>,
 }
 
 /// The writer's side.
 pub struct Drain {
     rx: mpsc::Receiver<Frame>,
-    queued: Arc<AtomicUsize>,
-    total: Gauge,
+    counter: Arc<Counter>,
 }
 
 /// A new queue; `total` is the node-wide gauge of queued bytes.
 pub fn queue(total: Gauge) -> (SendQueue, Drain) {
     let (tx, rx) = mpsc::channel(SEND_QUEUE);
-    let queued = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::new(Counter {
+        count: Mutex::new(Count::default()),
+        total,
+    });
     (
         SendQueue {
             tx,
-            queued: queued.clone(),
-            total: total.clone(),
+            counter: counter.clone(),
         },
-        Drain { rx, queued, total },
+        Drain { rx, counter },
     )
 }
 
 impl SendQueue {
     /// Bytes queued and not yet written.
     pub fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
-    }
-
-    /// Counts `len` bytes in before they are queued (the writer may take them at once).
-    fn count(&self, len: usize) {
-        self.queued.fetch_add(len, Ordering::AcqRel);
-        self.total.inc_by(i64::try_from(len).unwrap_or(i64::MAX));
-    }
-
-    /// Takes back a count for a frame that was not queued after all.
-    fn uncount(&self, len: usize) {
-        self.queued.fetch_sub(len, Ordering::AcqRel);
-        self.total.dec_by(i64::try_from(len).unwrap_or(i64::MAX));
+        self.counter.lock().bytes
     }
 
     /// Queues a frame now, or refuses it when the queue is full in frames or past
     /// [`SEND_BUDGET`] in bytes.
     pub fn try_send(&self, frame: Frame) -> Result<(), QueueError> {
-        if self.queued_bytes() + frame.len() > SEND_BUDGET {
-            return Err(QueueError::Full);
-        }
         let len = frame.len();
-        self.count(len);
-        let r = self.tx.try_send(frame);
-        if r.is_err() {
-            self.uncount(len);
-        }
-        match r {
+        // Counted before it is queued: the writer may take it at once.
+        self.counter.add(len, SEND_BUDGET)?;
+        match self.tx.try_send(frame) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueError::Full),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(QueueError::Closed),
+            Err(e) => {
+                self.counter.sub(len);
+                Err(match e {
+                    mpsc::error::TrySendError::Full(_) => QueueError::Full,
+                    mpsc::error::TrySendError::Closed(_) => QueueError::Closed,
+                })
+            }
         }
     }
 
     /// Queues a small frame (a pong, a request), waiting for a frame slot.
     pub async fn send(&self, frame: Frame) -> Result<(), QueueError> {
         let len = frame.len();
-        self.count(len);
+        self.counter.add(len, usize::MAX)?;
         if self.tx.send(frame).await.is_err() {
-            self.uncount(len);
+            self.counter.sub(len);
             return Err(QueueError::Closed);
         }
         Ok(())
@@ -181,25 +226,18 @@ impl Drain {
     /// being written is the writer's, however its write ends).
     pub async fn next(&mut self) -> Option<Frame> {
         let frame = self.rx.recv().await?;
-        self.taken(frame.len());
+        self.counter.sub(frame.len());
         Some(frame)
-    }
-
-    fn taken(&self, len: usize) {
-        self.queued.fetch_sub(len, Ordering::AcqRel);
-        self.total.dec_by(i64::try_from(len).unwrap_or(i64::MAX));
     }
 }
 
 impl Drop for Drain {
     fn drop(&mut self) {
-        // What was never written leaves the node-wide count with the connection: the frames
-        // still in the channel (a sender racing the drop takes its own count back when its
-        // send fails on the closed channel).
+        // Senders see the queue closed from now on; what was never written leaves the
+        // node-wide count with the connection, including a frame a sender with a reserved
+        // slot puts in the channel after this.
         self.rx.close();
-        while let Ok(frame) = self.rx.try_recv() {
-            self.taken(frame.len());
-        }
+        self.counter.close();
     }
 }
 
@@ -371,6 +409,10 @@ mod tests {
         assert_eq!(q.queued_bytes(), SEND_BUDGET / 2);
         drop(drain);
         assert_eq!(gauge.get(), 0);
+        // Once the writer is gone nothing more is counted, and nothing goes negative.
+        assert_eq!(q.try_send(Arc::new(vec![0; 7])), Err(QueueError::Closed));
+        assert_eq!(q.send(Arc::new(vec![0; 7])).await, Err(QueueError::Closed));
+        assert_eq!((gauge.get(), q.queued_bytes()), (0, 0));
     }
 
     #[tokio::test(start_paused = true)]
