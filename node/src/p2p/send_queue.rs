@@ -415,6 +415,20 @@ mod tests {
         assert_eq!((gauge.get(), q.queued_bytes()), (0, 0));
     }
 
+    #[tokio::test]
+    async fn a_frame_put_in_the_channel_after_the_writer_left_leaves_no_count_behind() {
+        let gauge = Gauge::default();
+        let (q, drain) = queue(gauge.clone());
+        // A sender counts its frame and holds a slot, as `send` does, when the writer goes.
+        q.counter
+            .add(100, usize::MAX)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let permit = q.tx.reserve().await.unwrap_or_else(|e| panic!("{e}"));
+        drop(drain);
+        permit.send(Arc::new(vec![0; 100]));
+        assert_eq!((gauge.get(), q.queued_bytes()), (0, 0));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_answer_waits_for_room_and_a_reader_that_never_drains_is_stalled() {
         let (q, _drain) = queue(Gauge::default());

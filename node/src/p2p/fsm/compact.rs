@@ -234,8 +234,14 @@ impl Machine {
     /// compact block of `id` at that height whose header the chain lacks came before its
     /// parent.
     pub(super) fn compact_orphaned(&mut self, id: PeerId, height: u64, chain: &dyn ChainReader) {
+        let Some(p) = self.peers.get(&id) else {
+            return;
+        };
         for (h, c) in self.compact_pending.iter_mut() {
-            if c.peer == id && c.block.block().header.height == height && !chain.has_header(h) {
+            let header = c.block.block().header;
+            // Not a sibling of that height whose own batch still waits in the peer's queue.
+            let queued = p.headers_queue.iter().any(|b| b.contains(&header));
+            if c.peer == id && header.height == height && !queued && !chain.has_header(h) {
                 c.orphaned = true;
             }
         }
@@ -256,6 +262,15 @@ impl Machine {
             .collect();
         due.sort_by_key(|(height, h, _, _)| (*height, *h));
         for (_, h, peer, header) in due {
+            // Our own resubmission never overflows the sender's queue (which drops a peer): it
+            // waits for room, still marked.
+            let room = self
+                .peers
+                .get(&peer)
+                .is_some_and(|p| p.headers_queue.len() < super::sync::MAX_QUEUED_HEADER_BATCHES);
+            if !room {
+                continue;
+            }
             if let Some(c) = self.compact_pending.get_mut(&h) {
                 c.orphaned = false;
             }
