@@ -14,17 +14,10 @@ pub const READY_LAG: u64 = 2;
 /// without a block with probability e^-20 (about 2 in a billion).
 pub const STALE_TIP_SPACINGS: u64 = 20;
 
-/// Why a node is not ready; the names are what `/ready` answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotReady {
-    /// No peer is connected (and the node is not a dev node).
-    NoPeers,
-    /// The tip is more than [`READY_LAG`] blocks below the best header.
-    Behind,
-    /// The tip is older than [`STALE_TIP_SPACINGS`] spacings.
-    StaleTip,
-}
+/// Why a node is not ready: `NoPeers` (no peer connected, and not a dev node), `Behind` (the
+/// tip more than [`READY_LAG`] blocks below the best header), `StaleTip` (the tip older than
+/// [`STALE_TIP_SPACINGS`] spacings). The API type, so `/ready` answers these names.
+pub use ferrite_api::NotReady;
 
 /// What readiness is judged on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

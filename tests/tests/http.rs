@@ -11,6 +11,9 @@ use ferrite_tests::http::{get, request, EventStream};
 use ferrite_tests::peer::WirePeer;
 use ferrite_tests::{generate_chain, import_chain, Running};
 
+#[path = "http/document.rs"]
+mod document;
+
 struct Fixture {
     node: Running,
     http: SocketAddr,
@@ -116,9 +119,10 @@ fn blocks_transactions_and_accounts_match_the_chain() {
     assert_eq!(v["tx_count"], 30);
     assert_eq!(v["size"], b.encoded_len());
     assert_eq!(v["miner"], b.header.miner.to_bech32(&p));
-    assert_eq!(v["reward"], f.genesis.params.reward_at(5));
+    assert_eq!(v["reward"], f.genesis.params.reward_at(5).to_string());
     let fees: u64 = b.txs.iter().map(|t| t.tx.fee).sum();
-    assert_eq!(v["fees"], fees);
+    assert_eq!(v["fees"], fees.to_string());
+    assert_eq!(v["nonce"], b.header.nonce.to_string());
     assert_eq!(v["in_best_chain"], true);
     // Cacheable answers carry no confirmation count (it would go stale in caches).
     assert!(v.get("confirmations").is_none());
@@ -137,8 +141,8 @@ fn blocks_transactions_and_accounts_match_the_chain() {
     let v = get(a, &format!("/api/tx/{}", t.id())).json();
     assert_eq!(v["from"], t.tx.sender_address().to_bech32(&p));
     assert_eq!(v["to"], t.tx.recipient.to_bech32(&p));
-    assert_eq!(v["amount"], t.tx.amount);
-    assert_eq!(v["fee"], t.tx.fee);
+    assert_eq!(v["amount"], t.tx.amount.to_string());
+    assert_eq!(v["fee"], t.tx.fee.to_string());
     assert_eq!(v["nonce"], t.tx.nonce);
     assert_eq!(v["size"], 152);
     assert_eq!(v["status"]["confirmed"], true);
@@ -154,7 +158,7 @@ fn blocks_transactions_and_accounts_match_the_chain() {
     // Accounts agree with the replayed state.
     for (addr, acct) in f.state.iter().take(25) {
         let v = get(a, &format!("/api/address/{}", addr.to_bech32(&p))).json();
-        assert_eq!(v["balance"], acct.balance, "{v}");
+        assert_eq!(v["balance"], acct.balance.to_string(), "{v}");
         assert_eq!(v["nonce"], acct.nonce, "{v}");
         assert_eq!(v["mempool"]["next_nonce"], acct.nonce);
     }
@@ -167,6 +171,8 @@ fn blocks_transactions_and_accounts_match_the_chain() {
     lists_pages_and_proofs(&f);
     address_histories(&f);
     node_endpoints(&f);
+    document::every_answer_matches_its_schema(&f);
+    document::a_wrong_answer_fails_the_check(&f);
     f.node.terminate(20);
 }
 
@@ -344,7 +350,7 @@ fn node_endpoints(f: &Fixture) {
     let fees = get(a, "/api/fee-estimates").json();
     for target in ["1", "2", "3", "6", "12", "24", "144"] {
         // Nothing pending: the mempool's minimum.
-        assert_eq!(fees[target], 1_000, "{fees}");
+        assert_eq!(fees[target], "1000", "{fees}");
     }
     let doc = get(a, "/api/openapi.json").json();
     assert!(doc["paths"]["/api/block/{hash}"]["get"].is_object());
@@ -514,10 +520,10 @@ fn bad_inputs_get_precise_errors_and_posted_transfers_enter_the_mempool() {
     // The pending transfer in every view.
     let recent = get(a, "/api/mempool/recent").json();
     assert_eq!(recent[0]["txid"], good.id().to_string());
-    assert_eq!(recent[0]["fee"], 10_000);
+    assert_eq!(recent[0]["fee"], "10000");
     assert_eq!(
         get(a, "/api/mempool").json()["fee_histogram"],
-        serde_json::json!([[10_000, 1]])
+        serde_json::json!([{"fee": "10000", "count": 1}])
     );
     let mine = get(
         a,
@@ -575,6 +581,16 @@ fn every_path_parameter_is_checked(f: &Fixture) {
         .tx
         .recipient
         .to_bech32(&AddressPrefix::new("xyz").unwrap());
+    // A query parameter no operation declares is refused, named, not ignored.
+    for path in [
+        "/api/blocks?limit=2",
+        &format!("/api/tx/{txid}?verbose&limit=1"),
+    ] {
+        let v = assert_error(a, "GET", path, &[], 400, "unknown_parameter");
+        assert_eq!(v["field"], "query", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("\"limit\""), "{v}");
+    }
+    assert_eq!(get(a, "/api/blocks?").status, 200);
     let cases: Vec<(String, &str, &str)> = vec![
         ("/api/blocks/x".into(), "start_height", "invalid_height"),
         ("/api/blocks/+5".into(), "start_height", "invalid_height"),

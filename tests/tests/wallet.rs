@@ -452,25 +452,48 @@ fn a_node_that_is_catching_up_gets_no_transfer_and_a_balance_with_a_warning() {
     std::fs::write(d.join("pass.txt"), "correct horse battery staple\n").unwrap();
     let prefix = ferrite_core::AddressPrefix::new(ferrite_core::dev::DEV_PREFIX).unwrap();
     let address = ferrite_core::dev::dev_key(1).address().to_bech32(&prefix);
-    let info = serde_json::json!({
-        "chain": "ferrite-dev",
-        "address_prefix": ferrite_core::dev::DEV_PREFIX,
-        "decimals": 8,
-        "genesis": "ab".repeat(32),
-        "tip": {"height": 100, "hash": "cd".repeat(32), "chainwork": "0x10"},
-        "best_header": {"height": 5000, "hash": "ef".repeat(32)},
-        "syncing": true,
-        "peers": 3,
-    });
-    let account = serde_json::json!({
-        "balance": 1_000_000u64,
-        "nonce": 0,
-        "tx_count": 0,
-        "mempool": {"tx_count": 0, "pending_delta": "0", "pending_spend": "0", "next_nonce": 0},
-    });
+    // A node far behind its best header, answering in the API's own types.
+    let info = ferrite_api::NodeInfo {
+        version: "0.1.0".into(),
+        commit: "unknown".into(),
+        node_id: "12".repeat(32),
+        chain: "ferrite-dev".into(),
+        address_prefix: ferrite_core::dev::DEV_PREFIX.into(),
+        decimals: 8,
+        genesis: ferrite_core::Hash([0xab; 32]),
+        tip: ferrite_api::TipInfo {
+            height: 100,
+            hash: ferrite_core::Hash([0xcd; 32]),
+            chainwork: ferrite_core::Work::from_be_bytes(&[0; 32]),
+        },
+        best_header: ferrite_api::BestHeader {
+            height: 5000,
+            hash: ferrite_core::Hash([0xef; 32]),
+        },
+        syncing: true,
+        peers: 3,
+    };
+    let account = ferrite_api::AddressInfo {
+        address: address.clone(),
+        balance: ferrite_api::Amount(1_000_000),
+        nonce: 0,
+        tx_count: 0,
+        mempool: ferrite_api::PendingView {
+            tx_count: 0,
+            pending_delta: "0".into(),
+            pending_spend: "0".into(),
+            next_nonce: 0,
+        },
+    };
     let node = fake_node(vec![
-        ("/api/node/info".into(), info.to_string()),
-        (format!("/api/address/{address}"), account.to_string()),
+        (
+            "/api/node/info".into(),
+            serde_json::to_string(&info).unwrap(),
+        ),
+        (
+            format!("/api/address/{address}"),
+            serde_json::to_string(&account).unwrap(),
+        ),
     ]);
     // Send refuses before anything is signed (no wallet even exists here).
     let out = wallet(
@@ -493,11 +516,17 @@ fn a_node_that_is_catching_up_gets_no_transfer_and_a_balance_with_a_warning() {
     // A node with a block on its way (a header ahead, which it does not count as syncing):
     // no warning, `syncing` false.
     let mut synced = info.clone();
-    synced["syncing"] = false.into();
-    synced["best_header"]["height"] = 101.into();
+    synced.syncing = false;
+    synced.best_header.height = 101;
     let node = fake_node(vec![
-        ("/api/node/info".into(), synced.to_string()),
-        (format!("/api/address/{address}"), account.to_string()),
+        (
+            "/api/node/info".into(),
+            serde_json::to_string(&synced).unwrap(),
+        ),
+        (
+            format!("/api/address/{address}"),
+            serde_json::to_string(&account).unwrap(),
+        ),
     ]);
     let out = wallet(d, &node, &["--json", "balance", &address], "");
     assert_eq!(ok_json(&out)["syncing"], false);

@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::Value;
 
 use ferrite_core::genesis::MAX_DECIMALS;
 
@@ -21,70 +19,12 @@ const MAX_ANSWER_BYTES: u64 = 8 * 1024 * 1024;
 /// Longest piece of a node's error text shown: one line on a terminal, whatever the node sent.
 const MAX_MESSAGE_CHARS: usize = 300;
 
-/// What `GET /api/node/info` says about the chain.
-#[derive(Debug, Clone, Deserialize)]
-pub struct NodeInfo {
-    /// Chain name.
-    pub chain: String,
-    /// Address prefix.
-    pub address_prefix: String,
-    /// Decimals of one coin.
-    pub decimals: u8,
-    /// Genesis id (the chain id transfers are signed for).
-    pub genesis: String,
-    /// The tip.
-    pub tip: Tip,
-    /// The best header known.
-    #[serde(default)]
-    pub best_header: Option<Tip>,
-    /// True while the node is catching up (the node's rule, the one `/ready` answers by): its
-    /// balances and nonces may be out of date.
-    #[serde(default)]
-    pub syncing: bool,
-}
+pub use ferrite_api::{AddressInfo, NodeInfo, Tx, TxStatus};
 
-impl NodeInfo {
-    /// `Some((tip height, best header height))` while the node says it is catching up.
-    pub fn catching_up(&self) -> Option<(u64, u64)> {
-        let best = self
-            .best_header
-            .as_ref()
-            .map_or(self.tip.height, |b| b.height);
-        self.syncing.then_some((self.tip.height, best))
-    }
-}
-
-/// The node's tip.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Tip {
-    /// Height.
-    pub height: u64,
-}
-
-/// `GET /api/address/{a}`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AccountView {
-    /// Confirmed balance.
-    pub balance: u64,
-    /// Confirmed nonce.
-    pub nonce: u64,
-    /// Confirmed transfers.
-    pub tx_count: u64,
-    /// The mempool's view.
-    pub mempool: PendingView,
-}
-
-/// The pending part of an account.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PendingView {
-    /// Pending transfers sent or received.
-    pub tx_count: u64,
-    /// Received minus spent, as a decimal string.
-    pub pending_delta: String,
-    /// Amounts plus fees of pending outgoing transfers, as a decimal string.
-    pub pending_spend: String,
-    /// The nonce for the next transfer.
-    pub next_nonce: u64,
+/// `Some((tip height, best header height))` while the node says it is catching up.
+pub fn catching_up(info: &NodeInfo) -> Option<(u64, u64)> {
+    info.syncing
+        .then_some((info.tip.height, info.best_header.height))
 }
 
 /// A node at a base URL.
@@ -200,24 +140,18 @@ impl Client {
                 info.decimals
             )));
         }
-        if info.genesis.parse::<ferrite_core::Hash>().is_err() {
-            return Err(WalletError::Node(format!(
-                "the node's genesis id {:?} is not a hash",
-                one_line(&info.genesis)
-            )));
-        }
         // The chain name is shown in summaries and messages: made inert like any node text.
         info.chain = one_line(&info.chain);
         Ok(info)
     }
 
     /// An account's confirmed and pending view.
-    pub fn account(&self, address: &str) -> Result<AccountView, WalletError> {
+    pub fn account(&self, address: &str) -> Result<AddressInfo, WalletError> {
         self.get(&format!("/api/address/{address}"))
     }
 
     /// A transfer and its status (with confirmations), or `None` if the node does not know it.
-    pub fn tx(&self, txid: &str) -> Result<Option<(Value, Value)>, WalletError> {
+    pub fn tx(&self, txid: &str) -> Result<Option<(Tx, TxStatus)>, WalletError> {
         self.tx_within(txid, None)
     }
 
@@ -227,7 +161,7 @@ impl Client {
         &self,
         txid: &str,
         limit: Option<Duration>,
-    ) -> Result<Option<(Value, Value)>, WalletError> {
+    ) -> Result<Option<(Tx, TxStatus)>, WalletError> {
         let Some(tx) = self.get_within(&format!("/api/tx/{txid}"), limit)? else {
             return Ok(None);
         };
@@ -240,9 +174,10 @@ impl Client {
 
 /// The wallet error for an error answer: a refused transfer names its rule.
 fn node_error(status: u16, body: &str) -> WalletError {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let message = one_line(v["message"].as_str().unwrap_or(body));
-    match (v["error"].as_str(), v["rule"].as_str()) {
+    let parsed: Option<ferrite_api::ErrorBody> = serde_json::from_str(body).ok();
+    let message = one_line(parsed.as_ref().map_or(body, |e| e.message.as_str()));
+    let error = parsed.as_ref().map(|e| e.error.as_str());
+    match (error, parsed.as_ref().and_then(|e| e.rule.as_deref())) {
         (Some("rejected"), Some("insufficient_balance")) => WalletError::InsufficientFunds(message),
         (Some("rejected"), Some(rule)) => WalletError::Rejected(format!("{message} (rule {rule})")),
         (Some("rejected"), None) => WalletError::Rejected(message),
@@ -326,12 +261,19 @@ mod tests {
     }
 
     fn info_with(chain: &str, genesis: &str) -> String {
+        let hash = "cd".repeat(32);
         serde_json::json!({
+            "version": "0.1.0",
+            "commit": "unknown",
+            "node_id": hash,
             "chain": chain,
             "address_prefix": "fdev",
             "decimals": 8,
             "genesis": genesis,
-            "tip": {"height": 0, "id": genesis, "cumulative_work": "1"},
+            "tip": {"height": 0, "hash": hash, "chainwork": "0x1"},
+            "best_header": {"height": 0, "hash": hash},
+            "syncing": false,
+            "peers": 0,
         })
         .to_string()
     }
@@ -342,11 +284,15 @@ mod tests {
         let c = Client::new(&node_answering(info_with("dev\u{1b}[2J\nfake", &good))).unwrap();
         let info = c.info().unwrap();
         assert_eq!(info.chain, "dev?[2J");
-        assert_eq!(info.genesis, good);
+        assert_eq!(info.genesis.to_string(), good);
         let c = Client::new(&node_answering(info_with("dev", "not-a-hash"))).unwrap();
         let e = c.info().unwrap_err();
         assert_eq!(e.exit_code(), 1);
-        assert!(e.to_string().contains("not a hash"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("unexpected answer to /api/node/info"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,11 +6,14 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
+use ferrite_api::{
+    AddressInfo, Amount, FeeEstimates, FeeGroup, MempoolInfo, MempoolTx, PendingView, Tx, TxStatus,
+};
 use ferrite_core::transaction::SIGNED_TX_LEN;
 use ferrite_core::{Address, SignedTransaction};
-use serde_json::{json, Map, Value};
 
-use super::extract::{self, ApiPath};
+use super::doc::{BadRequest, Internal, NotFound};
+use super::extract::{self, AddressParam, ApiPath, LastSeenParam};
 use super::{tx_api, Api, ApiError, NO_CACHE};
 use crate::chain::ChainView;
 use crate::mempool::Mempool;
@@ -40,6 +43,18 @@ fn pending_touching(pool: &Mempool, a: &Address, limit: usize) -> Vec<SignedTran
     out
 }
 
+/// An account
+///
+/// Its confirmed balance, nonce and transfer count, and the mempool's view of it. An address
+/// of the right form whose checksum fails is 400 `invalid_address`.
+#[utoipa::path(get, path = "/api/address/{address}", tag = "addresses",
+    operation_id = "getAddress", params(AddressParam),
+    responses(
+        (status = 200, description = "The account.", body = AddressInfo,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn address(
     State(api): State<Arc<Api>>,
     ApiPath(address): ApiPath<String>,
@@ -67,30 +82,30 @@ pub(super) async fn address(
                     .map(|t| i128::from(t.tx.amount) + i128::from(t.tx.fee))
                     .sum();
                 let received: i128 = incoming.iter().map(|t| i128::from(t.tx.amount)).sum();
-                Ok(json!({
-                    "address": a.to_bech32(prefix),
-                    "balance": acct.balance,
-                    "nonce": acct.nonce,
-                    "tx_count": tx_count,
-                    "mempool": {
-                        "tx_count": outgoing.len() + incoming.len(),
-                        "pending_delta": (received - spent).to_string(),
-                        "pending_spend": spent.to_string(),
-                        "next_nonce": next_nonce,
+                Ok(AddressInfo {
+                    address: a.to_bech32(prefix),
+                    balance: Amount(acct.balance),
+                    nonce: acct.nonce,
+                    tx_count,
+                    mempool: PendingView {
+                        tx_count: (outgoing.len() + incoming.len()) as u64,
+                        pending_delta: (received - spent).to_string(),
+                        pending_spend: spent.to_string(),
+                        next_nonce,
                     },
-                }))
+                })
             },
         )
         .await?;
     Ok((NO_CACHE, Json(body)))
 }
 
-/// Confirmed history entries of `a` before `cursor` (newest first), as JSON.
+/// Confirmed history entries of `a` before `cursor` (newest first).
 fn history_page(
     c: &ChainView,
     a: &Address,
     cursor: Option<(u64, u32)>,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<Tx>, ApiError> {
     let prefix = &c.params().prefix;
     let mut out = Vec::new();
     for (height, position, _) in c.address_txs(a, cursor, HISTORY_PAGE)? {
@@ -98,13 +113,24 @@ fn history_page(
             .hash_at(height)?
             .ok_or_else(|| ApiError::internal(format!("height {height} missing")))?;
         let (tx, status, _) = tx_api::confirmed(c, &TxLocation { block, position })?;
-        out.push(tx_api::tx_json(prefix, &tx, status));
+        out.push(tx_api::tx_answer(prefix, &tx, TxStatus::Confirmed(status)));
     }
     Ok(out)
 }
 
-/// `address/{address}/txs`: pending transfers touching the address, then the newest page of
-/// its confirmed history.
+/// An account's newest transfers
+///
+/// Pending transfers touching the address (up to 50: sent, newest nonce first, then received,
+/// newest first), then its 25 newest confirmed transfers. An address of the right form whose
+/// checksum fails is 400 `invalid_address`.
+#[utoipa::path(get, path = "/api/address/{address}/txs", tag = "addresses",
+    operation_id = "getAddressTxs", params(AddressParam),
+    responses(
+        (status = 200, description = "Pending, then confirmed, newest first.", body = Vec<Tx>,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn txs(
     State(api): State<Arc<Api>>,
     ApiPath(address): ApiPath<String>,
@@ -117,10 +143,9 @@ pub(super) async fn txs(
                 Ok((a, pending_touching(pool, &a, HISTORY_PENDING)))
             },
             move |c, (a, pending)| {
-                let status = json!({"confirmed": false, "in_mempool": true});
-                let mut out: Vec<Value> = pending
+                let mut out: Vec<Tx> = pending
                     .iter()
-                    .map(|t| tx_api::tx_json(&prefix, t, status.clone()))
+                    .map(|t| tx_api::tx_answer(&prefix, t, TxStatus::IN_MEMPOOL))
                     .collect();
                 out.extend(history_page(c, &a, None)?);
                 Ok(out)
@@ -130,9 +155,21 @@ pub(super) async fn txs(
     Ok((NO_CACHE, Json(list)))
 }
 
-/// `address/{address}/txs/chain/{last_seen_txid}`: the confirmed history page after the
-/// given transfer. The cursor is a position in the chain, so blocks arriving on top do not
-/// shift later pages.
+/// An older page of an account's history
+///
+/// The next 25 confirmed transfers older than `last_seen_txid`, the last one of the previous
+/// page. The cursor is a position in the chain, so blocks arriving on top do not shift later
+/// pages. 404 if the cursor is not a confirmed transfer of the address (a reorg may have taken
+/// its block: start again from the first page).
+#[utoipa::path(get, path = "/api/address/{address}/txs/chain/{last_seen_txid}",
+    tag = "addresses", operation_id = "getAddressTxsChain", params(AddressParam, LastSeenParam),
+    responses(
+        (status = 200, description = "Up to 25 transfers, newest first.", body = Vec<Tx>,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn txs_chain(
     State(api): State<Arc<Api>>,
     ApiPath((address, last_seen)): ApiPath<(String, String)>,
@@ -164,34 +201,68 @@ pub(super) async fn txs_chain(
     Ok((NO_CACHE, Json(list)))
 }
 
+/// The mempool's figures
+///
+/// Pending transfers, their bytes and fees, and a fee histogram: about 20 groups of similar
+/// size, highest fee first, a fee never split across groups (every transfer has the same
+/// size, so the fee is the fee rate).
+#[utoipa::path(get, path = "/api/mempool", tag = "mempool", operation_id = "getMempool",
+    responses(
+        (status = 200, description = "The figures.", body = MempoolInfo,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn mempool(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let body = api
         .with_chain(|_, node| {
             let pool = node.mempool();
             let s = pool.stats();
-            Ok(json!({
-                "count": s.count,
-                "bytes": s.bytes,
-                "total_fee": s.total_fee.to_string(),
-                "fee_histogram": pool.fee_histogram(FEE_HISTOGRAM_GROUPS),
-            }))
+            let fee_histogram = pool
+                .fee_histogram(FEE_HISTOGRAM_GROUPS)
+                .into_iter()
+                .map(|(fee, count)| FeeGroup {
+                    fee: Amount(fee),
+                    count: count as u64,
+                })
+                .collect();
+            Ok(MempoolInfo {
+                count: s.count as u64,
+                bytes: s.bytes as u64,
+                total_fee: s.total_fee.to_string(),
+                fee_histogram,
+            })
         })
         .await?;
     Ok((NO_CACHE, Json(body)))
 }
 
+/// The mempool's ids
+///
+/// The id of every pending transfer.
+#[utoipa::path(get, path = "/api/mempool/txids", tag = "mempool",
+    operation_id = "getMempoolTxids",
+    responses(
+        (status = 200, description = "The ids.", body = Vec<ferrite_api::HashHex>,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn mempool_txids(
     State(api): State<Arc<Api>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let ids = api
-        .with_chain(|_, node| {
-            let ids: Vec<String> = node.mempool().ids().iter().map(|h| h.to_string()).collect();
-            Ok(ids)
-        })
-        .await?;
+    let ids = api.with_chain(|_, node| Ok(node.mempool().ids())).await?;
     Ok((NO_CACHE, Json(ids)))
 }
 
+/// The newest pending transfers
+///
+/// The 10 transfers that entered the mempool last, newest first.
+#[utoipa::path(get, path = "/api/mempool/recent", tag = "mempool",
+    operation_id = "getMempoolRecent",
+    responses(
+        (status = 200, description = "Newest first.", body = Vec<MempoolTx>,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn mempool_recent(
     State(api): State<Arc<Api>>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -199,23 +270,33 @@ pub(super) async fn mempool_recent(
     let recent = api
         .with_chain(|_, node| Ok(node.mempool().recent(RECENT_TXS)))
         .await?;
-    let list: Vec<Value> = recent
+    let list: Vec<MempoolTx> = recent
         .iter()
-        .map(|t| {
-            json!({
-                "txid": t.id().to_string(),
-                "from": t.tx.sender_address().to_bech32(&prefix),
-                "to": t.tx.recipient.to_bech32(&prefix),
-                "amount": t.tx.amount,
-                "fee": t.tx.fee,
-                "size": SIGNED_TX_LEN,
-            })
+        .map(|t| MempoolTx {
+            txid: t.id(),
+            from: t.tx.sender_address().to_bech32(&prefix),
+            to: t.tx.recipient.to_bech32(&prefix),
+            amount: Amount(t.tx.amount),
+            fee: Amount(t.tx.fee),
+            size: SIGNED_TX_LEN as u64,
         })
         .collect();
     Ok((NO_CACHE, Json(list)))
 }
 
-/// `fee-estimates`: for each target of n blocks, [`Mempool::fee_estimate`] with full blocks.
+/// Fee estimates
+///
+/// For n blocks (1, 2, 3, 6, 12, 24 and 144), one unit more than the fee of the last pending
+/// transfer that fits in n full blocks, or the mempool's minimum fee when fewer are pending.
+/// Every pending transfer counts, also those waiting behind a nonce gap, so estimates err
+/// high when many such wait.
+#[utoipa::path(get, path = "/api/fee-estimates", tag = "mempool",
+    operation_id = "getFeeEstimates",
+    responses(
+        (status = 200, description = "Fee per target.", body = FeeEstimates,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn fee_estimates(
     State(api): State<Arc<Api>>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -223,12 +304,12 @@ pub(super) async fn fee_estimates(
     let out = api
         .with_chain(move |_, node| {
             let pool = node.mempool();
-            let mut out = Map::new();
-            for n in FEE_TARGETS {
-                out.insert(n.to_string(), json!(pool.fee_estimate(per_block, n)));
-            }
-            Ok(out)
+            let estimates = FEE_TARGETS
+                .iter()
+                .map(|&n| (n.to_string(), Amount(pool.fee_estimate(per_block, n))))
+                .collect();
+            Ok(FeeEstimates(estimates))
         })
         .await?;
-    Ok((NO_CACHE, Json(Value::Object(out))))
+    Ok((NO_CACHE, Json(out)))
 }

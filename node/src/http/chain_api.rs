@@ -7,10 +7,11 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
+use ferrite_api::{Amount, BlockSummary, ConfirmedStatus, Tx, TxStatus};
 use ferrite_core::{Block, BlockHeader, Hash, Target};
-use serde_json::{json, Value};
 
-use super::extract::{self, ApiPath};
+use super::doc::{BadRequest, Internal, NotFound, RawBytes};
+use super::extract::{self, ApiPath, BlockHashParam, HeightParam, StartHeightParam, StartParam};
 use super::{cache_control, tx_api, Api, ApiError, NO_CACHE};
 use crate::chain::ChainView;
 use crate::store::BlockStatus;
@@ -48,59 +49,91 @@ fn full_block(chain: &ChainView, hash: &Hash) -> Result<(Block, u64, Option<u64>
     Ok((block, height, depth))
 }
 
-/// The JSON summary of a stored block.
-pub(super) fn block_json(chain: &ChainView, hash: &Hash) -> Result<(Value, Option<u64>), ApiError> {
+/// The summary of a stored block, with its depth.
+pub(super) fn block_summary(
+    chain: &ChainView,
+    hash: &Hash,
+) -> Result<(BlockSummary, Option<u64>), ApiError> {
     let (header, height, depth) = stored_block(chain, hash)?;
     let stats = chain
         .body_stats(hash)?
         .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
     let params = chain.params();
     let difficulty = Target::from_compact(header.bits)
-        .map(|t| (params.pow_limit.as_u256() / t.as_u256().max(1.into())).low_u64())
-        .unwrap_or(0);
-    let body = json!({
-        "id": hash.to_string(),
-        "height": height,
-        "version": header.version,
-        "previousblockhash": header.prev.to_string(),
-        "merkle_root": header.merkle_root.to_string(),
-        "state_root": header.state_root.to_string(),
-        "timestamp": header.timestamp,
-        "bits": format!("{:#010x}", header.bits),
-        "nonce": header.nonce,
-        "difficulty": difficulty,
-        "chainwork": chain.block_meta(hash)?.map(|m| m.work.to_hex()),
-        "tx_count": stats.tx_count,
-        "size": Block::size_with(stats.tx_count),
-        "miner": header.miner.to_bech32(&params.prefix),
-        "reward": params.reward_at(height),
-        "fees": stats.fees,
-        "in_best_chain": depth.is_some(),
-    });
-    Ok((body, depth))
+        .map(|t| params.pow_limit.as_u256() / t.as_u256().max(1.into()))
+        .unwrap_or_default();
+    let summary = BlockSummary {
+        id: *hash,
+        height,
+        version: header.version,
+        previousblockhash: header.prev,
+        merkle_root: header.merkle_root,
+        state_root: header.state_root,
+        timestamp: header.timestamp,
+        bits: format!("{:#010x}", header.bits),
+        nonce: header.nonce.to_string(),
+        difficulty: difficulty.to_string(),
+        chainwork: chain.block_meta(hash)?.map(|m| m.work),
+        tx_count: stats.tx_count as u64,
+        size: Block::size_with(stats.tx_count) as u64,
+        miner: header.miner.to_bech32(&params.prefix),
+        reward: Amount(params.reward_at(height)),
+        fees: Amount(stats.fees),
+        in_best_chain: depth.is_some(),
+    };
+    Ok((summary, depth))
 }
 
+/// The tip's height
+///
+/// Plain text, from the published view alone (no store read).
+#[utoipa::path(get, path = "/api/blocks/tip/height", tag = "blocks", operation_id = "getTipHeight",
+    responses((status = 200, description = "The tip's height in decimal.", body = u64,
+        content_type = "text/plain", headers(("Cache-Control" = String, description = "`no-cache`.")))))]
 pub(super) async fn tip_height(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
-    // The view alone, no store read: answered on the async worker.
     let tip = api.node.tip();
     Ok((NO_CACHE, tip.height.to_string()))
 }
 
+/// The tip's id
+///
+/// Plain text, from the published view alone (no store read).
+#[utoipa::path(get, path = "/api/blocks/tip/hash", tag = "blocks", operation_id = "getTipHash",
+    responses((status = 200, description = "The tip's id, 64 hex digits.", body = String,
+        content_type = "text/plain", headers(("Cache-Control" = String, description = "`no-cache`.")))))]
 pub(super) async fn tip_hash(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
-    // The view alone, no store read: answered on the async worker.
     let tip = api.node.tip();
     Ok((NO_CACHE, tip.hash.to_string()))
 }
 
-/// `blocks`: the newest summaries.
+/// The newest blocks
+///
+/// The 10 newest block summaries, newest first (fewer near genesis).
+#[utoipa::path(get, path = "/api/blocks", tag = "blocks", operation_id = "getBlocks",
+    responses(
+        (status = 200, description = "Newest first.", body = Vec<BlockSummary>,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn blocks_from_tip(
     State(api): State<Arc<Api>>,
 ) -> Result<impl IntoResponse, ApiError> {
     block_list(api, None).await
 }
 
-/// `blocks/{start_height}`: summaries from that height down; `blocks/tip` is `blocks` (next to
-/// `blocks/tip/height` and `blocks/tip/hash`, it is what people try).
+/// Blocks from a height down
+///
+/// 10 summaries from `start_height` down (fewer near genesis); `blocks/tip` is `blocks`, as
+/// people try next to `blocks/tip/height`.
+#[utoipa::path(get, path = "/api/blocks/{start_height}", tag = "blocks",
+    operation_id = "getBlocksFrom", params(StartHeightParam),
+    responses(
+        (status = 200, description = "Newest first.", body = Vec<BlockSummary>,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn blocks(
     State(api): State<Arc<Api>>,
     ApiPath(start): ApiPath<String>,
@@ -128,7 +161,7 @@ async fn block_list(api: Arc<Api>, start: Option<u64>) -> Result<impl IntoRespon
                 let hash = c
                     .hash_at(h)?
                     .ok_or_else(|| ApiError::internal(format!("height {h} missing")))?;
-                out.push(block_json(c, &hash)?.0);
+                out.push(block_summary(c, &hash)?.0);
             }
             Ok(out)
         })
@@ -136,6 +169,19 @@ async fn block_list(api: Arc<Api>, start: Option<u64>) -> Result<impl IntoRespon
     Ok((NO_CACHE, Json(list)))
 }
 
+/// The block at a height
+///
+/// The id of the best-chain block at `height`, plain text.
+#[utoipa::path(get, path = "/api/block-height/{height}", tag = "blocks",
+    operation_id = "getBlockAtHeight", params(HeightParam),
+    responses(
+        (status = 200, description = "The block's id, 64 hex digits.", body = String,
+            content_type = "text/plain", headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn block_at_height(
     State(api): State<Arc<Api>>,
     ApiPath(height): ApiPath<String>,
@@ -151,15 +197,42 @@ pub(super) async fn block_at_height(
     ))
 }
 
+/// A block
+///
+/// Its summary: every header field, where it stands, and what its body holds. A block on a
+/// side branch is answered too (`in_best_chain` false); one whose body is not stored is 404.
+#[utoipa::path(get, path = "/api/block/{hash}", tag = "blocks", operation_id = "getBlock",
+    params(BlockHashParam),
+    responses(
+        (status = 200, description = "The summary.", body = BlockSummary,
+            headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn block(
     State(api): State<Arc<Api>>,
     ApiPath(hash): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let hash = extract::hash("hash", &hash)?;
-    let (body, depth) = api.with_chain(move |c, _| block_json(c, &hash)).await?;
+    let (body, depth) = api.with_chain(move |c, _| block_summary(c, &hash)).await?;
     Ok((cache_control(depth), Json(body)))
 }
 
+/// A block's place in the chain
+///
+/// Whether it is on the best chain, its height, the next best-chain block, and whether it is
+/// valid (a stored block that failed as the chain connected it is not).
+#[utoipa::path(get, path = "/api/block/{hash}/status", tag = "blocks",
+    operation_id = "getBlockStatus", params(BlockHashParam),
+    responses(
+        (status = 200, description = "Where it stands.", body = ferrite_api::BlockStatus,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn block_status(
     State(api): State<Arc<Api>>,
     ApiPath(hash): ApiPath<String>,
@@ -172,23 +245,35 @@ pub(super) async fn block_status(
                 .filter(|m| m.status != BlockStatus::HeaderOnly)
                 .ok_or_else(|| ApiError::not_found(format!("block {hash} is unknown")))?;
             let on_best = c.hash_at(meta.height)? == Some(hash);
-            let next = if on_best {
+            let next_best = if on_best {
                 c.hash_at(meta.height + 1)?
             } else {
                 None
             };
-            Ok(json!({
-                "in_best_chain": on_best,
-                "height": meta.height,
-                "next_best": next.map(|h| h.to_string()),
-                "valid": !meta.status.is_invalid(),
-            }))
+            Ok(ferrite_api::BlockStatus {
+                in_best_chain: on_best,
+                height: meta.height,
+                next_best,
+                valid: !meta.status.is_invalid(),
+            })
         })
         .await?;
     Ok((NO_CACHE, Json(body)))
 }
 
-/// `block/{hash}/txs`: the first page.
+/// A block's first transfers
+///
+/// Its first 25 transfers, in block order.
+#[utoipa::path(get, path = "/api/block/{hash}/txs", tag = "blocks",
+    operation_id = "getBlockTxs", params(BlockHashParam),
+    responses(
+        (status = 200, description = "Up to 25 transfers.", body = Vec<Tx>,
+            headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn block_txs_first(
     State(api): State<Arc<Api>>,
     ApiPath(hash): ApiPath<String>,
@@ -196,7 +281,19 @@ pub(super) async fn block_txs_first(
     block_tx_page(api, hash, 0).await
 }
 
-/// `block/{hash}/txs/{start}`: the page from index `start`.
+/// A page of a block's transfers
+///
+/// 25 transfers from index `start`, in block order; 404 at or past the last.
+#[utoipa::path(get, path = "/api/block/{hash}/txs/{start}", tag = "blocks",
+    operation_id = "getBlockTxsFrom", params(BlockHashParam, StartParam),
+    responses(
+        (status = 200, description = "Up to 25 transfers.", body = Vec<Tx>,
+            headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn block_txs(
     State(api): State<Arc<Api>>,
     ApiPath((hash, start)): ApiPath<(String, String)>,
@@ -224,22 +321,21 @@ async fn block_tx_page(
                     "block {hash} has {count} transactions"
                 )));
             }
-            let page: Vec<Value> = txs
+            let page: Vec<Tx> = txs
                 .iter()
                 .enumerate()
                 .map(|(i, tx)| {
                     // A side branch's transfers are not confirmed (they may be pending again).
                     let status = match depth {
-                        Some(_) => json!({
-                            "confirmed": true,
-                            "block_height": height,
-                            "block_hash": hash.to_string(),
-                            "block_time": header.timestamp,
-                            "position": start + i,
-                        }),
-                        None => json!({"confirmed": false, "in_mempool": false}),
+                        Some(_) => TxStatus::Confirmed(ConfirmedStatus::new(
+                            height,
+                            hash,
+                            header.timestamp,
+                            u32::try_from(start + i).unwrap_or(u32::MAX),
+                        )),
+                        None => TxStatus::OFF_BEST_CHAIN,
                     };
-                    tx_api::tx_json(&prefix, tx, status)
+                    tx_api::tx_answer(&prefix, tx, status)
                 })
                 .collect();
             Ok((page, depth))
@@ -248,6 +344,19 @@ async fn block_tx_page(
     Ok((cache_control(depth), Json(page)))
 }
 
+/// A block's transfer ids
+///
+/// Every transfer id of the block, in block order.
+#[utoipa::path(get, path = "/api/block/{hash}/txids", tag = "blocks",
+    operation_id = "getBlockTxids", params(BlockHashParam),
+    responses(
+        (status = 200, description = "The ids.", body = Vec<ferrite_api::HashHex>,
+            headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn block_txids(
     State(api): State<Arc<Api>>,
     ApiPath(hash): ApiPath<String>,
@@ -256,13 +365,26 @@ pub(super) async fn block_txids(
     let (ids, depth) = api
         .with_chain(move |c, _| {
             let (block, _, depth) = full_block(c, &hash)?;
-            let ids: Vec<String> = block.txs.iter().map(|t| t.id().to_string()).collect();
+            let ids: Vec<Hash> = block.txs.iter().map(|t| t.id()).collect();
             Ok((ids, depth))
         })
         .await?;
     Ok((cache_control(depth), Json(ids)))
 }
 
+/// A block's canonical encoding
+///
+/// The block's consensus encoding as bytes (docs/consensus.md).
+#[utoipa::path(get, path = "/api/block/{hash}/raw", tag = "blocks",
+    operation_id = "getBlockRaw", params(BlockHashParam),
+    responses(
+        (status = 200, description = "The encoded block.", body = RawBytes,
+            content_type = "application/octet-stream", headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn block_raw(
     State(api): State<Arc<Api>>,
     ApiPath(hash): ApiPath<String>,

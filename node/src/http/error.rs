@@ -69,14 +69,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({
-            "error": self.code,
-            "field": self.field,
-            "message": self.message,
-        });
-        if let (Some(rule), Some(fields)) = (self.rule, body.as_object_mut()) {
-            fields.insert("rule".into(), rule.into());
-        }
+        let body = ferrite_api::ErrorBody {
+            error: self.code.to_owned(),
+            field: self.field.map(str::to_owned),
+            message: self.message,
+            rule: self.rule.map(str::to_owned),
+        };
         (self.status, Json(body)).into_response()
     }
 }

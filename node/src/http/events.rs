@@ -10,8 +10,8 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use ferrite_api::{LaggedEvent, TipEvent, TxEvent};
 use futures_util::stream::{self, Stream};
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -22,29 +22,50 @@ use crate::node::NodeEvent;
 /// A comment line this often keeps idle streams (and proxies in between) from timing out.
 pub const KEEPALIVE: Duration = Duration::from_secs(15);
 
+/// An event named `name` carrying `data` as JSON.
+fn event(name: &str, data: &impl serde::Serialize) -> Event {
+    // These types always serialise (plain fields, string keys).
+    let json = serde_json::to_string(data).unwrap_or_default();
+    Event::default().event(name).data(json)
+}
+
 /// The SSE event for one node event.
-fn to_sse(event: &NodeEvent) -> Event {
-    match event {
+fn to_sse(e: &NodeEvent) -> Event {
+    match e {
         NodeEvent::Tip {
             connected,
             disconnected,
             height,
             ..
-        } => Event::default().event("tip").data(
-            json!({
-                "height": height,
-                "hash": connected.last().map(|h| h.to_string()),
-                "connected": connected.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-                "reorg_depth": disconnected,
-            })
-            .to_string(),
+        } => event(
+            "tip",
+            &TipEvent {
+                height: *height,
+                hash: connected.last().copied(),
+                connected: connected.clone(),
+                reorg_depth: *disconnected as u64,
+            },
         ),
-        NodeEvent::Tx(id) => Event::default()
-            .event("tx")
-            .data(json!({"txid": id.to_string()}).to_string()),
+        NodeEvent::Tx(id) => event("tx", &TxEvent { txid: *id }),
     }
 }
 
+/// Server-sent events
+///
+/// A `text/event-stream` that stays open, a keep-alive comment every 15 s. Each event's
+/// `data` is one JSON object: `event: tip` when the best chain moved (a TipEvent: the blocks
+/// connected, oldest first, and how many were disconnected first), `event: tx` when a transfer
+/// entered the mempool (a TxEvent), `event: lagged` when the client read too slowly and
+/// events were dropped (a LaggedEvent; re-read what it shows). 429 when this client (an IPv4
+/// address or an IPv6 /64) already holds 16 streams; 503 when 256 are open in all.
+#[utoipa::path(get, path = "/api/events", tag = "node", operation_id = "getEvents",
+    responses(
+        (status = 200, description = "The event stream.", body = super::doc::EventStream,
+            content_type = "text/event-stream"),
+        (status = 429, description = "This client holds the most streams one client may.",
+            body = ferrite_api::ErrorBody),
+        (status = 503, response = super::doc::ServiceUnavailable),
+    ))]
 pub(super) async fn events(
     State(api): State<Arc<Api>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -91,9 +112,7 @@ fn event_stream(
         let event = match received {
             Ok(e) => to_sse(&e),
             // A slow reader missed events: say how many, so it can re-read what it needs.
-            Err(RecvError::Lagged(missed)) => Event::default()
-                .event("lagged")
-                .data(json!({"missed": missed}).to_string()),
+            Err(RecvError::Lagged(missed)) => event("lagged", &LaggedEvent { missed }),
             Err(RecvError::Closed) => return None,
         };
         Some((Ok(event), (rx, stop, held)))

@@ -10,10 +10,12 @@
 mod address_api;
 mod chain_api;
 mod client_slots;
+mod doc;
 mod error;
 mod events;
 mod extract;
 mod node_api;
+mod query;
 mod server;
 mod tx_api;
 
@@ -21,16 +23,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::handler::Handler;
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+pub use doc::address_pattern;
 pub use error::ApiError;
 pub use server::{DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, MAX_HEADER_BYTES};
 
@@ -60,9 +64,6 @@ pub const CACHEABLE_DEPTH: u64 = 100;
 /// the rest wait their turn without holding a thread, up to the request timeout.
 pub const MAX_CHAIN_READERS: usize = 8;
 
-/// The OpenAPI 3 document of every route below (checked against them by a test).
-pub const OPENAPI: &str = include_str!("openapi.json");
-
 /// What handlers share.
 pub struct Api {
     /// The node.
@@ -87,6 +88,10 @@ pub struct Api {
     stop: tokio::sync::watch::Sender<bool>,
     /// The queue `POST tx` submits through.
     admission: crate::admission::Admission,
+    /// The OpenAPI document, serialised once.
+    document: Bytes,
+    /// The query parameters each route declares (none today): any other is refused.
+    queries: query::Declared,
 }
 
 impl Api {
@@ -103,7 +108,11 @@ impl Api {
             / ferrite_core::transaction::SIGNED_TX_LEN)
             .max(1);
         let admission = crate::admission::Admission::start(node.clone())?;
+        let doc = document(prefix.as_str());
+        let queries = query::Declared::from_document(&doc);
         Ok(Arc::new(Api {
+            document: Bytes::from(doc.to_string()),
+            queries,
             admission,
             node,
             peers,
@@ -184,79 +193,45 @@ fn cache_control(depth: Option<u64>) -> [(header::HeaderName, &'static str); 1] 
 /// `Cache-Control` for answers about the tip, the mempool and the node.
 const NO_CACHE: [(header::HeaderName, &str); 1] = [(header::CACHE_CONTROL, "no-cache")];
 
-/// One route: its method and path (as the OpenAPI document names them) and its handler.
-pub struct Route {
-    /// HTTP method.
-    pub method: Method,
-    /// Path pattern, e.g. `/api/block/{hash}`.
-    pub path: &'static str,
-    handler: MethodRouter<Arc<Api>>,
+/// Every route of the API with its OpenAPI operation: the router and the document both come
+/// from the handlers' `#[utoipa::path]` annotations, so they cannot disagree.
+pub fn api_routes() -> OpenApiRouter<Arc<Api>> {
+    OpenApiRouter::new()
+        .routes(routes!(chain_api::tip_height))
+        .routes(routes!(chain_api::tip_hash))
+        .routes(routes!(chain_api::blocks_from_tip))
+        .routes(routes!(chain_api::blocks))
+        .routes(routes!(chain_api::block_at_height))
+        .routes(routes!(chain_api::block))
+        .routes(routes!(chain_api::block_status))
+        .routes(routes!(chain_api::block_txs_first))
+        .routes(routes!(chain_api::block_txs))
+        .routes(routes!(chain_api::block_txids))
+        .routes(routes!(chain_api::block_raw))
+        .routes(routes!(tx_api::tx))
+        .routes(routes!(tx_api::tx_status))
+        .routes(routes!(tx_api::tx_raw))
+        .routes(routes!(tx_api::merkle_proof))
+        .routes(routes!(tx_api::post_tx))
+        .routes(routes!(address_api::address))
+        .routes(routes!(address_api::txs))
+        .routes(routes!(address_api::txs_chain))
+        .routes(routes!(address_api::mempool))
+        .routes(routes!(address_api::mempool_txids))
+        .routes(routes!(address_api::mempool_recent))
+        .routes(routes!(address_api::fee_estimates))
+        .routes(routes!(node_api::node_info))
+        .routes(routes!(node_api::peers))
+        .routes(routes!(events::events))
+        .routes(routes!(node_api::openapi))
+        .routes(routes!(node_api::metrics))
+        .routes(routes!(node_api::healthy))
+        .routes(routes!(node_api::ready))
 }
 
-fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
-where
-    H: Handler<T, Arc<Api>>,
-    T: 'static,
-{
-    let filter = if method == Method::POST {
-        MethodFilter::POST
-    } else {
-        MethodFilter::GET
-    };
-    Route {
-        method,
-        path,
-        handler: on(filter, handler),
-    }
-}
-
-/// Every route of the API.
-pub fn routes() -> Vec<Route> {
-    use Method as M;
-    vec![
-        route(M::GET, "/api/blocks/tip/height", chain_api::tip_height),
-        route(M::GET, "/api/blocks/tip/hash", chain_api::tip_hash),
-        route(M::GET, "/api/blocks", chain_api::blocks_from_tip),
-        route(M::GET, "/api/blocks/{start_height}", chain_api::blocks),
-        route(
-            M::GET,
-            "/api/block-height/{height}",
-            chain_api::block_at_height,
-        ),
-        route(M::GET, "/api/block/{hash}", chain_api::block),
-        route(M::GET, "/api/block/{hash}/status", chain_api::block_status),
-        route(M::GET, "/api/block/{hash}/txs", chain_api::block_txs_first),
-        route(
-            M::GET,
-            "/api/block/{hash}/txs/{start}",
-            chain_api::block_txs,
-        ),
-        route(M::GET, "/api/block/{hash}/txids", chain_api::block_txids),
-        route(M::GET, "/api/block/{hash}/raw", chain_api::block_raw),
-        route(M::GET, "/api/tx/{txid}", tx_api::tx),
-        route(M::GET, "/api/tx/{txid}/status", tx_api::tx_status),
-        route(M::GET, "/api/tx/{txid}/raw", tx_api::tx_raw),
-        route(M::GET, "/api/tx/{txid}/merkle-proof", tx_api::merkle_proof),
-        route(M::POST, "/api/tx", tx_api::post_tx),
-        route(M::GET, "/api/address/{address}", address_api::address),
-        route(M::GET, "/api/address/{address}/txs", address_api::txs),
-        route(
-            M::GET,
-            "/api/address/{address}/txs/chain/{last_seen_txid}",
-            address_api::txs_chain,
-        ),
-        route(M::GET, "/api/mempool", address_api::mempool),
-        route(M::GET, "/api/mempool/txids", address_api::mempool_txids),
-        route(M::GET, "/api/mempool/recent", address_api::mempool_recent),
-        route(M::GET, "/api/fee-estimates", address_api::fee_estimates),
-        route(M::GET, "/api/node/info", node_api::node_info),
-        route(M::GET, "/api/peers", node_api::peers),
-        route(M::GET, "/api/events", events::events),
-        route(M::GET, "/api/openapi.json", node_api::openapi),
-        route(M::GET, "/metrics", node_api::metrics),
-        route(M::GET, "/healthy", node_api::healthy),
-        route(M::GET, "/ready", node_api::ready),
-    ]
+/// The OpenAPI 3.1 document of a node whose chain's addresses start with `prefix`.
+pub fn document(prefix: &str) -> serde_json::Value {
+    doc::document(api_routes().into_openapi(), prefix)
 }
 
 /// Counts every answer by route pattern and status.
@@ -276,11 +251,12 @@ pub fn router(api: Arc<Api>) -> Router {
     let cors = CorsLayer::new()
         .allow_methods([Method::GET])
         .allow_origin(Any);
-    let mut router = Router::new();
-    for r in routes() {
-        router = router.route(r.path, r.handler);
-    }
+    let (router, _) = api_routes().split_for_parts();
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            query::refuse_undeclared,
+        ))
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::status(

@@ -50,12 +50,13 @@ const REFUSED_DRAIN_BYTES: usize = MAX_HEADER_BYTES;
 /// What a connection beyond the cap is told before it is closed: 503 with the API's JSON
 /// error, `too_many_connections`.
 static BUSY: LazyLock<Vec<u8>> = LazyLock::new(|| {
-    let body = serde_json::json!({
-        "error": "too_many_connections",
-        "field": null,
-        "message": "the node has as many HTTP connections open as it allows; try again later",
+    let body = serde_json::to_string(&ferrite_api::ErrorBody {
+        error: "too_many_connections".into(),
+        field: None,
+        message: "the node has as many HTTP connections open as it allows; try again later".into(),
+        rule: None,
     })
-    .to_string();
+    .unwrap_or_default();
     format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",

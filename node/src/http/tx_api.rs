@@ -9,11 +9,12 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
+use ferrite_api::{Amount, ConfirmedStatus, MerkleProof, Tx, TxStatus};
 use ferrite_core::encoding::{Decode, Encode};
 use ferrite_core::{AddressPrefix, Hash, SignedTransaction};
-use serde_json::{json, Value};
 
-use super::extract::{self, ApiPath};
+use super::doc::{BadRequest, Internal, NotFound, PayloadTooLarge, RawBytes};
+use super::extract::{self, ApiPath, TxidParam};
 use super::{cache_control, Api, ApiError, NO_CACHE};
 use crate::chain::ChainView;
 use crate::mempool::Mempool;
@@ -21,25 +22,25 @@ use crate::node::SubmitTxError;
 use crate::store::StoreRead;
 use crate::store::TxLocation;
 
-/// The JSON of a transfer with its `status`.
-pub(super) fn tx_json(prefix: &AddressPrefix, tx: &SignedTransaction, status: Value) -> Value {
-    json!({
-        "txid": tx.id().to_string(),
-        "from": tx.tx.sender_address().to_bech32(prefix),
-        "to": tx.tx.recipient.to_bech32(prefix),
-        "amount": tx.tx.amount,
-        "fee": tx.tx.fee,
-        "nonce": tx.tx.nonce,
-        "size": tx.encoded_len(),
-        "status": status,
-    })
+/// The answer for a transfer with its `status`.
+pub(super) fn tx_answer(prefix: &AddressPrefix, tx: &SignedTransaction, status: TxStatus) -> Tx {
+    Tx {
+        txid: tx.id(),
+        from: tx.tx.sender_address().to_bech32(prefix),
+        to: tx.tx.recipient.to_bech32(prefix),
+        amount: Amount(tx.tx.amount),
+        fee: Amount(tx.tx.fee),
+        nonce: tx.tx.nonce,
+        size: tx.encoded_len() as u64,
+        status,
+    }
 }
 
-/// A confirmed transfer: the transfer, its status JSON and its depth below the tip.
+/// A confirmed transfer: the transfer, its status and its depth below the tip.
 pub(super) fn confirmed(
     c: &ChainView,
     loc: &TxLocation,
-) -> Result<(SignedTransaction, Value, u64), ApiError> {
+) -> Result<(SignedTransaction, ConfirmedStatus, u64), ApiError> {
     let header = c
         .header(&loc.block)?
         .ok_or_else(|| ApiError::internal("indexed block missing"))?;
@@ -49,13 +50,7 @@ pub(super) fn confirmed(
     let depth = c.tip_info()?.height.saturating_sub(header.height);
     // No confirmation count here: answers about deep transfers are cached, and the count
     // would go stale; `tx/{txid}/status` (never cached) adds it.
-    let status = json!({
-        "confirmed": true,
-        "block_height": header.height,
-        "block_hash": loc.block.to_string(),
-        "block_time": header.timestamp,
-        "position": loc.position,
-    });
+    let status = ConfirmedStatus::new(header.height, loc.block, header.timestamp, loc.position);
     Ok((tx, status, depth))
 }
 
@@ -65,13 +60,13 @@ fn lookup(
     c: &ChainView,
     pending: Option<SignedTransaction>,
     txid: &Hash,
-) -> Result<(SignedTransaction, Value, Option<u64>), ApiError> {
+) -> Result<(SignedTransaction, TxStatus, Option<u64>), ApiError> {
     if let Some(loc) = c.tx_location(txid)? {
         let (tx, status, depth) = confirmed(c, &loc)?;
-        return Ok((tx, status, Some(depth)));
+        return Ok((tx, TxStatus::Confirmed(status), Some(depth)));
     }
     if let Some(tx) = pending {
-        return Ok((tx, json!({"confirmed": false, "in_mempool": true}), None));
+        return Ok((tx, TxStatus::IN_MEMPOOL, None));
     }
     Err(ApiError::not_found(format!(
         "transaction {txid} is unknown"
@@ -83,6 +78,20 @@ fn pending(pool: &Mempool, txid: Hash) -> Result<Option<SignedTransaction>, ApiE
     Ok(pool.get(&txid))
 }
 
+/// A transfer
+///
+/// The transfer and where it is: in a best-chain block (without a confirmation count, as the
+/// answer may be cached), or pending in the mempool.
+#[utoipa::path(get, path = "/api/tx/{txid}", tag = "transactions", operation_id = "getTx",
+    params(TxidParam),
+    responses(
+        (status = 200, description = "The transfer.", body = Tx,
+            headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn tx(
     State(api): State<Arc<Api>>,
     ApiPath(txid): ApiPath<String>,
@@ -94,13 +103,26 @@ pub(super) async fn tx(
             move |_, pool| pending(pool, txid),
             move |c, p| {
                 let (tx, status, depth) = lookup(c, p, &txid)?;
-                Ok((tx_json(&prefix, &tx, status), depth))
+                Ok((tx_answer(&prefix, &tx, status), depth))
             },
         )
         .await?;
     Ok((cache_control(depth), Json(body)))
 }
 
+/// A transfer's status
+///
+/// Where the transfer is, with `confirmations` when it is in a best-chain block (never
+/// cached).
+#[utoipa::path(get, path = "/api/tx/{txid}/status", tag = "transactions",
+    operation_id = "getTxStatus", params(TxidParam),
+    responses(
+        (status = 200, description = "Its status.", body = TxStatus,
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn tx_status(
     State(api): State<Arc<Api>>,
     ApiPath(txid): ApiPath<String>,
@@ -111,8 +133,8 @@ pub(super) async fn tx_status(
             move |_, pool| pending(pool, txid),
             move |c, p| {
                 let (_, mut status, depth) = lookup(c, p, &txid)?;
-                if let (Some(depth), Some(fields)) = (depth, status.as_object_mut()) {
-                    fields.insert("confirmations".into(), json!(depth + 1));
+                if let (Some(depth), TxStatus::Confirmed(c)) = (depth, &mut status) {
+                    c.confirmations = Some(depth + 1);
                 }
                 Ok(status)
             },
@@ -121,6 +143,19 @@ pub(super) async fn tx_status(
     Ok((NO_CACHE, Json(status)))
 }
 
+/// A transfer's encoding
+///
+/// The signed transfer's 152 bytes (docs/consensus.md).
+#[utoipa::path(get, path = "/api/tx/{txid}/raw", tag = "transactions",
+    operation_id = "getTxRaw", params(TxidParam),
+    responses(
+        (status = 200, description = "The encoded transfer.", body = RawBytes,
+            content_type = "application/octet-stream", headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn tx_raw(
     State(api): State<Arc<Api>>,
     ApiPath(txid): ApiPath<String>,
@@ -142,7 +177,21 @@ pub(super) async fn tx_raw(
     ))
 }
 
-/// `tx/{txid}/merkle-proof`: the path from the transfer's leaf to its block's merkle root.
+/// A transfer's merkle proof
+///
+/// The path from the transfer's leaf to its block's merkle root; verify it with RFC 9162's
+/// algorithm (`ferrite_core::merkle::MerkleProof::verify`). 404 unless the transfer is in a
+/// best-chain block.
+#[utoipa::path(get, path = "/api/tx/{txid}/merkle-proof", tag = "transactions",
+    operation_id = "getTxMerkleProof", params(TxidParam),
+    responses(
+        (status = 200, description = "The proof.", body = MerkleProof,
+            headers(("Cache-Control" = String,
+            description = "`public, max-age=86400` at least 100 blocks deep, else `no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn merkle_proof(
     State(api): State<Arc<Api>>,
     ApiPath(txid): ApiPath<String>,
@@ -161,14 +210,14 @@ pub(super) async fn merkle_proof(
                 .ok_or_else(|| ApiError::internal("indexed position missing"))?;
             let depth = c.tip_info()?.height.saturating_sub(block.header.height);
             Ok((
-                json!({
-                    "block_height": block.header.height,
-                    "block_hash": loc.block.to_string(),
-                    "merkle_root": block.header.merkle_root.to_string(),
-                    "pos": proof.index,
-                    "leaf_count": proof.leaf_count,
-                    "merkle": proof.path.iter().map(Hash::to_string).collect::<Vec<_>>(),
-                }),
+                MerkleProof {
+                    block_height: block.header.height,
+                    block_hash: loc.block,
+                    merkle_root: block.header.merkle_root,
+                    pos: proof.index,
+                    leaf_count: proof.leaf_count,
+                    merkle: proof.path,
+                },
                 depth,
             ))
         })
@@ -176,8 +225,22 @@ pub(super) async fn merkle_proof(
     Ok((cache_control(Some(depth)), Json(body)))
 }
 
-/// `POST /api/tx`: a hex-encoded signed transfer; answers its id, or 400 naming the rule that
-/// refused it.
+/// Submit a transfer
+///
+/// The body is a signed transfer's encoding in hex (304 digits). The answer is its id, or 400
+/// `rejected` naming the mempool rule that refused it (docs/http.md lists the rules): its
+/// signature, chain and nonce are checked here, not by the schema.
+#[utoipa::path(post, path = "/api/tx", tag = "transactions", operation_id = "postTx",
+    request_body(content = String, content_type = "text/plain",
+        description = "The signed transfer, 304 hex digits."),
+    responses(
+        (status = 200, description = "Accepted: the transfer's id.", body = String,
+            content_type = "text/plain",
+            headers(("Cache-Control" = String, description = "`no-cache`."))),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 500, response = Internal),
+    ))]
 pub(super) async fn post_tx(
     State(api): State<Arc<Api>>,
     body: Result<Bytes, BytesRejection>,

@@ -2,11 +2,11 @@
 
 use ferrite_core::amount::format_amount;
 use ferrite_core::Hash;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::output::Out;
 use super::{node_prefix, own_address, parse_address};
-use crate::client::{one_line, Client};
+use crate::client::{catching_up, one_line, Client, Tx, TxStatus};
 use crate::config::Settings;
 use crate::error::WalletError;
 
@@ -17,13 +17,6 @@ pub(super) fn node_units(text: &str, what: &str) -> Result<i128, WalletError> {
         .ok()
         .filter(|v| v.unsigned_abs() <= u128::from(u64::MAX))
         .ok_or_else(|| WalletError::Node(format!("{what} {text:?} is not an amount")))
-}
-
-/// `field` of a transfer the node described, as base units.
-fn units_of(t: &Value, field: &str) -> Result<u64, WalletError> {
-    t[field]
-        .as_u64()
-        .ok_or_else(|| WalletError::Node(format!("a transfer without a valid {field}: {t}")))
 }
 
 /// `units` as signed decimal coins.
@@ -42,7 +35,7 @@ pub(super) fn balance(s: &Settings, address: Option<&str>, out: &Out) -> Result<
         None => own_address(s, &info)?.2,
     };
     let v = client.account(&a)?;
-    let syncing = info.catching_up();
+    let syncing = catching_up(&info);
     if let Some((height, best)) = syncing {
         eprintln!(
             "warning: the node is still catching up (height {height} of {best} known): this balance may be out of date"
@@ -53,7 +46,7 @@ pub(super) fn balance(s: &Settings, address: Option<&str>, out: &Out) -> Result<
     let delta_text = format_signed(delta, d);
     let text = format!(
         "{a}\nbalance: {}\npending: {delta_text} ({} transfers)\nnonce: {} (next {})",
-        format_amount(v.balance, d),
+        format_amount(v.balance.0, d),
         v.mempool.tx_count,
         v.nonce,
         v.mempool.next_nonce
@@ -62,8 +55,8 @@ pub(super) fn balance(s: &Settings, address: Option<&str>, out: &Out) -> Result<
         text,
         json!({
             "address": a,
-            "balance": format_amount(v.balance, d),
-            "balance_units": v.balance,
+            "balance": format_amount(v.balance.0, d),
+            "balance_units": v.balance.0,
             "pending_delta_units": v.mempool.pending_delta,
             "pending_txs": v.mempool.tx_count,
             "nonce": v.nonce,
@@ -81,21 +74,16 @@ pub(super) fn history(s: &Settings, limit: usize, out: &Out) -> Result<(), Walle
     let (_, _, me) = own_address(s, &info)?;
     // The first page holds the pending transfers and the newest confirmed ones; later pages
     // continue after the last confirmed txid until the node has no more.
-    let mut entries: Vec<Value> = client.get(&format!("/api/address/{me}/txs"))?;
+    let mut entries: Vec<Tx> = client.get(&format!("/api/address/{me}/txs"))?;
     while entries.len() < limit {
         let Some(last) = entries
             .iter()
             .rev()
-            .find(|e| e["status"]["confirmed"] == true)
+            .find(|e| e.status.confirmed().is_some())
         else {
             break;
         };
-        // The cursor goes into a URL: only a well-formed txid is used.
-        let last: Hash = last["txid"]
-            .as_str()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| WalletError::Node(format!("a transfer without a valid txid: {last}")))?;
-        let page: Vec<Value> = client.get(&format!("/api/address/{me}/txs/chain/{last}"))?;
+        let page: Vec<Tx> = client.get(&format!("/api/address/{me}/txs/chain/{}", last.txid))?;
         if page.is_empty() {
             break;
         }
@@ -106,31 +94,29 @@ pub(super) fn history(s: &Settings, limit: usize, out: &Out) -> Result<(), Walle
     let mut rows = Vec::new();
     let mut text = vec![format!("history of {me} (newest first):")];
     for e in &entries {
-        let outgoing = e["from"] == me.as_str();
-        let amount = units_of(e, "amount")?;
-        let fee = units_of(e, "fee")?;
-        let other = if outgoing { &e["to"] } else { &e["from"] };
-        let where_ = if e["status"]["confirmed"] == true {
-            format!("block {}", e["status"]["block_height"])
-        } else {
-            "pending".to_string()
+        let outgoing = e.from == me;
+        let other = if outgoing { &e.to } else { &e.from };
+        let height = e.status.confirmed().map(|c| c.block_height);
+        let where_ = match height {
+            Some(h) => format!("block {h}"),
+            None => "pending".to_string(),
         };
         let sign = if outgoing { "-" } else { "+" };
         text.push(format!(
             "{sign}{} {} {}  {where_}  {}",
-            format_amount(amount, d),
+            format_amount(e.amount.0, d),
             if outgoing { "to" } else { "from" },
-            one_line(other.as_str().unwrap_or("?")),
-            one_line(e["txid"].as_str().unwrap_or("?")),
+            one_line(other),
+            e.txid,
         ));
         rows.push(json!({
-            "txid": e["txid"],
+            "txid": e.txid,
             "direction": if outgoing { "out" } else { "in" },
             "counterparty": other,
-            "amount": format_amount(amount, d),
-            "fee": format_amount(fee, d),
-            "confirmed": e["status"]["confirmed"],
-            "block_height": e["status"]["block_height"],
+            "amount": format_amount(e.amount.0, d),
+            "fee": format_amount(e.fee.0, d),
+            "confirmed": height.is_some(),
+            "block_height": height,
         }));
     }
     if rows.is_empty() {
@@ -155,36 +141,37 @@ pub(super) fn tx(s: &Settings, txid: &str, out: &Out) -> Result<(), WalletError>
         )));
     };
     let d = info.decimals;
-    let confirmed = status["confirmed"] == true;
-    let state = if confirmed {
-        format!(
-            "confirmed in block {} ({} confirmations)",
-            status["block_height"], status["confirmations"]
-        )
-    } else {
-        "pending in the mempool".to_string()
+    let confirmed = match &status {
+        TxStatus::Confirmed(c) => Some(c),
+        TxStatus::Pending(_) => None,
     };
-    let amount = units_of(&t, "amount")?;
-    let fee = units_of(&t, "fee")?;
+    let state = match confirmed {
+        Some(c) => format!(
+            "confirmed in block {} ({} confirmations)",
+            c.block_height,
+            c.confirmations.unwrap_or(0)
+        ),
+        None => "pending in the mempool".to_string(),
+    };
     out.emit(
         format!(
             "{id}\nfrom:   {}\nto:     {}\namount: {}\nfee:    {}\nnonce:  {}\nstatus: {state}",
-            one_line(t["from"].as_str().unwrap_or("?")),
-            one_line(t["to"].as_str().unwrap_or("?")),
-            format_amount(amount, d),
-            format_amount(fee, d),
-            t["nonce"],
+            one_line(&t.from),
+            one_line(&t.to),
+            format_amount(t.amount.0, d),
+            format_amount(t.fee.0, d),
+            t.nonce,
         ),
         json!({
             "txid": id.to_string(),
-            "from": t["from"],
-            "to": t["to"],
-            "amount": format_amount(amount, d),
-            "fee": format_amount(fee, d),
-            "nonce": t["nonce"],
-            "confirmed": confirmed,
-            "confirmations": status["confirmations"].as_u64().unwrap_or(0),
-            "block_height": status["block_height"],
+            "from": t.from,
+            "to": t.to,
+            "amount": format_amount(t.amount.0, d),
+            "fee": format_amount(t.fee.0, d),
+            "nonce": t.nonce,
+            "confirmed": confirmed.is_some(),
+            "confirmations": confirmed.and_then(|c| c.confirmations).unwrap_or(0),
+            "block_height": confirmed.map(|c| c.block_height),
         }),
     )?;
     Ok(())

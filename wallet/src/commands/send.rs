@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use ferrite_core::amount::{format_amount, parse_amount};
 use ferrite_core::encoding::Encode;
 use ferrite_core::{Hash, Transaction};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::output::Out;
 use super::read::node_units;
@@ -38,7 +38,7 @@ pub(super) fn send(
 ) -> Result<(), WalletError> {
     let client = Client::new(&s.node)?;
     let info = client.info()?;
-    if let Some((height, best)) = info.catching_up() {
+    if let Some((height, best)) = crate::client::catching_up(&info) {
         return Err(WalletError::NodeSyncing { height, best });
     }
     let d = info.decimals;
@@ -52,10 +52,12 @@ pub(super) fn send(
     let fee = match fee {
         Some(f) => parse_amount(f, d).map_err(|e| WalletError::Usage(format!("--fee: {e}")))?,
         None => {
-            let est: Value = client.get("/api/fee-estimates")?;
-            let fee = est["1"]
-                .as_u64()
-                .ok_or_else(|| WalletError::Node("fee estimate missing".into()))?;
+            let est: ferrite_api::FeeEstimates = client.get("/api/fee-estimates")?;
+            let fee = est
+                .0
+                .get("1")
+                .ok_or_else(|| WalletError::Node("fee estimate missing".into()))?
+                .0;
             // The node chooses this fee, so it is capped: a node that lies cannot make
             // `send --yes` pay more than a cent of a coin without being told so.
             let cap = parse_amount(MAX_AUTO_FEE, d)
@@ -85,7 +87,7 @@ pub(super) fn send(
     let needed = amount
         .checked_add(fee)
         .ok_or_else(|| WalletError::Usage("amount plus fee overflows".into()))?;
-    let spendable = account.balance.saturating_sub(pending_spend);
+    let spendable = account.balance.0.saturating_sub(pending_spend);
     if needed > spendable {
         return Err(WalletError::InsufficientFunds(format!(
             "sending {} plus fee {} needs {}, but {from} can spend {} ({} pending)",
@@ -111,10 +113,7 @@ pub(super) fn send(
     if !yes && !prompt::confirm("Send?")? {
         return Err(WalletError::Aborted);
     }
-    let chain_id: Hash = info
-        .genesis
-        .parse()
-        .map_err(|_| WalletError::Node("node's genesis id is not a hash".into()))?;
+    let chain_id: Hash = info.genesis;
     let pass = prompt::passphrase(cli.password_file.as_deref(), false)?;
     let key = file.open(pass.as_bytes(), &path)?;
     drop(pass);
@@ -160,17 +159,18 @@ pub(super) fn send(
                 None
             }
         };
-        if let Some((_, status)) = seen {
-            let got = status["confirmations"].as_u64().unwrap_or(0);
-            if status["confirmed"] == true && got >= want {
+        let confirmed = seen.as_ref().and_then(|(_, status)| status.confirmed());
+        if let Some(c) = confirmed {
+            let got = c.confirmations.unwrap_or(0);
+            if got >= want {
                 result["confirmed"] = json!(true);
                 result["confirmations"] = json!(got);
-                result["block_height"] = status["block_height"].clone();
-                result["block_hash"] = status["block_hash"].clone();
+                result["block_height"] = json!(c.block_height);
+                result["block_hash"] = json!(c.block_hash);
                 out.emit(
                     format!(
                         "{txid} confirmed in block {} ({got} confirmations)",
-                        status["block_height"]
+                        c.block_height
                     ),
                     result,
                 )?;

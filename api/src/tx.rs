@@ -1,0 +1,132 @@
+//! Transfer answers: a transfer with its status (`/api/tx/{txid}`, block and address pages),
+//! its status alone, and its merkle proof.
+
+use ferrite_core::Hash;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::scalar::{Amount, HashHex};
+
+/// A transfer and where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tx {
+    /// The transfer's id.
+    #[schema(value_type = HashHex)]
+    pub txid: Hash,
+    /// The sender's address.
+    pub from: String,
+    /// The recipient's address.
+    pub to: String,
+    /// Base units moved.
+    pub amount: Amount,
+    /// The fee, paid to the block's miner.
+    pub fee: Amount,
+    /// The sender's nonce (its count of earlier transfers).
+    pub nonce: u64,
+    /// Encoded size in bytes.
+    pub size: u64,
+    /// Where the transfer is.
+    pub status: TxStatus,
+}
+
+/// Confirmed in a best-chain block, or not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TxStatus {
+    /// In a best-chain block.
+    Confirmed(ConfirmedStatus),
+    /// Not in a best-chain block.
+    Pending(PendingStatus),
+}
+
+impl TxStatus {
+    /// The confirmed status, if it is one.
+    pub fn confirmed(&self) -> Option<&ConfirmedStatus> {
+        match self {
+            TxStatus::Confirmed(c) => Some(c),
+            TxStatus::Pending(_) => None,
+        }
+    }
+}
+
+/// In a best-chain block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ConfirmedTxStatus)]
+pub struct ConfirmedStatus {
+    /// Always true.
+    pub confirmed: bool,
+    /// Height of the best-chain block holding it.
+    pub block_height: u64,
+    /// That block's id.
+    #[schema(value_type = HashHex)]
+    pub block_hash: Hash,
+    /// That block's timestamp.
+    pub block_time: u64,
+    /// The transfer's index in the block.
+    pub position: u32,
+    /// Tip height minus block height plus 1. Only in answers of `/api/tx/{txid}/status`,
+    /// which are never cached: cacheable answers leave it out, so no cache serves a stale
+    /// count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub confirmations: Option<u64>,
+}
+
+/// Not in a best-chain block: pending in the mempool, or (`in_mempool` false) listed from a
+/// block off the best chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = PendingTxStatus)]
+pub struct PendingStatus {
+    /// Always false.
+    pub confirmed: bool,
+    /// True while in the mempool; false for a transfer listed from a side-branch block.
+    pub in_mempool: bool,
+}
+
+impl ConfirmedStatus {
+    /// In `block_hash` at `block_height`, index `position`, without a confirmation count.
+    pub fn new(block_height: u64, block_hash: Hash, block_time: u64, position: u32) -> Self {
+        ConfirmedStatus {
+            confirmed: true,
+            block_height,
+            block_hash,
+            block_time,
+            position,
+            confirmations: None,
+        }
+    }
+}
+
+impl TxStatus {
+    /// Pending in the mempool.
+    pub const IN_MEMPOOL: TxStatus = TxStatus::Pending(PendingStatus {
+        confirmed: false,
+        in_mempool: true,
+    });
+    /// In a block off the best chain, and not in the mempool.
+    pub const OFF_BEST_CHAIN: TxStatus = TxStatus::Pending(PendingStatus {
+        confirmed: false,
+        in_mempool: false,
+    });
+}
+
+/// The path from a transfer's leaf to its block's merkle root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MerkleProof {
+    /// Height of the best-chain block holding the transfer.
+    pub block_height: u64,
+    /// That block's id.
+    #[schema(value_type = HashHex)]
+    pub block_hash: Hash,
+    /// That block's merkle root.
+    #[schema(value_type = HashHex)]
+    pub merkle_root: Hash,
+    /// The transfer's index in the block (its leaf).
+    pub pos: u64,
+    /// Number of leaves (transfers) in the tree.
+    #[schema(minimum = 1)]
+    pub leaf_count: u64,
+    /// Sibling hashes from the leaf up to the root.
+    #[schema(value_type = Vec<HashHex>)]
+    pub merkle: Vec<Hash>,
+}
