@@ -26,5 +26,5 @@ pub use error::ErrorBody;
 pub use event::{LaggedEvent, TipEvent, TxEvent};
 pub use mempool::{FeeEstimates, FeeGroup, MempoolInfo, MempoolTx};
 pub use node::{BestHeader, NodeInfo, NotReady, Peer, Ready, TipInfo};
-pub use scalar::{Amount, DecimalError, HashHex, WorkHex};
+pub use scalar::{Amount, DecimalError, HashHex, WorkHex, DECIMAL_PATTERN};
 pub use tx::{ConfirmedStatus, MerkleProof, PendingStatus, Tx, TxStatus};

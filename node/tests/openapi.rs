@@ -139,3 +139,77 @@ fn every_reference_resolves() {
         assert!(resolve(&d, &r).is_some(), "unresolved {r}");
     }
 }
+
+/// Every operation by id, with its path.
+fn operations(d: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in d["paths"].as_object().unwrap() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap().to_owned();
+            out.push((id, path.clone(), op.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_leads_to_an_operation_and_fills_exactly_its_path_parameters() {
+    let d = doc();
+    let ops = operations(&d);
+    let mut links = 0;
+    for (id, _, op) in &ops {
+        let Some(found) = op["responses"]["200"]["links"].as_object() else {
+            continue;
+        };
+        for link in found.values() {
+            links += 1;
+            let target = link["operationId"].as_str().unwrap();
+            let (_, path, _) = ops
+                .iter()
+                .find(|(i, _, _)| i == target)
+                .unwrap_or_else(|| panic!("{id} links to unknown {target}"));
+            let wanted: BTreeSet<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .collect();
+            let given: BTreeSet<&str> = link["parameters"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(given, wanted, "{id} -> {target}");
+        }
+    }
+    assert!(links >= 20, "{links} links");
+}
+
+#[test]
+fn refusals_a_schema_cannot_express_are_named_where_they_happen() {
+    let d = doc();
+    let key = ferrite_node::http::BEYOND_SCHEMA;
+    let marked: BTreeSet<String> = operations(&d)
+        .into_iter()
+        .filter(|(_, _, op)| op[key].is_array())
+        .map(|(id, _, _)| id)
+        .collect();
+    let want: BTreeSet<String> = [
+        "getAddress",
+        "getAddressTxs",
+        "getAddressTxsChain",
+        "postTx",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(marked, want);
+    let post = &d["paths"]["/api/tx"]["post"];
+    assert_eq!(post[key][1]["error"], "rejected");
+    let body = &post["requestBody"]["content"]["text/plain"]["schema"];
+    let body = match body["$ref"].as_str() {
+        Some(r) => resolve(&d, r).unwrap(),
+        None => body,
+    };
+    let re = regex_lite::Regex::new(body["pattern"].as_str().unwrap()).unwrap();
+    assert!(re.is_match(&format!("{}\n", "aB".repeat(152))));
+    assert!(!re.is_match(&"ab".repeat(151)));
+}

@@ -88,7 +88,7 @@ pub(super) fn block_summary(
 ///
 /// Plain text, from the published view alone (no store read).
 #[utoipa::path(get, path = "/api/blocks/tip/height", tag = "blocks", operation_id = "getTipHeight",
-    responses((status = 200, description = "The tip's height in decimal.", body = u64,
+    responses((status = 200, description = "The tip's height in decimal.", body = super::doc::DecimalText,
         content_type = "text/plain", headers(("Cache-Control" = String, description = "`no-cache`.")))))]
 pub(super) async fn tip_height(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let tip = api.node.tip();

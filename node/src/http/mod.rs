@@ -34,7 +34,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use doc::address_pattern;
+pub use doc::{address_pattern, BEYOND_SCHEMA};
 pub use error::ApiError;
 pub use server::{DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, MAX_HEADER_BYTES};
 

@@ -231,7 +231,7 @@ pub(super) async fn merkle_proof(
 /// `rejected` naming the mempool rule that refused it (docs/http.md lists the rules): its
 /// signature, chain and nonce are checked here, not by the schema.
 #[utoipa::path(post, path = "/api/tx", tag = "transactions", operation_id = "postTx",
-    request_body(content = String, content_type = "text/plain",
+    request_body(content = super::doc::SignedTxHex, content_type = "text/plain",
         description = "The signed transfer, 304 hex digits."),
     responses(
         (status = 200, description = "Accepted: the transfer's id.", body = String,

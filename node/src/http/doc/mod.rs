@@ -4,6 +4,10 @@
 //! document (title, tags, shared responses and headers) is here; what depends on the chain
 //! (the address pattern) is filled in when the node starts.
 
+mod links;
+
+pub use links::BEYOND_SCHEMA;
+
 use ferrite_api::ErrorBody;
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -92,6 +96,35 @@ impl PartialSchema for RawBytes {
 
 impl ToSchema for RawBytes {}
 
+/// The schema of `POST /api/tx`'s body: a signed transfer's 152 bytes in hex, either case,
+/// with ASCII white space around it allowed (it is trimmed).
+pub struct SignedTxHex;
+
+impl PartialSchema for SignedTxHex {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^[ \t\r\n\f]*[0-9a-fA-F]{304}[ \t\r\n\f]*$"))
+            .into()
+    }
+}
+
+impl ToSchema for SignedTxHex {}
+
+/// The schema of a plain-text decimal answer (the tip height).
+pub struct DecimalText;
+
+impl PartialSchema for DecimalText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(ferrite_api::DECIMAL_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for DecimalText {}
+
 /// The schema of a server-sent event stream's body.
 pub struct EventStream;
 
@@ -123,6 +156,8 @@ pub fn document(routed: utoipa::openapi::OpenApi, prefix: &str) -> Value {
     doc.info.version = crate::VERSION.to_owned();
     let mut json = serde_json::to_value(&doc).unwrap_or(Value::Null);
     set_address_patterns(&mut json, &address_pattern(prefix));
+    links::add_links(&mut json);
+    links::mark_beyond_schema(&mut json);
     json
 }
 
