@@ -191,7 +191,7 @@ impl Running {
             .expect("listen address")
     }
 
-    /// The explorer address the node printed (`explorer: http://ADDR/api/node/info`).
+    /// The explorer address the node printed (`explorer: http://ADDR/`).
     pub fn http_addr(&self) -> std::net::SocketAddr {
         let line = self
             .wait_for_line("explorer: http://", 60)

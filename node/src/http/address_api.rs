@@ -10,7 +10,7 @@ use ferrite_api::{
     AddressInfo, Amount, FeeEstimates, FeeGroup, MempoolInfo, MempoolTx, PendingView, Tx, TxStatus,
 };
 use ferrite_core::transaction::SIGNED_TX_LEN;
-use ferrite_core::{Address, SignedTransaction};
+use ferrite_core::{Address, AddressPrefix, Hash, SignedTransaction};
 
 use super::doc::{BadRequest, Internal, NotFound};
 use super::extract::{self, AddressParam, ApiPath, LastSeenParam};
@@ -34,7 +34,11 @@ pub const FEE_TARGETS: [usize; 7] = [1, 2, 3, 6, 12, 24, 144];
 
 /// Up to `limit` pending transfers sent by `a` (newest nonce first), then those paying it
 /// (newest first).
-fn pending_touching(pool: &Mempool, a: &Address, limit: usize) -> Vec<SignedTransaction> {
+pub(super) fn pending_touching(
+    pool: &Mempool,
+    a: &Address,
+    limit: usize,
+) -> Vec<SignedTransaction> {
     let mut out = pool.pending_of(a);
     out.reverse();
     out.truncate(limit);
@@ -62,46 +66,64 @@ pub(super) async fn address(
     let prefix = api.prefix;
     let body = api
         .with_pool(
-            move |c, pool| {
-                let a = extract::address(&address, &prefix)?;
-                let acct = c.account(&a)?;
-                let next_nonce = pool.next_nonce(&a, acct.nonce);
-                Ok((
-                    a,
-                    acct,
-                    pool.pending_of(&a),
-                    pool.incoming_of(&a),
-                    next_nonce,
-                ))
-            },
-            move |c, (a, acct, outgoing, incoming, next_nonce)| {
-                let prefix = &prefix;
-                let tx_count = c.address_tx_count(&a)?;
-                let spent: i128 = outgoing
-                    .iter()
-                    .map(|t| i128::from(t.tx.amount) + i128::from(t.tx.fee))
-                    .sum();
-                let received: i128 = incoming.iter().map(|t| i128::from(t.tx.amount)).sum();
-                Ok(AddressInfo {
-                    address: a.to_bech32(prefix),
-                    balance: Amount(acct.balance),
-                    nonce: acct.nonce,
-                    tx_count,
-                    mempool: PendingView {
-                        tx_count: (outgoing.len() + incoming.len()) as u64,
-                        pending_delta: (received - spent).to_string(),
-                        pending_spend: spent.to_string(),
-                        next_nonce,
-                    },
-                })
-            },
+            move |c, pool| account_pool_part(c, pool, extract::address(&address, &prefix)?),
+            account_info,
         )
         .await?;
     Ok((NO_CACHE, Json(body)))
 }
 
+/// The mempool's view of an account, copied out under the pool's lock.
+pub(super) struct PoolPart {
+    address: Address,
+    account: ferrite_core::Account,
+    outgoing: Vec<SignedTransaction>,
+    incoming: Vec<SignedTransaction>,
+    next_nonce: u64,
+}
+
+/// The pool part of [`account_info`].
+pub(super) fn account_pool_part(
+    c: &ChainView,
+    pool: &Mempool,
+    a: Address,
+) -> Result<PoolPart, ApiError> {
+    let account = c.account(&a)?;
+    Ok(PoolPart {
+        next_nonce: pool.next_nonce(&a, account.nonce),
+        outgoing: pool.pending_of(&a),
+        incoming: pool.incoming_of(&a),
+        address: a,
+        account,
+    })
+}
+
+/// An account's answer: its confirmed state and what the mempool holds for it.
+pub(super) fn account_info(c: &ChainView, part: PoolPart) -> Result<AddressInfo, ApiError> {
+    let prefix = &c.params().prefix;
+    let tx_count = c.address_tx_count(&part.address)?;
+    let spent: i128 = part
+        .outgoing
+        .iter()
+        .map(|t| i128::from(t.tx.amount) + i128::from(t.tx.fee))
+        .sum();
+    let received: i128 = part.incoming.iter().map(|t| i128::from(t.tx.amount)).sum();
+    Ok(AddressInfo {
+        address: part.address.to_bech32(prefix),
+        balance: Amount(part.account.balance),
+        nonce: part.account.nonce,
+        tx_count,
+        mempool: PendingView {
+            tx_count: (part.outgoing.len() + part.incoming.len()) as u64,
+            pending_delta: (received - spent).to_string(),
+            pending_spend: spent.to_string(),
+            next_nonce: part.next_nonce,
+        },
+    })
+}
+
 /// Confirmed history entries of `a` before `cursor` (newest first).
-fn history_page(
+pub(super) fn history_page(
     c: &ChainView,
     a: &Address,
     cursor: Option<(u64, u32)>,
@@ -177,28 +199,35 @@ pub(super) async fn txs_chain(
     let last_seen = extract::hash("last_seen_txid", &last_seen)?;
     let prefix = api.prefix;
     let list = api
-        .with_chain(move |c, _| {
-            let a = extract::address(&address, &prefix)?;
-            let not_in_history = || {
-                ApiError::not_found(format!(
-                    "transaction {last_seen} is not a confirmed transfer of this address"
-                ))
-            };
-            let loc = c.tx_location(&last_seen)?.ok_or_else(not_in_history)?;
-            let tx = c
-                .tx_at(&loc.block, loc.position)?
-                .ok_or_else(|| ApiError::internal("indexed position missing"))?;
-            if tx.tx.sender_address() != a && tx.tx.recipient != a {
-                return Err(not_in_history());
-            }
-            let height = c
-                .header(&loc.block)?
-                .ok_or_else(|| ApiError::internal("indexed block missing"))?
-                .height;
-            history_page(c, &a, Some((height, loc.position)))
-        })
+        .with_chain(move |c, _| history_after(c, &extract::address(&address, &prefix)?, &last_seen))
         .await?;
     Ok((NO_CACHE, Json(list)))
+}
+
+/// The page of `a`'s confirmed history after `last_seen`, one of its transfers; 404 if it is
+/// not one.
+pub(super) fn history_after(
+    c: &ChainView,
+    a: &Address,
+    last_seen: &Hash,
+) -> Result<Vec<Tx>, ApiError> {
+    let not_in_history = || {
+        ApiError::not_found(format!(
+            "transaction {last_seen} is not a confirmed transfer of this address"
+        ))
+    };
+    let loc = c.tx_location(last_seen)?.ok_or_else(not_in_history)?;
+    let tx = c
+        .tx_at(&loc.block, loc.position)?
+        .ok_or_else(|| ApiError::internal("indexed position missing"))?;
+    if tx.tx.sender_address() != *a && tx.tx.recipient != *a {
+        return Err(not_in_history());
+    }
+    let height = c
+        .header(&loc.block)?
+        .ok_or_else(|| ApiError::internal("indexed block missing"))?
+        .height;
+    history_page(c, a, Some((height, loc.position)))
 }
 
 /// The mempool's figures
@@ -214,26 +243,28 @@ pub(super) async fn txs_chain(
     ))]
 pub(super) async fn mempool(State(api): State<Arc<Api>>) -> Result<impl IntoResponse, ApiError> {
     let body = api
-        .with_chain(|_, node| {
-            let pool = node.mempool();
-            let s = pool.stats();
-            let fee_histogram = pool
-                .fee_histogram(FEE_HISTOGRAM_GROUPS)
-                .into_iter()
-                .map(|(fee, count)| FeeGroup {
-                    fee: Amount(fee),
-                    count: count as u64,
-                })
-                .collect();
-            Ok(MempoolInfo {
-                count: s.count as u64,
-                bytes: s.bytes as u64,
-                total_fee: s.total_fee.to_string(),
-                fee_histogram,
-            })
-        })
+        .with_chain(|_, node| Ok(mempool_info(&node.mempool())))
         .await?;
     Ok((NO_CACHE, Json(body)))
+}
+
+/// The mempool's figures and fee histogram.
+pub(super) fn mempool_info(pool: &Mempool) -> MempoolInfo {
+    let s = pool.stats();
+    let fee_histogram = pool
+        .fee_histogram(FEE_HISTOGRAM_GROUPS)
+        .into_iter()
+        .map(|(fee, count)| FeeGroup {
+            fee: Amount(fee),
+            count: count as u64,
+        })
+        .collect();
+    MempoolInfo {
+        count: s.count as u64,
+        bytes: s.bytes as u64,
+        total_fee: s.total_fee.to_string(),
+        fee_histogram,
+    }
 }
 
 /// The mempool's ids
@@ -270,18 +301,25 @@ pub(super) async fn mempool_recent(
     let recent = api
         .with_chain(|_, node| Ok(node.mempool().recent(RECENT_TXS)))
         .await?;
-    let list: Vec<MempoolTx> = recent
+    Ok((NO_CACHE, Json(recent_answer(&prefix, &recent))))
+}
+
+/// The answers for transfers that entered the mempool.
+pub(super) fn recent_answer(
+    prefix: &AddressPrefix,
+    recent: &[SignedTransaction],
+) -> Vec<MempoolTx> {
+    recent
         .iter()
         .map(|t| MempoolTx {
             txid: t.id(),
-            from: t.tx.sender_address().to_bech32(&prefix),
-            to: t.tx.recipient.to_bech32(&prefix),
+            from: t.tx.sender_address().to_bech32(prefix),
+            to: t.tx.recipient.to_bech32(prefix),
             amount: Amount(t.tx.amount),
             fee: Amount(t.tx.fee),
             size: SIGNED_TX_LEN as u64,
         })
-        .collect();
-    Ok((NO_CACHE, Json(list)))
+        .collect()
 }
 
 /// Fee estimates

@@ -147,26 +147,34 @@ pub(super) async fn blocks(
 
 async fn block_list(api: Arc<Api>, start: Option<u64>) -> Result<impl IntoResponse, ApiError> {
     let list = api
-        .with_chain(move |c, _| {
-            let tip = c.tip_info()?.height;
-            let start = start.unwrap_or(tip);
-            if start > tip {
-                return Err(ApiError::not_found(format!(
-                    "height {start} is above the tip {tip}"
-                )));
-            }
-            let lowest = start.saturating_sub(BLOCKS_PER_PAGE - 1);
-            let mut out = Vec::new();
-            for h in (lowest..=start).rev() {
-                let hash = c
-                    .hash_at(h)?
-                    .ok_or_else(|| ApiError::internal(format!("height {h} missing")))?;
-                out.push(block_summary(c, &hash)?.0);
-            }
-            Ok(out)
-        })
+        .with_chain(move |c, _| recent_blocks(c, start, BLOCKS_PER_PAGE))
         .await?;
     Ok((NO_CACHE, Json(list)))
+}
+
+/// Summaries of `count` best-chain blocks from `start` (the tip if `None`) down, newest first
+/// (fewer near genesis); 404 above the tip.
+pub(super) fn recent_blocks(
+    c: &ChainView,
+    start: Option<u64>,
+    count: u64,
+) -> Result<Vec<BlockSummary>, ApiError> {
+    let tip = c.tip_info()?.height;
+    let start = start.unwrap_or(tip);
+    if start > tip {
+        return Err(ApiError::not_found(format!(
+            "height {start} is above the tip {tip}"
+        )));
+    }
+    let lowest = start.saturating_sub(count.max(1) - 1);
+    let mut out = Vec::new();
+    for h in (lowest..=start).rev() {
+        let hash = c
+            .hash_at(h)?
+            .ok_or_else(|| ApiError::internal(format!("height {h} missing")))?;
+        out.push(block_summary(c, &hash)?.0);
+    }
+    Ok(out)
 }
 
 /// The block at a height
@@ -308,40 +316,62 @@ async fn block_tx_page(
     start: u64,
 ) -> Result<impl IntoResponse, ApiError> {
     let hash = extract::hash("hash", &hash)?;
-    let prefix = api.prefix;
     let (page, depth) = api
         .with_chain(move |c, _| {
-            let (header, height, depth) = stored_block(c, &hash)?;
-            let start = usize::try_from(start).unwrap_or(usize::MAX);
-            let (count, txs) = c
-                .txs_at(&hash, start, TXS_PER_PAGE)?
-                .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
-            if start > 0 && start >= count {
-                return Err(ApiError::not_found(format!(
-                    "block {hash} has {count} transactions"
-                )));
-            }
-            let page: Vec<Tx> = txs
-                .iter()
-                .enumerate()
-                .map(|(i, tx)| {
-                    // A side branch's transfers are not confirmed (they may be pending again).
-                    let status = match depth {
-                        Some(_) => TxStatus::Confirmed(ConfirmedStatus::new(
-                            height,
-                            hash,
-                            header.timestamp,
-                            u32::try_from(start + i).unwrap_or(u32::MAX),
-                        )),
-                        None => TxStatus::OFF_BEST_CHAIN,
-                    };
-                    tx_api::tx_answer(&prefix, tx, status)
-                })
-                .collect();
-            Ok((page, depth))
+            let page = tx_page(c, &hash, start, TXS_PER_PAGE)?;
+            Ok((page.txs, page.depth))
         })
         .await?;
     Ok((cache_control(depth), Json(page)))
+}
+
+/// A page of a block's transfers.
+pub(super) struct TxPage {
+    /// The transfers, in block order.
+    pub txs: Vec<Tx>,
+    /// How many the block holds.
+    pub count: usize,
+    /// The block's depth below the tip (`None` off the best chain).
+    pub depth: Option<u64>,
+}
+
+/// Up to `limit` transfers of stored block `hash` from index `start`; 404 at or past the last
+/// (index 0 of an empty block is an empty page).
+pub(super) fn tx_page(
+    c: &ChainView,
+    hash: &Hash,
+    start: u64,
+    limit: usize,
+) -> Result<TxPage, ApiError> {
+    let prefix = c.params().prefix;
+    let (header, height, depth) = stored_block(c, hash)?;
+    let start = usize::try_from(start).unwrap_or(usize::MAX);
+    let (count, txs) = c
+        .txs_at(hash, start, limit)?
+        .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
+    if start > 0 && start >= count {
+        return Err(ApiError::not_found(format!(
+            "block {hash} has {count} transactions"
+        )));
+    }
+    let txs = txs
+        .iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            // A side branch's transfers are not confirmed (they may be pending again).
+            let status = match depth {
+                Some(_) => TxStatus::Confirmed(ConfirmedStatus::new(
+                    height,
+                    *hash,
+                    header.timestamp,
+                    u32::try_from(start + i).unwrap_or(u32::MAX),
+                )),
+                None => TxStatus::OFF_BEST_CHAIN,
+            };
+            tx_api::tx_answer(&prefix, tx, status)
+        })
+        .collect();
+    Ok(TxPage { txs, count, depth })
 }
 
 /// A block's transfer ids

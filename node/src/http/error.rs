@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 /// An error answer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
@@ -72,10 +72,14 @@ impl IntoResponse for ApiError {
         let body = ferrite_api::ErrorBody {
             error: self.code.to_owned(),
             field: self.field.map(str::to_owned),
-            message: self.message,
+            message: self.message.clone(),
             rule: self.rule.map(str::to_owned),
         };
-        (self.status, Json(body)).into_response()
+        let status = self.status;
+        // The explorer's pages answer the same error as an HTML page (pages/mod.rs).
+        let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(self);
+        response
     }
 }
 

@@ -3,6 +3,9 @@
 //! (`server.rs`: a deadline for each request head, a cap on open connections), with its
 //! OpenAPI document, server-sent events, Prometheus metrics and health checks.
 //!
+//! The explorer's pages (`pages/`) are served by the same router at `/`, read through the same
+//! functions as the API's answers.
+//!
 //! Every handler answers from the chain's published view (a tip and a RocksDB snapshot taken
 //! right after it was committed), read on tokio's blocking pool: an answer always describes one
 //! tip, and never waits on, or holds up, a block connect.
@@ -15,6 +18,7 @@ mod error;
 mod events;
 mod extract;
 mod node_api;
+mod pages;
 mod query;
 mod server;
 mod tx_api;
@@ -92,6 +96,12 @@ pub struct Api {
     document: Bytes,
     /// The query parameters each route declares (none today): any other is refused.
     queries: query::Declared,
+    /// What the explorer's pages show of the node.
+    chrome: pages::Chrome,
+    /// The API page's content, rendered once from the document.
+    api_page: String,
+    /// Slots for CSV exports.
+    exports: Arc<tokio::sync::Semaphore>,
 }
 
 impl Api {
@@ -110,7 +120,11 @@ impl Api {
         let admission = crate::admission::Admission::start(node.clone())?;
         let doc = document(prefix.as_str());
         let queries = query::Declared::from_document(&doc);
+        let chrome = pages::Chrome::new(node.params(), dev);
         Ok(Arc::new(Api {
+            chrome,
+            api_page: pages::apidoc_render(&doc),
+            exports: Arc::new(tokio::sync::Semaphore::new(pages::MAX_EXPORTS)),
             document: Bytes::from(doc.to_string()),
             queries,
             admission,
@@ -257,7 +271,8 @@ pub fn router(api: Arc<Api>) -> Router {
             api.clone(),
             query::refuse_undeclared,
         ))
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .merge(pages::routes(api.clone()))
+        .fallback(pages::fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::status(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -275,6 +290,9 @@ pub fn router(api: Arc<Api>) -> Router {
             count_requests,
         ))
         .layer(cors)
+        // Answers larger than a few hundred bytes are compressed for clients that ask (event
+        // streams never: they must flush as they go).
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(api)
 }
 

@@ -139,7 +139,7 @@ pub(super) async fn metrics(State(api): State<Arc<Api>>) -> Result<impl IntoResp
 }
 
 /// A 256-bit number as the nearest double (cumulative work for a gauge).
-fn u256_to_f64(v: primitive_types::U256) -> f64 {
+pub(super) fn u256_to_f64(v: primitive_types::U256) -> f64 {
     v.0.iter().rev().fold(0.0, |acc, limb| {
         acc * 18_446_744_073_709_551_616.0 + *limb as f64
     })

@@ -58,7 +58,7 @@ impl Declared {
 }
 
 /// `s` with `+` as space and `%XX` escapes decoded (bytes that are not UTF-8 shown as U+FFFD).
-fn percent_decoded(s: &str) -> String {
+pub(super) fn percent_decoded(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -108,6 +108,38 @@ fn refusal(names: &[String]) -> ApiError {
     )
 }
 
+/// The parameters of a page's query (`raw`), each name at most once, when every name is one of
+/// `allowed`; the same 400 as the API's otherwise.
+pub(super) fn page_params(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut unknown = Vec::new();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decoded(name);
+        if !allowed.contains(&name.as_str()) {
+            if !unknown.contains(&name) {
+                unknown.push(name);
+            }
+        } else if out.iter().any(|(n, _)| *n == name) {
+            return Err(ApiError::bad_param(
+                "query",
+                "repeated_parameter",
+                format!("query parameter {name:?} is given more than once"),
+            ));
+        } else {
+            out.push((name, percent_decoded(value)));
+        }
+    }
+    if unknown.is_empty() {
+        Ok(out)
+    } else {
+        Err(refusal(&unknown))
+    }
+}
+
 /// Middleware on every routed request: 400 for a query parameter the route does not declare.
 pub(super) async fn refuse_undeclared(
     State(api): State<Arc<Api>>,
@@ -138,6 +170,21 @@ mod tests {
             "/b": {"get": {}},
         }});
         Declared::from_document(&doc)
+    }
+
+    #[test]
+    fn a_page_takes_its_own_parameters_once_and_refuses_others() {
+        let ok = page_params(Some("q=ab+c%2F&after="), &["q", "after"]).unwrap();
+        assert_eq!(
+            ok,
+            [("q".into(), "ab c/".into()), ("after".into(), "".into())]
+        );
+        assert!(page_params(None, &[]).unwrap().is_empty());
+        let e = page_params(Some("q=1&limit=2&x"), &["q"]).unwrap_err();
+        assert_eq!((e.code, e.field), ("unknown_parameter", Some("query")));
+        assert!(e.message.contains("\"limit\", \"x\""), "{}", e.message);
+        let e = page_params(Some("q=1&q=2"), &["q"]).unwrap_err();
+        assert_eq!(e.code, "repeated_parameter");
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub(super) fn confirmed(
 
 /// Where a transaction is: in a best-chain block (with its depth), or in the mempool (`pending`
 /// is the mempool's copy, looked up with the same view).
-fn lookup(
+pub(super) fn lookup(
     c: &ChainView,
     pending: Option<SignedTransaction>,
     txid: &Hash,
@@ -73,8 +73,22 @@ fn lookup(
     )))
 }
 
+/// Like [`lookup`], with the confirmation count in a confirmed status (for answers that are
+/// never cached).
+pub(super) fn counted(
+    c: &ChainView,
+    pending: Option<SignedTransaction>,
+    txid: &Hash,
+) -> Result<(SignedTransaction, TxStatus), ApiError> {
+    let (tx, mut status, depth) = lookup(c, pending, txid)?;
+    if let (Some(depth), TxStatus::Confirmed(c)) = (depth, &mut status) {
+        c.confirmations = Some(depth + 1);
+    }
+    Ok((tx, status))
+}
+
 /// The mempool's copy of `txid`, if any (the pool part of a lookup).
-fn pending(pool: &Mempool, txid: Hash) -> Result<Option<SignedTransaction>, ApiError> {
+pub(super) fn pending(pool: &Mempool, txid: Hash) -> Result<Option<SignedTransaction>, ApiError> {
     Ok(pool.get(&txid))
 }
 
@@ -131,13 +145,7 @@ pub(super) async fn tx_status(
     let status = api
         .with_pool(
             move |_, pool| pending(pool, txid),
-            move |c, p| {
-                let (_, mut status, depth) = lookup(c, p, &txid)?;
-                if let (Some(depth), TxStatus::Confirmed(c)) = (depth, &mut status) {
-                    c.confirmations = Some(depth + 1);
-                }
-                Ok(status)
-            },
+            move |c, p| Ok(counted(c, p, &txid)?.1),
         )
         .await?;
     Ok((NO_CACHE, Json(status)))
@@ -197,32 +205,31 @@ pub(super) async fn merkle_proof(
     ApiPath(txid): ApiPath<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let txid = extract::hash("txid", &txid)?;
-    let (body, depth) = api
-        .with_chain(move |c, _| {
-            let loc = c.tx_location(&txid)?.ok_or_else(|| {
-                ApiError::not_found(format!("transaction {txid} is not in a best-chain block"))
-            })?;
-            let block = c
-                .block(&loc.block)?
-                .ok_or_else(|| ApiError::internal("indexed block missing"))?;
-            let ids = ferrite_core::validation::tx_ids(&block);
-            let proof = ferrite_core::merkle::merkle_proof(&ids, loc.position as usize)
-                .ok_or_else(|| ApiError::internal("indexed position missing"))?;
-            let depth = c.tip_info()?.height.saturating_sub(block.header.height);
-            Ok((
-                MerkleProof {
-                    block_height: block.header.height,
-                    block_hash: loc.block,
-                    merkle_root: block.header.merkle_root,
-                    pos: proof.index,
-                    leaf_count: proof.leaf_count,
-                    merkle: proof.path,
-                },
-                depth,
-            ))
-        })
-        .await?;
+    let (body, depth) = api.with_chain(move |c, _| proof_of(c, &txid)).await?;
     Ok((cache_control(Some(depth)), Json(body)))
+}
+
+/// The merkle proof of `txid`, with its block's depth; 404 unless it is in a best-chain block.
+pub(super) fn proof_of(c: &ChainView, txid: &Hash) -> Result<(MerkleProof, u64), ApiError> {
+    let loc = c.tx_location(txid)?.ok_or_else(|| {
+        ApiError::not_found(format!("transaction {txid} is not in a best-chain block"))
+    })?;
+    let block = c
+        .block(&loc.block)?
+        .ok_or_else(|| ApiError::internal("indexed block missing"))?;
+    let ids = ferrite_core::validation::tx_ids(&block);
+    let proof = ferrite_core::merkle::merkle_proof(&ids, loc.position as usize)
+        .ok_or_else(|| ApiError::internal("indexed position missing"))?;
+    let depth = c.tip_info()?.height.saturating_sub(block.header.height);
+    let body = MerkleProof {
+        block_height: block.header.height,
+        block_hash: loc.block,
+        merkle_root: block.header.merkle_root,
+        pos: proof.index,
+        leaf_count: proof.leaf_count,
+        merkle: proof.path,
+    };
+    Ok((body, depth))
 }
 
 /// Submit a transfer
@@ -254,7 +261,15 @@ pub(super) async fn post_tx(
         };
         ApiError::status(status, code, e.body_text())
     })?;
-    let bytes = hex::decode(body.trim_ascii()).map_err(|e| {
+    let id = submit_hex(&api, &body).await?;
+    Ok((StatusCode::OK, NO_CACHE, id.to_string()))
+}
+
+/// Decodes a signed transfer from hex (surrounding white space allowed) and submits it: its
+/// id, or 400 naming what is wrong with it (`invalid_hex`, `invalid_tx`, or `rejected` with
+/// the mempool's rule).
+pub(super) async fn submit_hex(api: &Api, hex_text: &[u8]) -> Result<Hash, ApiError> {
+    let bytes = hex::decode(hex_text.trim_ascii()).map_err(|e| {
         ApiError::bad_param("body", "invalid_hex", format!("body must be hex: {e}"))
     })?;
     let tx = SignedTransaction::decode(&bytes).map_err(|e| {
@@ -262,7 +277,7 @@ pub(super) async fn post_tx(
     })?;
     let result = api.admission.submit(tx).await.map_err(ApiError::internal)?;
     match result {
-        Ok(id) => Ok((StatusCode::OK, NO_CACHE, id.to_string())),
+        Ok(id) => Ok(id),
         Err(SubmitTxError::Rejected(e)) => Err(ApiError {
             rule: Some(e.rule()),
             ..ApiError::bad_param("body", "rejected", e.to_string())

@@ -240,7 +240,7 @@ fn start_http(
         addr,
         max_connections,
     )) {
-        Ok(a) => ferrite_node::say!("explorer: http://{a}/api/node/info"),
+        Ok(a) => ferrite_node::say!("explorer: http://{a}/"),
         Err(e) => {
             api.stop();
             return Err(exit::ListenError {

@@ -1,0 +1,182 @@
+//! The home page: the tip and its age, difficulty, a hashrate estimate and the average block
+//! time, the mempool's figures, the latest blocks and transfers; live on every tip and
+//! transfer.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use ferrite_api::{BlockSummary, MempoolInfo, MempoolTx, Tx};
+use maud::{html, Markup};
+
+use super::layout::{address_link, block_link, card, tx_link, tx_table, when};
+use super::{format, now, Chrome, Page};
+use crate::chain::ChainView;
+use crate::http::address_api::{mempool_info, recent_answer};
+use crate::http::chain_api::{recent_blocks, tx_page};
+use crate::http::query::page_params;
+use crate::http::{Api, ApiError};
+use crate::store::StoreRead;
+
+/// Latest blocks listed.
+pub const HOME_BLOCKS: u64 = 10;
+/// Latest confirmed and pending transfers listed.
+pub const HOME_TXS: usize = 10;
+/// Blocks the average block time and the hashrate are taken over.
+pub const PACE_WINDOW: u64 = 100;
+
+/// How fast the chain has moved over its last blocks.
+pub struct Pace {
+    /// Blocks measured.
+    pub blocks: u64,
+    /// Mean seconds between them.
+    pub mean_secs: f64,
+    /// Expected hashes per second behind them (the work they add over the time they took).
+    pub hashrate: f64,
+}
+
+/// The pace of the last `window` blocks below the tip (two store reads); `None` at genesis.
+pub fn pace(c: &ChainView, window: u64) -> Result<Option<Pace>, ApiError> {
+    let tip = c.tip_info()?;
+    let blocks = window.min(tip.height);
+    if blocks == 0 {
+        return Ok(None);
+    }
+    let old = c
+        .hash_at(tip.height - blocks)?
+        .ok_or_else(|| ApiError::internal("best-chain height missing"))?;
+    let old = c
+        .block_meta(&old)?
+        .ok_or_else(|| ApiError::internal("best-chain block missing"))?;
+    let secs = tip.timestamp.saturating_sub(old.timestamp).max(1) as f64;
+    let work = tip
+        .work
+        .checked_sub(old.work)
+        .map_or(0.0, |w| crate::http::node_api::u256_to_f64(w.as_u256()));
+    Ok(Some(Pace {
+        blocks,
+        mean_secs: secs / blocks as f64,
+        hashrate: work / secs,
+    }))
+}
+
+/// What the home page shows, read from one view.
+struct Home {
+    blocks: Vec<BlockSummary>,
+    pace: Option<Pace>,
+    pool: MempoolInfo,
+    pending: Vec<MempoolTx>,
+    confirmed: Vec<Tx>,
+}
+
+/// `GET /`.
+pub(super) async fn home(
+    State(api): State<Arc<Api>>,
+    RawQuery(q): RawQuery,
+) -> Result<Page, ApiError> {
+    page_params(q.as_deref(), &[])?;
+    let home = api
+        .with_pool(
+            |_, pool| Ok((mempool_info(pool), pool.recent(HOME_TXS))),
+            |c, (pool, recent)| {
+                let blocks = recent_blocks(c, None, HOME_BLOCKS)?;
+                // The newest block with transfers among those listed.
+                let confirmed = match blocks.iter().find(|b| b.tx_count > 0) {
+                    Some(b) => tx_page(c, &b.id, 0, HOME_TXS)?.txs,
+                    None => Vec::new(),
+                };
+                Ok(Home {
+                    pace: pace(c, PACE_WINDOW)?,
+                    pending: recent_answer(&c.params().prefix, &recent),
+                    blocks,
+                    pool,
+                    confirmed,
+                })
+            },
+        )
+        .await?;
+    Ok(Page::new("Latest blocks", view(&api.chrome, &home, now())).live("tip tx"))
+}
+
+fn view(chrome: &Chrome, home: &Home, now: u64) -> Markup {
+    html! {
+        h1 { "Latest blocks on " (chrome.chain) }
+        div data-part="summary" { (summary(chrome, home, now)) }
+        h2 { "Latest blocks" }
+        div data-part="blocks" { (blocks_table(chrome, &home.blocks, now)) }
+        p { a href="/blocks" { "All blocks \u{2192}" } }
+        h2 { "Latest confirmed transfers" }
+        div data-part="confirmed" {
+            (tx_table(chrome, &home.confirmed, super::layout::short_status))
+        }
+        h2 { "Newest pending transfers" }
+        div data-part="pending" { (pending_table(chrome, &home.pending)) }
+        p { a href="/mempool" { "The mempool \u{2192}" } }
+    }
+}
+
+fn summary(chrome: &Chrome, home: &Home, now: u64) -> Markup {
+    let tip = home.blocks.first();
+    html! {
+        div.cards {
+            @if let Some(tip) = tip {
+                (card("Tip height", html! { a #tip-height href={ "/block/" (tip.id) } { (tip.height) } }))
+                (card("Tip age", when(now, tip.timestamp)))
+                (card("Difficulty", html! { (tip.difficulty) }))
+            }
+            @if let Some(p) = &home.pace {
+                (card(&format!("Mean block time ({} blocks)", p.blocks), html! { (format::seconds(p.mean_secs)) }))
+                (card("Hashrate (estimate)", html! { (format::hashrate(p.hashrate)) }))
+            }
+            (card("Pending transfers", html! { span #mempool-count { (home.pool.count) } }))
+            (card("Mempool size", html! { (format::bytes(home.pool.bytes)) }))
+            (card("Pending fees", html! {
+                (chrome.coins(home.pool.total_fee.parse::<u128>().unwrap_or(0)))
+            }))
+        }
+    }
+}
+
+/// A table of block summaries (the home page and the blocks list).
+pub fn blocks_table(chrome: &Chrome, blocks: &[BlockSummary], now: u64) -> Markup {
+    html! {
+        div.scroll { table #blocks {
+            thead { tr { th { "Height" } th { "Block" } th { "Time" } th.num { "Transfers" }
+                th.num { "Size" } th.num { "Fees" } th { "Miner" } } }
+            tbody {
+                @for b in blocks {
+                    tr {
+                        td { a href={ "/block/" (b.id) } { (b.height) } }
+                        td { (block_link(&b.id)) }
+                        td { (when(now, b.timestamp)) }
+                        td.num { (b.tx_count) }
+                        td.num { (format::bytes(b.size)) }
+                        td.num { (chrome.coins(b.fees.0)) }
+                        td { (address_link(&b.miner)) }
+                    }
+                }
+            }
+        } }
+    }
+}
+
+/// A table of pending transfers (home and mempool pages).
+pub fn pending_table(chrome: &Chrome, txs: &[MempoolTx]) -> Markup {
+    html! {
+        div.scroll { table {
+            thead { tr { th { "Transfer" } th { "From" } th { "To" } th.num { "Amount" }
+                th.num { "Fee" } } }
+            tbody {
+                @for t in txs {
+                    tr {
+                        td { (tx_link(&t.txid)) }
+                        td { (address_link(&t.from)) }
+                        td { (address_link(&t.to)) }
+                        td.num { (chrome.coins(t.amount.0)) }
+                        td.num { (chrome.coins(t.fee.0)) }
+                    }
+                }
+                @if txs.is_empty() { tr { td.muted colspan="5" { "None pending." } } }
+            }
+        } }
+    }
+}
