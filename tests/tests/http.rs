@@ -13,6 +13,8 @@ use ferrite_tests::{generate_chain, import_chain, Running};
 
 #[path = "http/document.rs"]
 mod document;
+#[path = "http/pages.rs"]
+mod pages;
 
 struct Fixture {
     node: Running,
@@ -173,6 +175,8 @@ fn blocks_transactions_and_accounts_match_the_chain() {
     node_endpoints(&f);
     document::every_answer_matches_its_schema(&f);
     document::a_wrong_answer_fails_the_check(&f);
+    // Last: it adds a pending transfer.
+    pages::every_page_shows_the_chain(&f);
     f.node.terminate(20);
 }
 
