@@ -11,6 +11,8 @@ use ferrite_tests::http::{get, request, EventStream};
 use ferrite_tests::peer::WirePeer;
 use ferrite_tests::{generate_chain, import_chain, Running};
 
+#[path = "http/browser.rs"]
+mod browser;
 #[path = "http/document.rs"]
 mod document;
 #[path = "http/pages.rs"]

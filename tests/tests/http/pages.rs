@@ -79,7 +79,7 @@ fn strip_tags(s: &str) -> String {
 }
 
 /// Base units as the pages write coins: grouped whole part, fraction without trailing zeros.
-fn coins(units: u128) -> String {
+pub(super) fn coins(units: u128) -> String {
     let scale = 10u128.pow(DECIMALS);
     let whole = grouped(units / scale);
     let frac = units % scale;
@@ -172,6 +172,16 @@ fn home_and_assets(f: &Fixture) {
         at += found + link.len();
     }
     assert!(!home.contains(&format!("/block/{}", f.blocks[18].hash())));
+    // The ten newest confirmed transfers: the tip block's last ten, newest first.
+    let mut at = 0;
+    for t in tip.txs.iter().rev().take(10) {
+        let link = format!("href=\"/tx/{}\"", t.id());
+        let found = home[at..]
+            .find(&link)
+            .unwrap_or_else(|| panic!("transfer {} missing or out of order", t.id()));
+        at += found + link.len();
+    }
+    assert!(!home.contains(&format!("/tx/{}", tip.txs[19].id())));
     // Compressed when asked, and never cached.
     let gz = with_headers(a, "/", "Accept-Encoding: gzip\r\n");
     assert_eq!(gz.status, 200);
@@ -273,6 +283,14 @@ fn transfer_and_address_pages(f: &Fixture) {
     assert!(csv
         .header("content-type")
         .is_some_and(|t| t.starts_with("text/csv")));
+    // Compressed, the stream still ends properly (a chunked body's last chunk).
+    let gz = with_headers(
+        a,
+        &attr_of(&html, "csv", "href"),
+        "Accept-Encoding: gzip\r\n",
+    );
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert!(gz.body.ends_with(b"0\r\n\r\n"), "compressed CSV cut short");
     let text = csv.text();
     let mut lines = text.lines();
     assert_eq!(
@@ -346,6 +364,12 @@ fn search_and_errors(f: &Fixture) {
     let r = get(a, "/tx/12");
     assert_eq!(r.status, 400);
     assert!(r.text().contains("invalid_hash"));
+    // A path segment that is not UTF-8: the API's code, in a page.
+    let r = get(a, "/block/%FF");
+    assert_eq!(r.status, 400);
+    assert!(r
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/html")));
     let r = get(a, "/nowhere");
     assert_eq!(r.status, 404);
     assert!(r

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferrite_api::{AddressInfo, Tx, TxStatus};
 use ferrite_core::Address;
+use futures_util::StreamExt;
 use maud::{html, Markup};
 
 use super::layout::{short_status, tx_table};
@@ -18,6 +19,7 @@ use crate::http::address_api::{
     account_info, account_pool_part, history_after, history_page, pending_touching, HISTORY_PAGE,
     HISTORY_PENDING,
 };
+use crate::http::extract::ApiPath;
 use crate::http::query::page_params;
 use crate::http::tx_api::{confirmed, tx_answer};
 use crate::http::{extract, Api, ApiError};
@@ -27,6 +29,10 @@ use crate::store::{StoreRead, TxLocation};
 pub const EXPORT_STEP: usize = 500;
 /// CSV exports running at once: each holds a blocking thread while it reads; more get 503.
 pub const MAX_EXPORTS: usize = 2;
+/// How long an export waits for its client to take the next chunk before it gives up: a
+/// client that stops reading must not hold one of the [`MAX_EXPORTS`] slots (and a store
+/// snapshot) for as long as it keeps the connection open.
+pub const EXPORT_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The CSV export's header line.
 pub const CSV_HEADER: &str =
     "txid,block_height,block_hash,block_time,position,direction,from,to,amount,fee,nonce\n";
@@ -43,7 +49,7 @@ struct AddressView {
 /// first page), 25 confirmed transfers a page, older than `after`.
 pub(super) async fn address(
     State(api): State<Arc<Api>>,
-    Path(address): Path<String>,
+    ApiPath(address): ApiPath<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Page, ApiError> {
     let params = page_params(q.as_deref(), &["after"])?;
@@ -124,7 +130,7 @@ fn render(chrome: &Chrome, v: &AddressView) -> Markup {
 /// columns). 503 when [`MAX_EXPORTS`] are running.
 pub(super) async fn csv(
     State(api): State<Arc<Api>>,
-    Path(address): Path<String>,
+    ApiPath(address): ApiPath<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     page_params(q.as_deref(), &[])?;
@@ -139,15 +145,21 @@ pub(super) async fn csv(
     let view = api.node.view();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let decimals = api.chrome.decimals;
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
+        let send = |item| {
+            runtime
+                .block_on(tx.send_timeout(item, EXPORT_SEND_TIMEOUT))
+                .is_ok()
+        };
         let mut cursor = None;
         let mut first = Some(Bytes::from_static(CSV_HEADER.as_bytes()));
         loop {
             let chunk = match export_step(&view, &a, &mut cursor, decimals) {
                 Ok(rows) => rows,
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.message)));
+                    send(Err(std::io::Error::other(e.message)));
                     return;
                 }
             };
@@ -156,14 +168,16 @@ pub(super) async fn csv(
                 Some(head) => [head.to_vec(), chunk.into_bytes()].concat().into(),
                 None => Bytes::from(chunk),
             };
-            if tx.blocking_send(Ok(body)).is_err() || done {
+            if (!body.is_empty() && !send(Ok(body))) || done {
                 return;
             }
         }
     });
+    // Fused: the compression layer polls once more after the end.
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
-    });
+    })
+    .fuse();
     let name = format!("attachment; filename=\"{address}.csv\"");
     Ok((
         [

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use ferrite_api::BlockSummary;
 use maud::{html, Markup};
@@ -13,7 +13,9 @@ use super::layout::{address_link, short_status, tx_table, when_long};
 use super::{format, now, Chrome, Page};
 use crate::http::chain_api::{block_summary, recent_blocks, tx_page, TxPage, TXS_PER_PAGE};
 use crate::http::extract;
+use crate::http::extract::ApiPath;
 use crate::http::query::page_params;
+use crate::http::CACHEABLE_DEPTH;
 use crate::http::{Api, ApiError};
 use crate::store::StoreRead;
 
@@ -32,7 +34,7 @@ pub(super) async fn list_from_tip(
 /// `GET /blocks/{start_height}`: blocks from a height down.
 pub(super) async fn list(
     State(api): State<Arc<Api>>,
-    Path(start): Path<String>,
+    ApiPath(start): ApiPath<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Page, ApiError> {
     page_params(q.as_deref(), &[])?;
@@ -78,7 +80,7 @@ fn pager(newest: u64, oldest: u64, tip: u64) -> Markup {
 /// `GET /height/{height}`: redirects to the best-chain block at that height.
 pub(super) async fn at_height(
     State(api): State<Arc<Api>>,
-    Path(height): Path<String>,
+    ApiPath(height): ApiPath<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     page_params(q.as_deref(), &[])?;
@@ -103,7 +105,7 @@ struct BlockView {
 /// 25 in the page's own links).
 pub(super) async fn block(
     State(api): State<Arc<Api>>,
-    Path(hash): Path<String>,
+    ApiPath(hash): ApiPath<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Page, ApiError> {
     let params = page_params(q.as_deref(), &["start"])?;
@@ -134,7 +136,7 @@ pub(super) async fn block(
     let page = Page::new(title, main).live("tip");
     // A block 100 deep is final enough to cache, as the API does.
     Ok(match view.depth {
-        Some(d) if d >= crate::http::CACHEABLE_DEPTH => Page {
+        Some(d) if d >= CACHEABLE_DEPTH => Page {
             cache: "public, max-age=86400",
             live: "",
             ..page
@@ -149,6 +151,9 @@ fn block_view(chrome: &Chrome, v: &BlockView, now: u64) -> Markup {
         h1 { "Block " (b.height) }
         div data-part="standing" {
             @match v.depth {
+                // A deep page is cached for a day: no count that would go stale in caches.
+                Some(d) if d >= CACHEABLE_DEPTH => p.ok { "On the best chain, with more than "
+                    (CACHEABLE_DEPTH) " confirmations." },
                 Some(d) => p.ok { "On the best chain, " (d + 1) " confirmation" @if d > 0 { "s" } "." },
                 None => p.notice { "Not on this node's best chain: a side branch." },
             }

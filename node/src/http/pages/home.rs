@@ -34,10 +34,12 @@ pub struct Pace {
     pub hashrate: f64,
 }
 
-/// The pace of the last `window` blocks below the tip (two store reads); `None` at genesis.
+/// The pace of the last `window` blocks below the tip (two store reads); `None` below height
+/// 2. The window never reaches back to genesis, whose timestamp is configured rather than
+/// mined (a new chain's first block may come long after it).
 pub fn pace(c: &ChainView, window: u64) -> Result<Option<Pace>, ApiError> {
     let tip = c.tip_info()?;
-    let blocks = window.min(tip.height);
+    let blocks = window.min(tip.height.saturating_sub(1));
     if blocks == 0 {
         return Ok(None);
     }
@@ -57,6 +59,26 @@ pub fn pace(c: &ChainView, window: u64) -> Result<Option<Pace>, ApiError> {
         mean_secs: secs / blocks as f64,
         hashrate: work / secs,
     }))
+}
+
+/// The newest [`HOME_TXS`] confirmed transfers of `blocks` (newest block first), newest first:
+/// at most one read of each listed block.
+fn newest_transfers(c: &ChainView, blocks: &[BlockSummary]) -> Result<Vec<Tx>, ApiError> {
+    let mut out = Vec::new();
+    for b in blocks {
+        let need = HOME_TXS.saturating_sub(out.len()) as u64;
+        if need == 0 {
+            break;
+        }
+        if b.tx_count == 0 {
+            continue;
+        }
+        let start = b.tx_count.saturating_sub(need);
+        let mut txs = tx_page(c, &b.id, start, need as usize)?.txs;
+        txs.reverse();
+        out.extend(txs);
+    }
+    Ok(out)
 }
 
 /// What the home page shows, read from one view.
@@ -79,11 +101,7 @@ pub(super) async fn home(
             |_, pool| Ok((mempool_info(pool), pool.recent(HOME_TXS))),
             |c, (pool, recent)| {
                 let blocks = recent_blocks(c, None, HOME_BLOCKS)?;
-                // The newest block with transfers among those listed.
-                let confirmed = match blocks.iter().find(|b| b.tx_count > 0) {
-                    Some(b) => tx_page(c, &b.id, 0, HOME_TXS)?.txs,
-                    None => Vec::new(),
-                };
+                let confirmed = newest_transfers(c, &blocks)?;
                 Ok(Home {
                     pace: pace(c, PACE_WINDOW)?,
                     pending: recent_answer(&c.params().prefix, &recent),

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use ferrite_api::{MerkleProof, Tx, TxStatus};
 use maud::{html, Markup};
 
 use super::layout::{address_link, when_long};
 use super::{format, now, Chrome, Page};
 use crate::http::extract;
+use crate::http::extract::ApiPath;
 use crate::http::query::page_params;
 use crate::http::tx_api::{counted, pending, proof_of, tx_answer};
 use crate::http::{Api, ApiError};
@@ -17,7 +18,7 @@ use crate::http::{Api, ApiError};
 /// `GET /tx/{txid}`.
 pub(super) async fn tx(
     State(api): State<Arc<Api>>,
-    Path(txid): Path<String>,
+    ApiPath(txid): ApiPath<String>,
     RawQuery(q): RawQuery,
 ) -> Result<Page, ApiError> {
     page_params(q.as_deref(), &[])?;

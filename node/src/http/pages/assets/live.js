@@ -1,7 +1,8 @@
 // The explorer's only script. Without it every page is complete; with it:
 // - ages (`data-ts`) count up every 10 s;
 // - a page whose body lists events in `data-live` ("tip", "tx") follows /api/events and,
-//   at most once every 2 s, fetches itself again and swaps in each `data-part` element.
+//   at most once every 2 s, fetches itself again and swaps in each `data-part` element;
+//   if the node refuses the event stream, it does the same every 15 s.
 "use strict";
 (function () {
   function age(now, then) {
@@ -19,6 +20,7 @@
   setInterval(ages, 10000);
   var wanted = (document.body.getAttribute("data-live") || "").split(" ").filter(Boolean);
   if (!wanted.length || !window.EventSource) return;
+  var POLL_MS = 15000;
   var busy = false, timer = null, last = 0;
   function refresh() {
     if (timer) return;
@@ -43,7 +45,20 @@
       .catch(function () {})
       .then(function () { busy = false; });
   }
-  var events = new EventSource("/api/events");
-  wanted.forEach(function (name) { events.addEventListener(name, refresh); });
-  events.addEventListener("lagged", refresh);
+  // Opened once the page has loaded, so that the open stream never holds up its load event.
+  function follow() {
+    var events = new EventSource("/api/events");
+    wanted.forEach(function (name) { events.addEventListener(name, refresh); });
+    events.addEventListener("lagged", refresh);
+    // A page left (even into the back-forward cache) gives its connection back at once: a
+    // browser holds few connections per host, and the node counts streams per client.
+    window.addEventListener("pagehide", function () { events.close(); });
+    // A refused stream (the node's stream slots are full: 429 or 503) is not retried by the
+    // browser; the page then polls, slowly.
+    events.addEventListener("error", function () {
+      if (events.readyState === EventSource.CLOSED) setInterval(refresh, POLL_MS);
+    });
+  }
+  if (document.readyState === "complete") follow();
+  else window.addEventListener("load", follow);
 })();
