@@ -260,6 +260,16 @@ async fn count_requests(State(api): State<Arc<Api>>, req: Request, next: Next) -
     response
 }
 
+/// 405 for a route that exists without the request's method (JSON, or a page on the
+/// explorer's routes, whose layer draws the error).
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::status(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
 /// The API's router.
 pub fn router(api: Arc<Api>) -> Router {
     let cors = CorsLayer::new()
@@ -273,13 +283,7 @@ pub fn router(api: Arc<Api>) -> Router {
         ))
         .merge(pages::routes(api.clone()))
         .fallback(pages::fallback)
-        .method_not_allowed_fallback(|| async {
-            ApiError::status(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this route does not take that method",
-            )
-        })
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -370,6 +370,13 @@ fn search_and_errors(f: &Fixture) {
     assert!(r
         .header("content-type")
         .is_some_and(|t| t.starts_with("text/html")));
+    // A method a page does not take: 405, as a page.
+    let r = ferrite_tests::http::request(a, "POST", "/blocks", b"");
+    assert_eq!(r.status, 405);
+    assert!(r
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/html")));
+    assert!(r.text().contains("method_not_allowed"));
     let r = get(a, "/nowhere");
     assert_eq!(r.status, 404);
     assert!(r

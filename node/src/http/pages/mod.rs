@@ -140,6 +140,7 @@ pub fn routes(api: Arc<Api>) -> Router<Arc<Api>> {
         .route("/api", get(apidoc::page))
         .route("/search", get(search::search))
         .route("/assets/{name}", get(assets::asset))
+        .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(api, render))
 }
 
