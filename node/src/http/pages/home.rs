@@ -8,7 +8,7 @@ use axum::extract::{RawQuery, State};
 use ferrite_api::{BlockSummary, MempoolInfo, MempoolTx, Tx};
 use maud::{html, Markup};
 
-use super::layout::{address_link, block_link, card, tx_link, tx_table, when};
+use super::layout::{address_link, block_link, card, transfer_table, tx_table, when, TransferRow};
 use super::{format, now, Chrome, Page};
 use crate::chain::ChainView;
 use crate::http::address_api::{mempool_info, recent_answer};
@@ -179,22 +179,13 @@ pub fn blocks_table(chrome: &Chrome, blocks: &[BlockSummary], now: u64) -> Marku
 
 /// A table of pending transfers (home and mempool pages).
 pub fn pending_table(chrome: &Chrome, txs: &[MempoolTx]) -> Markup {
-    html! {
-        div.scroll { table {
-            thead { tr { th { "Transfer" } th { "From" } th { "To" } th.num { "Amount" }
-                th.num { "Fee" } } }
-            tbody {
-                @for t in txs {
-                    tr {
-                        td { (tx_link(&t.txid)) }
-                        td { (address_link(&t.from)) }
-                        td { (address_link(&t.to)) }
-                        td.num { (chrome.coins(t.amount.0)) }
-                        td.num { (chrome.coins(t.fee.0)) }
-                    }
-                }
-                @if txs.is_empty() { tr { td.muted colspan="5" { "None pending." } } }
-            }
-        } }
-    }
+    let rows = txs.iter().map(|t| TransferRow {
+        txid: &t.txid,
+        from: &t.from,
+        to: &t.to,
+        amount: t.amount.0,
+        fee: t.fee.0,
+        status: None,
+    });
+    transfer_table(chrome, rows, false, "None pending.")
 }

@@ -116,31 +116,68 @@ pub fn card(label: &str, value: Markup) -> Markup {
     }
 }
 
-/// A table of transfers: id, from, to, amount, fee, and `status` for each.
+/// One row of a transfer table.
+pub struct TransferRow<'a> {
+    /// The transfer's id.
+    pub txid: &'a ferrite_core::Hash,
+    /// Sender address.
+    pub from: &'a str,
+    /// Recipient address.
+    pub to: &'a str,
+    /// Amount, base units.
+    pub amount: u64,
+    /// Fee, base units.
+    pub fee: u64,
+    /// The status cell, for tables that have one.
+    pub status: Option<Markup>,
+}
+
+/// A table of transfers: id, from, to, amount, fee, and a status column when `with_status`;
+/// `empty` is the text of an empty table.
+pub fn transfer_table<'a>(
+    chrome: &Chrome,
+    rows: impl IntoIterator<Item = TransferRow<'a>>,
+    with_status: bool,
+    empty: &str,
+) -> Markup {
+    let rows: Vec<TransferRow<'a>> = rows.into_iter().collect();
+    let columns = if with_status { 6 } else { 5 };
+    html! {
+        div.scroll { table {
+            thead { tr { th { "Transfer" } th { "From" } th { "To" } th.num { "Amount" }
+                th.num { "Fee" } @if with_status { th { "Status" } } } }
+            tbody {
+                @for r in &rows {
+                    tr {
+                        td { (tx_link(r.txid)) }
+                        td { (address_link(r.from)) }
+                        td { (address_link(r.to)) }
+                        td.num { (chrome.coins(r.amount)) }
+                        td.num { (chrome.coins(r.fee)) }
+                        @if let Some(status) = &r.status { td { (status) } }
+                    }
+                }
+                @if rows.is_empty() { tr { td.muted colspan=(columns) { (empty) } } }
+            }
+        } }
+    }
+}
+
+/// A table of confirmed or pending transfers with `status` for each.
 pub fn tx_table(
     chrome: &Chrome,
     txs: &[ferrite_api::Tx],
     status: impl Fn(&ferrite_api::Tx) -> Markup,
 ) -> Markup {
-    html! {
-        div.scroll { table {
-            thead { tr { th { "Transfer" } th { "From" } th { "To" } th.num { "Amount" }
-                th.num { "Fee" } th { "Status" } } }
-            tbody {
-                @for t in txs {
-                    tr {
-                        td { (tx_link(&t.txid)) }
-                        td { (address_link(&t.from)) }
-                        td { (address_link(&t.to)) }
-                        td.num { (chrome.coins(t.amount.0)) }
-                        td.num { (chrome.coins(t.fee.0)) }
-                        td { (status(t)) }
-                    }
-                }
-                @if txs.is_empty() { tr { td.muted colspan="6" { "None." } } }
-            }
-        } }
-    }
+    let rows = txs.iter().map(|t| TransferRow {
+        txid: &t.txid,
+        from: &t.from,
+        to: &t.to,
+        amount: t.amount.0,
+        fee: t.fee.0,
+        status: Some(status(t)),
+    });
+    transfer_table(chrome, rows, true, "None.")
 }
 
 /// "confirmed at height N" or "pending", for a transfer table.
