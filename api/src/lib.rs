@@ -27,4 +27,6 @@ pub use event::{LaggedEvent, TipEvent, TxEvent};
 pub use mempool::{FeeEstimates, FeeGroup, MempoolInfo, MempoolTx};
 pub use node::{BestHeader, NodeInfo, NotReady, Peer, Ready, TipInfo};
 pub use scalar::{Amount, DecimalError, HashHex, WorkHex, DECIMAL_PATTERN};
-pub use tx::{ConfirmedStatus, MerkleProof, PendingStatus, Tx, TxStatus};
+pub use tx::{
+    ConfirmedStatus, DropReason, Dropped, MerkleProof, PendingStatus, PoolLimit, Tx, TxStatus,
+};

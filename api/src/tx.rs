@@ -73,14 +73,75 @@ pub struct ConfirmedStatus {
 }
 
 /// Not in a best-chain block: pending in the mempool, or (`in_mempool` false) listed from a
-/// block off the best chain.
+/// block off the best chain, or dropped from the mempool (`dropped` says why).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = PendingTxStatus)]
 pub struct PendingStatus {
     /// Always false.
     pub confirmed: bool,
-    /// True while in the mempool; false for a transfer listed from a side-branch block.
+    /// True while in the mempool; false for a transfer listed from a side-branch block or
+    /// dropped from the mempool.
     pub in_mempool: bool,
+    /// Why and when the transfer left the mempool without being mined, while the node
+    /// remembers it (a bounded number of the latest departures). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<Dropped>,
+}
+
+/// Why and when a transfer left the mempool without being mined. The fields after `time`
+/// appear with the reasons that have them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = DroppedTx)]
+pub struct Dropped {
+    /// Why it left.
+    pub reason: DropReason,
+    /// When it left (Unix seconds).
+    pub time: u64,
+    /// `replaced`: the replacement's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HashHex>)]
+    pub replaced_by: Option<Hash>,
+    /// `evicted`: the limit the pool was over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<PoolLimit>,
+    /// `reorg` and `no_longer_applies`: the rule that refused it (as in a `rejected` error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The earlier nonce of the same sender that left first for `reason`, taking this one
+    /// with it (a later nonce cannot be mined without it). Absent when this one left itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<HashHex>)]
+    pub after: Option<Hash>,
+}
+
+/// Why a transfer left the mempool without being mined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// A transfer with the same sender and nonce paying enough more took its place.
+    Replaced,
+    /// The pool was full and this paid the lowest fee.
+    Evicted,
+    /// It waited longer than the pool's expiry.
+    Expired,
+    /// It was in a block that left the best chain and the pool refused it back.
+    Reorg,
+    /// Another transfer with the same sender and nonce was mined.
+    NonceUsed,
+    /// After a new tip the sender's balance no longer covers it.
+    Unpayable,
+    /// A block template found it no longer applies to the tip's state.
+    NoLongerApplies,
+}
+
+/// A mempool size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolLimit {
+    /// The most transfers held.
+    MaxCount,
+    /// The most bytes held.
+    MaxBytes,
 }
 
 impl ConfirmedStatus {
@@ -102,12 +163,23 @@ impl TxStatus {
     pub const IN_MEMPOOL: TxStatus = TxStatus::Pending(PendingStatus {
         confirmed: false,
         in_mempool: true,
+        dropped: None,
     });
     /// In a block off the best chain, and not in the mempool.
     pub const OFF_BEST_CHAIN: TxStatus = TxStatus::Pending(PendingStatus {
         confirmed: false,
         in_mempool: false,
+        dropped: None,
     });
+
+    /// Dropped from the mempool.
+    pub fn dropped(d: Dropped) -> TxStatus {
+        TxStatus::Pending(PendingStatus {
+            confirmed: false,
+            in_mempool: false,
+            dropped: Some(d),
+        })
+    }
 }
 
 /// The path from a transfer's leaf to its block's merkle root.

@@ -22,7 +22,7 @@ use ferrite_core::{
 use tokio::sync::broadcast;
 
 use crate::chain::{Chain, ChainError, ChainView, Submitted, TipInfo};
-use crate::mempool::{Mempool, MempoolConfig, MempoolError};
+use crate::mempool::{DropReason, Mempool, MempoolConfig, MempoolError};
 use crate::store::{PeerStore, StoreRead};
 pub use crate::verified::CheckedBlock;
 use crate::verified::VerifiedTx;
@@ -512,8 +512,13 @@ impl Node {
                 Err(BlockError::Tx { index, error }) => {
                     if let Some(bad) = txs.get(index) {
                         tracing::debug!(tx = %bad.id(), %error, "dropping a pending transfer that no longer applies");
-                        self.mempool()
-                            .remove_with_successors(&bad.tx.sender_address(), bad.tx.nonce);
+                        let reason = DropReason::NoLongerApplies(error);
+                        self.mempool().remove_with_successors(
+                            &bad.tx.sender_address(),
+                            bad.tx.nonce,
+                            reason,
+                            self.now(),
+                        );
                     }
                     txs.truncate(index);
                 }

@@ -84,6 +84,11 @@ impl VerifiedTx {
         self.tx.id()
     }
 
+    /// The transfer and its id.
+    pub fn identified(&self) -> &IdentifiedTx {
+        &self.tx
+    }
+
     /// The transfer and its id, giving up the proof of the signature.
     pub fn into_identified(self) -> IdentifiedTx {
         self.tx

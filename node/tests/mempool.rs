@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use ferrite_core::dev::dev_key;
 use ferrite_core::ledger::TxError;
 use ferrite_core::{Account, Address, Hash, SignedTransaction, Transaction};
-use ferrite_node::mempool::{Mempool, MempoolConfig, MempoolError, MAX_NONCE_GAP};
+use ferrite_node::mempool::{
+    DropReason, Mempool, MempoolConfig, MempoolError, PoolLimit, MAX_NONCE_GAP,
+};
 use ferrite_node::verified::VerifiedTx;
 
 const CHAIN: Hash = Hash([42; 32]);
@@ -44,6 +46,14 @@ impl AddTx for Mempool {
 
 fn pool() -> Mempool {
     Mempool::new(MempoolConfig::default())
+}
+
+/// What the pool remembers of `t` leaving: (reason, the earlier nonce it went with, when).
+fn why(p: &Mempool, t: &SignedTransaction) -> Option<(DropReason, Option<Hash>, u64)> {
+    p.dropped(&t.id()).map(|d| {
+        assert_eq!(d.tx.tx(), t, "the record keeps the transfer itself");
+        (d.reason.clone(), d.after, d.time)
+    })
 }
 
 #[test]
@@ -186,10 +196,41 @@ fn replacement_needs_a_ten_percent_bump() {
             got: 10_999
         })
     );
+    assert_eq!(why(&p, &old), None, "a refused replacement drops nothing");
     let new = tx(0, 0, 12, 11_000);
-    p.add_tx(new, rich(), NOW).unwrap();
+    p.add_tx(new, rich(), NOW + 5).unwrap();
     assert!(!p.contains(&old.id()) && p.contains(&new.id()));
     assert_eq!(p.len(), 1);
+    let by = DropReason::Replaced { by: new.id() };
+    assert_eq!(why(&p, &old), Some((by, None, NOW + 5)));
+    assert_eq!(why(&p, &new), None);
+    // Replaced back (a higher fee still): the record of the first is gone, the second's made.
+    let old_again = Transaction {
+        fee: 20_000,
+        ..old.tx
+    }
+    .sign(&dev_key(0), &CHAIN);
+    p.add_tx(old_again, rich(), NOW + 6).unwrap();
+    assert_eq!(
+        why(&p, &new).map(|w| w.0),
+        Some(DropReason::Replaced { by: old_again.id() })
+    );
+}
+
+#[test]
+fn a_transfer_back_in_the_pool_is_no_longer_dropped() {
+    let mut p = pool();
+    let t = tx(0, 0, 10, 1_000);
+    p.add_tx(t, rich(), NOW).unwrap();
+    p.expire(NOW + ferrite_node::mempool::DEFAULT_EXPIRY_SECS + 1);
+    assert_eq!(why(&p, &t).map(|w| w.0), Some(DropReason::Expired));
+    p.add_tx(
+        t,
+        rich(),
+        NOW + 2 * ferrite_node::mempool::DEFAULT_EXPIRY_SECS,
+    )
+    .unwrap();
+    assert_eq!(why(&p, &t), None);
 }
 
 #[test]
@@ -224,6 +265,9 @@ fn full_pool_evicts_the_lowest_fee_and_its_successors() {
     p.add_tx(better, rich(), NOW).unwrap();
     assert!(!p.contains(&low0.id()) && !p.contains(&low1.id()));
     assert!(p.contains(&better.id()));
+    let evicted = DropReason::Evicted(PoolLimit::Count);
+    assert_eq!(why(&p, &low0), Some((evicted.clone(), None, NOW)));
+    assert_eq!(why(&p, &low1), Some((evicted, Some(low0.id()), NOW)));
     // Not better than the lowest: refused.
     p.add_tx(tx(3, 0, 10, 1_200), rich(), NOW).unwrap();
     assert_eq!(p.len(), 3);
@@ -234,15 +278,42 @@ fn full_pool_evicts_the_lowest_fee_and_its_successors() {
 }
 
 #[test]
+fn byte_limit_eviction_names_the_byte_limit() {
+    let size = ferrite_core::transaction::SIGNED_TX_LEN;
+    let mut p = Mempool::new(MempoolConfig {
+        max_bytes: 2 * size,
+        ..Default::default()
+    });
+    let low = tx(0, 0, 10, 1_000);
+    p.add_tx(low, rich(), NOW).unwrap();
+    p.add_tx(tx(1, 0, 10, 2_000), rich(), NOW).unwrap();
+    p.add_tx(tx(2, 0, 10, 3_000), rich(), NOW).unwrap();
+    assert_eq!(p.len(), 2);
+    let evicted = DropReason::Evicted(PoolLimit::Bytes);
+    assert_eq!(why(&p, &low), Some((evicted, None, NOW)));
+}
+
+#[test]
 fn expiry() {
     let mut p = pool();
-    p.add_tx(tx(0, 0, 10, 1_000), rich(), NOW).unwrap();
-    p.add_tx(tx(1, 0, 10, 1_000), rich(), NOW + 100).unwrap();
-    assert_eq!(
-        p.expire(NOW + ferrite_node::mempool::DEFAULT_EXPIRY_SECS + 1),
-        1
+    let (old, old_next, young) = (
+        tx(0, 0, 10, 1_000),
+        tx(0, 1, 10, 1_000),
+        tx(1, 0, 10, 1_000),
     );
+    p.add_tx(old, rich(), NOW).unwrap();
+    p.add_tx(young, rich(), NOW + 100).unwrap();
+    p.add_tx(old_next, rich(), NOW + 100).unwrap();
+    let later = NOW + ferrite_node::mempool::DEFAULT_EXPIRY_SECS + 1;
+    assert_eq!(p.expire(later), 2, "the old one and its later nonce");
     assert_eq!(p.len(), 1);
+    assert_eq!(why(&p, &old), Some((DropReason::Expired, None, later)));
+    let after_old = Some(old.id());
+    assert_eq!(
+        why(&p, &old_next),
+        Some((DropReason::Expired, after_old, later))
+    );
+    assert_eq!(why(&p, &young), None);
 }
 
 #[test]
@@ -274,8 +345,49 @@ fn tip_change_drops_mined_used_and_unaffordable() {
     );
     let touched: HashSet<Address> = state.keys().copied().collect();
     let account = |a: &Address| state.get(a).copied().unwrap_or_default();
-    p.on_tip_change(&[a0.id()], vec![], &touched, &account, NOW);
+    p.on_tip_change(&[a0.id()], vec![], &touched, &account, NOW + 9);
     assert!(!p.contains(&a0.id()) && p.contains(&a1.id()) && !p.contains(&b0.id()));
+    assert_eq!(why(&p, &a0), None, "mined is not dropped");
+    assert_eq!(why(&p, &b0), Some((DropReason::Unpayable, None, NOW + 9)));
+}
+
+#[test]
+fn tip_change_names_a_nonce_used_by_another_transfer() {
+    let mut p = pool();
+    let (a0, a1) = (tx(0, 0, 10, 1_000), tx(0, 1, 10, 1_000));
+    p.add_tx(a0, rich(), NOW).unwrap();
+    p.add_tx(a1, rich(), NOW).unwrap();
+    // A different transfer with nonce 0 was mined: a0 can never be; a1 still can.
+    let moved = Account {
+        balance: 1_000_000,
+        nonce: 1,
+    };
+    let touched: HashSet<Address> = [dev_key(0).address()].into();
+    p.on_tip_change(&[Hash([5; 32])], vec![], &touched, &|_| moved, NOW);
+    assert_eq!(why(&p, &a0), Some((DropReason::NonceUsed, None, NOW)));
+    assert!(p.contains(&a1.id()));
+}
+
+#[test]
+fn reorg_remembers_returned_transfers_the_pool_refuses() {
+    let mut p = pool();
+    // x0 was mined in a block now disconnected; the new branch mined a conflicting y0 (same
+    // sender and nonce) and, on both branches, z0.
+    let (x0, z0) = (tx(0, 0, 10, 1_000), tx(1, 0, 10, 1_000));
+    let y0 = tx(0, 0, 99, 1_000);
+    let after = Account {
+        balance: 1_000_000,
+        nonce: 1,
+    };
+    let touched: HashSet<Address> = [dev_key(0).address(), dev_key(1).address()].into();
+    p.on_tip_change(&[y0.id(), z0.id()], vec![x0, z0], &touched, &|_| after, NOW);
+    let refused = DropReason::Reorg(MempoolError::NonceTooLow {
+        expected: 1,
+        got: 0,
+    });
+    assert_eq!(why(&p, &x0), Some((refused, None, NOW)));
+    assert_eq!(why(&p, &z0), None, "mined again on the new branch");
+    assert!(p.is_empty());
 }
 
 #[test]

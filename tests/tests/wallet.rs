@@ -532,3 +532,106 @@ fn a_node_that_is_catching_up_gets_no_transfer_and_a_balance_with_a_warning() {
     assert_eq!(ok_json(&out)["syncing"], false);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("catching up"));
 }
+
+/// A transfer replaced by a higher fee while `send` waits for it: `send` stops waiting at once
+/// with exit 12 naming the replacement, and `tx` says the same.
+#[test]
+fn send_stops_waiting_when_its_transfer_is_replaced() {
+    use ferrite_core::encoding::{Decode, Encode};
+    use ferrite_tests::http::{get, request};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    std::fs::write(d.join("pass.txt"), "correct horse battery\n").unwrap();
+    // Not mining: the transfer stays pending until it is replaced.
+    let node = Running::node(&[
+        "--dev",
+        "--mine",
+        "false",
+        "--data-dir",
+        d.join("data").to_str().unwrap(),
+    ]);
+    let http = node.http_addr();
+    let url = format!("http://{http}");
+    let alice_key = ferrite_core::dev::dev_key(1);
+    let secret = hex::encode(*alice_key.to_bytes());
+    ok_json(&wallet(
+        &d,
+        &url,
+        &["--json", "import", "--name", "alice"],
+        &secret,
+    ));
+    let bob = ferrite_core::dev::dev_key(7)
+        .address()
+        .to_bech32(&ferrite_core::AddressPrefix::new("dfe").unwrap());
+    let waiting = {
+        let (d, url, bob) = (d.clone(), url.clone(), bob.clone());
+        std::thread::spawn(move || {
+            let args = [
+                "--json",
+                "--wallet",
+                "alice",
+                "send",
+                "--to",
+                &bob,
+                "--amount",
+                "2",
+                "--yes",
+                "--timeout",
+                "120",
+            ];
+            wallet(&d, &url, &args, "")
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let sent = loop {
+        let recent = get(http, "/api/mempool/recent").json();
+        if let Some(txid) = recent[0]["txid"].as_str() {
+            break txid.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the send never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let raw = get(http, &format!("/api/tx/{sent}/raw")).body;
+    let old = ferrite_core::SignedTransaction::decode(&raw).expect("a signed transfer");
+    let genesis: ferrite_core::Hash = get(http, "/api/node/info").json()["genesis"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let better = ferrite_core::Transaction {
+        fee: old.tx.fee * 2,
+        ..old.tx
+    }
+    .sign(&alice_key, &genesis);
+    let r = request(
+        http,
+        "POST",
+        "/api/tx",
+        hex::encode(better.encode()).as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = waiting.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "stderr: {err}");
+    let v: Value = serde_json::from_slice(&out.stderr).unwrap_or_else(|e| panic!("{e}: {err}"));
+    assert_eq!(v["error"], "dropped", "{v}");
+    assert_eq!(v["txid"], sent.as_str(), "{v}");
+    let message = v["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains(&format!("replaced by {}", better.id())),
+        "{v}"
+    );
+    let v = ok_json(&wallet(&d, &url, &["--json", "tx", &sent], ""));
+    assert_eq!(v["dropped"]["reason"], "replaced", "{v}");
+    assert_eq!(v["dropped"]["replaced_by"], better.id().to_string(), "{v}");
+    let out = wallet(&d, &url, &["tx", &sent], "");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("status: dropped from the node's mempool: replaced by"),
+        "{text}"
+    );
+    node.terminate(20);
+}

@@ -30,7 +30,8 @@ Exit codes:
   8  insufficient funds
   9  sent but not confirmed within --timeout
   10 cancelled at the confirmation prompt
-  11 the node is still catching up (send refuses; balance warns)";
+  11 the node is still catching up (send refuses; balance warns)
+  12 sent, then dropped from the node's mempool while send waited";
 
 /// Ferrite wallet: keys, transfers, history. Keys stay on this machine, encrypted; the wallet
 /// talks to a node's HTTP API only to read the chain and submit signed transfers.

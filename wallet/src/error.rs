@@ -51,6 +51,14 @@ pub enum WalletError {
         /// Seconds waited.
         secs: u64,
     },
+    /// The transfer was sent, then left the node's mempool without being mined.
+    #[error("transaction {txid} was dropped from the node's mempool: {}", why_dropped(.dropped))]
+    Dropped {
+        /// The transfer.
+        txid: String,
+        /// What the node says happened.
+        dropped: Box<ferrite_api::Dropped>,
+    },
     /// The user said no.
     #[error("cancelled; nothing was sent")]
     Aborted,
@@ -87,6 +95,7 @@ impl WalletError {
             WalletError::NotConfirmed { .. } => 9,
             WalletError::Aborted => 10,
             WalletError::NodeSyncing { .. } => 11,
+            WalletError::Dropped { .. } => 12,
             WalletError::Node(_) | WalletError::Io(_) | WalletError::Internal(_) => 1,
         }
     }
@@ -104,9 +113,34 @@ impl WalletError {
             WalletError::NotConfirmed { .. } => "not_confirmed",
             WalletError::Aborted => "aborted",
             WalletError::NodeSyncing { .. } => "node_syncing",
+            WalletError::Dropped { .. } => "dropped",
             WalletError::Node(_) => "node_error",
             WalletError::Io(_) => "io",
             WalletError::Internal(_) => "internal",
         }
     }
+}
+
+/// A departure from the mempool in words: the reason, and what it names.
+pub fn why_dropped(d: &ferrite_api::Dropped) -> String {
+    use ferrite_api::DropReason;
+    let mut out = match d.reason {
+        DropReason::Replaced => "replaced".to_string(),
+        DropReason::Evicted => "evicted (the pool was full)".to_string(),
+        DropReason::Expired => "expired (waited too long)".to_string(),
+        DropReason::Reorg => "its block left the best chain and it was refused back".to_string(),
+        DropReason::NonceUsed => "another transfer with its nonce was mined".to_string(),
+        DropReason::Unpayable => "the balance no longer covers it".to_string(),
+        DropReason::NoLongerApplies => "it no longer applies".to_string(),
+    };
+    if let Some(by) = &d.replaced_by {
+        out.push_str(&format!(" by {by}"));
+    }
+    if let Some(rule) = &d.rule {
+        out.push_str(&format!(" ({})", crate::client::one_line(rule)));
+    }
+    if let Some(first) = &d.after {
+        out.push_str(&format!(", with the earlier transfer {first}"));
+    }
+    out
 }

@@ -46,7 +46,9 @@ fn main() {
         .init();
     if let Err(e) = ferrite_wallet::commands::run(&cli) {
         let txid = match &e {
-            WalletError::NotConfirmed { txid, .. } => Some(txid.as_str()),
+            WalletError::NotConfirmed { txid, .. } | WalletError::Dropped { txid, .. } => {
+                Some(txid.as_str())
+            }
             _ => None,
         };
         report(cli.json, e.code(), &e.to_string(), e.exit_code(), txid);

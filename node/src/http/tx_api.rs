@@ -9,7 +9,9 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use ferrite_api::{Amount, ConfirmedStatus, MerkleProof, Tx, TxStatus};
+use ferrite_api::{
+    Amount, ConfirmedStatus, DropReason, Dropped, MerkleProof, PoolLimit, Tx, TxStatus,
+};
 use ferrite_core::encoding::{Decode, Encode};
 use ferrite_core::{AddressPrefix, Hash, SignedTransaction};
 
@@ -17,7 +19,7 @@ use super::doc::{BadRequest, Internal, NotFound, PayloadTooLarge, RawBytes};
 use super::extract::{self, ApiPath, TxidParam};
 use super::{cache_control, Api, ApiError, NO_CACHE};
 use crate::chain::ChainView;
-use crate::mempool::Mempool;
+use crate::mempool::{self, Mempool};
 use crate::node::SubmitTxError;
 use crate::store::StoreRead;
 use crate::store::TxLocation;
@@ -54,30 +56,39 @@ pub(super) fn confirmed(
     Ok((tx, status, depth))
 }
 
-/// Where a transaction is: in a best-chain block (with its depth), or in the mempool (`pending`
-/// is the mempool's copy, looked up with the same view).
+/// What the mempool knows of a transfer: it holds it, or remembers why it left.
+pub(crate) enum InPool {
+    /// Pending.
+    Pending(SignedTransaction),
+    /// Left without being mined.
+    Dropped(SignedTransaction, Dropped),
+}
+
+/// Where a transaction is: in a best-chain block (with its depth), in the mempool, or dropped
+/// from it (`pending` is what the mempool knows, looked up with the same view).
 pub(super) fn lookup(
     c: &ChainView,
-    pending: Option<SignedTransaction>,
+    pending: Option<InPool>,
     txid: &Hash,
 ) -> Result<(SignedTransaction, TxStatus, Option<u64>), ApiError> {
     if let Some(loc) = c.tx_location(txid)? {
         let (tx, status, depth) = confirmed(c, &loc)?;
         return Ok((tx, TxStatus::Confirmed(status), Some(depth)));
     }
-    if let Some(tx) = pending {
-        return Ok((tx, TxStatus::IN_MEMPOOL, None));
+    match pending {
+        Some(InPool::Pending(tx)) => Ok((tx, TxStatus::IN_MEMPOOL, None)),
+        Some(InPool::Dropped(tx, d)) => Ok((tx, TxStatus::dropped(d), None)),
+        None => Err(ApiError::not_found(format!(
+            "transaction {txid} is unknown"
+        ))),
     }
-    Err(ApiError::not_found(format!(
-        "transaction {txid} is unknown"
-    )))
 }
 
 /// Like [`lookup`], with the confirmation count in a confirmed status (for answers that are
 /// never cached).
 pub(super) fn counted(
     c: &ChainView,
-    pending: Option<SignedTransaction>,
+    pending: Option<InPool>,
     txid: &Hash,
 ) -> Result<(SignedTransaction, TxStatus), ApiError> {
     let (tx, mut status, depth) = lookup(c, pending, txid)?;
@@ -87,9 +98,51 @@ pub(super) fn counted(
     Ok((tx, status))
 }
 
-/// The mempool's copy of `txid`, if any (the pool part of a lookup).
-pub(super) fn pending(pool: &Mempool, txid: Hash) -> Result<Option<SignedTransaction>, ApiError> {
-    Ok(pool.get(&txid))
+/// What the mempool knows of `txid`, if anything (the pool part of a lookup).
+pub(super) fn pending(pool: &Mempool, txid: Hash) -> Result<Option<InPool>, ApiError> {
+    if let Some(tx) = pool.get(&txid) {
+        return Ok(Some(InPool::Pending(tx)));
+    }
+    Ok(pool
+        .dropped(&txid)
+        .map(|d| InPool::Dropped(*d.tx.tx(), dropped_answer(d))))
+}
+
+/// The answer's account of a departure.
+fn dropped_answer(d: &mempool::Dropped) -> Dropped {
+    let mut out = Dropped {
+        reason: DropReason::Expired,
+        time: d.time,
+        replaced_by: None,
+        limit: None,
+        rule: None,
+        after: d.after,
+    };
+    out.reason = match &d.reason {
+        mempool::DropReason::Replaced { by } => {
+            out.replaced_by = Some(*by);
+            DropReason::Replaced
+        }
+        mempool::DropReason::Evicted(limit) => {
+            out.limit = Some(match limit {
+                mempool::PoolLimit::Count => PoolLimit::MaxCount,
+                mempool::PoolLimit::Bytes => PoolLimit::MaxBytes,
+            });
+            DropReason::Evicted
+        }
+        mempool::DropReason::Expired => DropReason::Expired,
+        mempool::DropReason::Reorg(e) => {
+            out.rule = Some(e.rule().to_string());
+            DropReason::Reorg
+        }
+        mempool::DropReason::NonceUsed => DropReason::NonceUsed,
+        mempool::DropReason::Unpayable => DropReason::Unpayable,
+        mempool::DropReason::NoLongerApplies(e) => {
+            out.rule = Some(e.rule().to_string());
+            DropReason::NoLongerApplies
+        }
+    };
+    out
 }
 
 /// A transfer

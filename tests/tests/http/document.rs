@@ -45,6 +45,15 @@ fn validate(doc: &Value, schema: &Value, answer: &Value, what: &str) {
     );
 }
 
+/// Checks the 200 answer of `GET pattern` (a path of the document, asked with real values)
+/// against the document's schema for it.
+pub(super) fn check_answer(f: &Fixture, pattern: &str, answer: &Value) {
+    let doc = get(f.http, "/api/openapi.json").json();
+    let op = &doc["paths"][pattern]["get"];
+    let schema = answer_schema(&doc, op, 200).unwrap_or_else(|| panic!("{pattern}: no schema"));
+    validate(&doc, schema, answer, pattern);
+}
+
 /// Real values for each path parameter: a block 20 deep and one of its transfers, its sender,
 /// and a history cursor of that sender.
 fn parameters(f: &Fixture) -> Vec<(&'static str, String)> {

@@ -438,4 +438,48 @@ fn other_pages(f: &Fixture) {
     let r = request_over(s, a, "POST", "/broadcast", format!("tx={hex}").as_bytes());
     assert_ne!(r.status, 200);
     assert!(!by_id(&r.text(), "rule").is_empty());
+    a_replaced_transfer_says_by_which(f, tx);
+}
+
+/// A pending transfer replaced by a higher fee is not "unknown": the API and its page say it
+/// was replaced, by which transfer, and the API's answer fits the document.
+fn a_replaced_transfer_says_by_which(f: &Fixture, old: ferrite_core::SignedTransaction) {
+    let a = f.http;
+    let key = (0..20u32)
+        .map(ferrite_core::dev::dev_key)
+        .find(|k| k.public_key() == old.tx.sender)
+        .expect("the sender is a dev key");
+    let better = Transaction {
+        fee: old.tx.fee * 2,
+        ..old.tx
+    }
+    .sign(&key, &f.genesis.params.genesis_hash);
+    let hex: String = better.encode().iter().map(|b| format!("{b:02x}")).collect();
+    let r = ferrite_tests::http::request(a, "POST", "/api/tx", hex.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = get(a, &format!("/api/tx/{}", old.id())).json();
+    super::document::check_answer(f, "/api/tx/{txid}", &v);
+    assert_eq!(v["txid"], old.id().to_string());
+    assert_eq!(v["status"]["in_mempool"], false, "{v}");
+    let dropped = &v["status"]["dropped"];
+    assert_eq!(dropped["reason"], "replaced", "{v}");
+    assert_eq!(dropped["replaced_by"], better.id().to_string(), "{v}");
+    assert!(dropped.get("after").is_none(), "{v}");
+    let status = get(a, &format!("/api/tx/{}/status", old.id())).json();
+    super::document::check_answer(f, "/api/tx/{txid}/status", &status);
+    assert_eq!(&status, &v["status"]);
+    let html = page(a, &format!("/tx/{}", old.id()));
+    assert_eq!(attr_of(&html, "tx-status", "data-state"), "dropped");
+    assert_eq!(attr_of(&html, "tx-status", "data-reason"), "replaced");
+    assert!(
+        html.contains(&format!("/tx/{}", better.id())),
+        "no link to the replacement"
+    );
+    let html = page(a, &format!("/tx/{}", better.id()));
+    assert_eq!(attr_of(&html, "tx-status", "data-state"), "pending");
+    // Search finds the dropped transfer too.
+    assert_eq!(
+        redirect(a, &format!("/search?q={}", old.id())),
+        format!("/tx/{}", old.id())
+    );
 }

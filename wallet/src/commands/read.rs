@@ -8,7 +8,7 @@ use super::output::Out;
 use super::{node_prefix, own_address, parse_address};
 use crate::client::{catching_up, one_line, Client, Tx, TxStatus};
 use crate::config::Settings;
-use crate::error::WalletError;
+use crate::error::{why_dropped, WalletError};
 
 /// A decimal amount of base units the node sent as a string (they may exceed JSON's safe
 /// integers), as a signed amount that fits the ledger.
@@ -145,13 +145,18 @@ pub(super) fn tx(s: &Settings, txid: &str, out: &Out) -> Result<(), WalletError>
         TxStatus::Confirmed(c) => Some(c),
         TxStatus::Pending(_) => None,
     };
-    let state = match confirmed {
-        Some(c) => format!(
+    let dropped = match &status {
+        TxStatus::Pending(p) => p.dropped.as_ref(),
+        TxStatus::Confirmed(_) => None,
+    };
+    let state = match (confirmed, dropped) {
+        (Some(c), _) => format!(
             "confirmed in block {} ({} confirmations)",
             c.block_height,
             c.confirmations.unwrap_or(0)
         ),
-        None => "pending in the mempool".to_string(),
+        (None, Some(d)) => format!("dropped from the node's mempool: {}", why_dropped(d)),
+        (None, None) => "pending in the mempool".to_string(),
     };
     out.emit(
         format!(
@@ -170,6 +175,7 @@ pub(super) fn tx(s: &Settings, txid: &str, out: &Out) -> Result<(), WalletError>
             "fee": format_amount(t.fee.0, d),
             "nonce": t.nonce,
             "confirmed": confirmed.is_some(),
+            "dropped": dropped,
             "confirmations": confirmed.and_then(|c| c.confirmations).unwrap_or(0),
             "block_height": confirmed.map(|c| c.block_height),
         }),

@@ -12,7 +12,7 @@ use super::output::Out;
 use super::read::node_units;
 use super::{node_prefix, own_address, parse_address};
 use crate::cli::Cli;
-use crate::client::Client;
+use crate::client::{Client, TxStatus};
 use crate::config::Settings;
 use crate::error::WalletError;
 use crate::prompt;
@@ -159,6 +159,14 @@ pub(super) fn send(
                 None
             }
         };
+        if let Some((_, TxStatus::Pending(p))) = &seen {
+            if let Some(dropped) = &p.dropped {
+                return Err(WalletError::Dropped {
+                    txid,
+                    dropped: Box::new(dropped.clone()),
+                });
+            }
+        }
         let confirmed = seen.as_ref().and_then(|(_, status)| status.confirmed());
         if let Some(c) = confirmed {
             let got = c.confirmations.unwrap_or(0);

@@ -187,6 +187,9 @@ pub fn short_status(t: &ferrite_api::Tx) -> Markup {
             span.ok { "in " a href={ "/block/" (c.block_hash) } { "block " (c.block_height) } }
         },
         ferrite_api::TxStatus::Pending(p) if p.in_mempool => html! { span.warn { "pending" } },
+        ferrite_api::TxStatus::Pending(p) if p.dropped.is_some() => {
+            html! { span.bad { "dropped" } }
+        }
         ferrite_api::TxStatus::Pending(_) => html! { span.muted { "off the best chain" } },
     }
 }

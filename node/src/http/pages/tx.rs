@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
-use ferrite_api::{MerkleProof, Tx, TxStatus};
+use ferrite_api::{DropReason, Dropped, MerkleProof, PendingStatus, PoolLimit, Tx, TxStatus};
 use maud::{html, Markup};
 
-use super::layout::{address_link, when_long};
+use super::layout::{address_link, tx_link, when_long};
 use super::{format, now, Chrome, Page};
 use crate::http::extract;
 use crate::http::extract::ApiPath;
@@ -87,6 +87,17 @@ fn status(s: &TxStatus, now: u64) -> Markup {
                 " at position " (c.position) ", " (when_long(now, c.block_time)) "."
             }
         },
+        TxStatus::Pending(PendingStatus {
+            dropped: Some(d), ..
+        }) => html! {
+            div.notice.bad #tx-status data-state="dropped" data-reason=(reason_name(d.reason)) {
+                strong { "Dropped" } " from this node's mempool " (when_long(now, d.time)) ": "
+                (why_dropped(d)) @if let Some(first) = &d.after {
+                    ", with an earlier nonce of the same sender, " (tx_link(first))
+                    " (a later nonce cannot be mined without it)"
+                } "."
+            }
+        },
         TxStatus::Pending(p) if p.in_mempool => html! {
             div.notice #tx-status data-state="pending" {
                 strong { "Pending" } ": in this node's mempool, waiting for a block."
@@ -96,6 +107,46 @@ fn status(s: &TxStatus, now: u64) -> Markup {
             div.notice #tx-status data-state="off-chain" {
                 "Not on the best chain."
             }
+        },
+    }
+}
+
+/// The reason's name as the API spells it (for tests and scripts reading the page).
+fn reason_name(r: DropReason) -> String {
+    match serde_json::to_value(r) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+/// What happened, in words.
+fn why_dropped(d: &Dropped) -> Markup {
+    let rule = d.rule.as_deref().unwrap_or("?");
+    match d.reason {
+        DropReason::Replaced => match &d.replaced_by {
+            Some(by) => html! { "replaced by " (tx_link(by)) ", which pays a higher fee" },
+            None => html! { "replaced by a transfer paying a higher fee" },
+        },
+        DropReason::Evicted => match d.limit {
+            Some(PoolLimit::MaxBytes) => {
+                html! { "evicted: the pool was over its byte limit and this paid the lowest fee" }
+            }
+            _ => {
+                html! { "evicted: the pool was over its transfer count limit and this paid the lowest fee" }
+            }
+        },
+        DropReason::Expired => html! { "expired: it waited longer than the pool keeps a transfer" },
+        DropReason::Reorg => html! {
+            "its block left the best chain and the pool refused it back (" code { (rule) } ")"
+        },
+        DropReason::NonceUsed => {
+            html! { "another transfer with the same sender and nonce was mined" }
+        }
+        DropReason::Unpayable => {
+            html! { "after a new block the sender's balance no longer covers it" }
+        }
+        DropReason::NoLongerApplies => html! {
+            "it no longer applies to the tip's state (" code { (rule) } ")"
         },
     }
 }

@@ -6,7 +6,13 @@
 //! per-sender cap) until the gap fills. A pending (sender, nonce) is replaced only by a fee at
 //! least [`REPLACEMENT_BUMP_PERCENT`]% higher. When full, the lowest fee goes first (all
 //! transfers have the same size, so fee order is fee-rate order); evicting a transfer also
-//! evicts the same sender's later nonces, which could no longer be mined.
+//! evicts the same sender's later nonces, which could no longer be mined. A transfer that
+//! leaves without being mined is remembered with the reason for a while ([`dropped`]).
+
+mod dropped;
+
+use dropped::DroppedLog;
+pub use dropped::{DropReason, Dropped, PoolLimit, MAX_REMEMBERED};
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
@@ -167,6 +173,8 @@ pub struct Mempool {
     /// account's incoming view needs no scan.
     incoming: HashMap<Address, BTreeMap<u64, Hash>>,
     seq: u64,
+    /// Transfers that left without being mined, and why.
+    dropped: DroppedLog,
 }
 
 /// Summary figures.
@@ -191,6 +199,7 @@ impl Mempool {
             by_seq: BTreeMap::new(),
             incoming: HashMap::new(),
             seq: 0,
+            dropped: DroppedLog::default(),
         }
     }
 
@@ -213,6 +222,12 @@ impl Mempool {
     pub fn get(&self, id: &Hash) -> Option<SignedTransaction> {
         let (a, n) = self.by_id.get(id)?;
         self.senders.get(a)?.get(n).map(|e| *e.tx())
+    }
+
+    /// What became of `id` if it left the pool without being mined and is still remembered
+    /// (the latest [`MAX_REMEMBERED`] departures are).
+    pub fn dropped(&self, id: &Hash) -> Option<&Dropped> {
+        self.dropped.get(id)
     }
 
     /// Count, bytes and fees.
@@ -381,8 +396,10 @@ impl Mempool {
             }
         }
         if let Some(old) = replaced {
-            self.remove_one(&sender, old.tx().tx.nonce);
+            let reason = DropReason::Replaced { by: id };
+            self.drop_one(&sender, old.tx().tx.nonce, reason, None, now);
         }
+        self.dropped.forget(&id);
         self.seq += 1;
         let entry = Entry {
             known,
@@ -400,7 +417,7 @@ impl Mempool {
             .entry(sender)
             .or_default()
             .insert(t.nonce, entry);
-        self.enforce_bounds();
+        self.enforce_bounds(now);
         Ok(id)
     }
 
@@ -423,33 +440,64 @@ impl Mempool {
         Some(e)
     }
 
-    /// Removes the sender's transfers from `nonce` on (they cannot be mined without it).
-    pub fn remove_with_successors(&mut self, sender: &Address, nonce: u64) -> usize {
-        self.remove_from(sender, nonce)
+    /// Removes one transfer and remembers why it left.
+    fn drop_one(
+        &mut self,
+        sender: &Address,
+        nonce: u64,
+        reason: DropReason,
+        after: Option<Hash>,
+        now: u64,
+    ) -> Option<Hash> {
+        let e = self.remove_one(sender, nonce)?;
+        let id = e.id();
+        self.dropped.record(Dropped {
+            tx: e.known,
+            reason,
+            after,
+            time: now,
+        });
+        Some(id)
     }
 
-    /// Removes the sender's transfers from `nonce` on.
-    fn remove_from(&mut self, sender: &Address, nonce: u64) -> usize {
+    /// Removes the sender's transfers from `nonce` on (they cannot be mined without it),
+    /// remembering `reason` for the first and that they went after it for the rest.
+    pub fn remove_with_successors(
+        &mut self,
+        sender: &Address,
+        nonce: u64,
+        reason: DropReason,
+        now: u64,
+    ) -> usize {
         let nonces: Vec<u64> = self
             .senders
             .get(sender)
             .map(|m| m.range(nonce..).map(|(n, _)| *n).collect())
             .unwrap_or_default();
+        let mut first = None;
         for n in &nonces {
-            self.remove_one(sender, *n);
+            let dropped = self.drop_one(sender, *n, reason.clone(), first, now);
+            first = first.or(dropped);
         }
         nonces.len()
     }
 
-    fn enforce_bounds(&mut self) {
-        while self.len() > self.cfg.max_count || self.len() * SIGNED_TX_LEN > self.cfg.max_bytes {
+    fn enforce_bounds(&mut self, now: u64) {
+        loop {
+            let limit = if self.len() > self.cfg.max_count {
+                PoolLimit::Count
+            } else if self.len() * SIGNED_TX_LEN > self.cfg.max_bytes {
+                PoolLimit::Bytes
+            } else {
+                break;
+            };
             let Some(&(_, _, id)) = self.by_fee.first() else {
                 break;
             };
             let Some(&(sender, nonce)) = self.by_id.get(&id) else {
                 break;
             };
-            self.remove_from(&sender, nonce);
+            self.remove_with_successors(&sender, nonce, DropReason::Evicted(limit), now);
         }
     }
 
@@ -464,7 +512,9 @@ impl Mempool {
                     .map(|e| (*a, e.tx().tx.nonce))
             })
             .collect();
-        old.into_iter().map(|(a, n)| self.remove_from(&a, n)).sum()
+        old.into_iter()
+            .map(|(a, n)| self.remove_with_successors(&a, n, DropReason::Expired, now))
+            .sum()
     }
 
     /// Brings the pool in line with a new tip: drops `mined` ids, re-admits `returned`
@@ -483,6 +533,11 @@ impl Mempool {
                 self.remove_one(&a, n);
             }
         }
+        // Transfers mined on both branches come back too: those are not dropped.
+        let mined_again: HashSet<Hash> = match returned.is_empty() {
+            true => HashSet::new(),
+            false => mined.iter().copied().collect(),
+        };
         let mut check: HashSet<Address> = touched.clone();
         for tx in &returned {
             check.insert(tx.tx.sender_address());
@@ -490,18 +545,29 @@ impl Mempool {
         // Only senders with transfers still pending need their account (a store read).
         check.retain(|a| self.senders.contains_key(a));
         for a in &check {
-            self.revalidate_sender(a, account(a));
+            self.revalidate_sender(a, account(a), now);
         }
         for tx in returned {
             let a = tx.tx.sender_address();
             let tx = VerifiedTx::from_connected_block(tx);
-            if let Err(e) = self.add(tx, account(&a), now) {
-                tracing::debug!(error = %e, "transaction from a disconnected block not re-added");
+            let known = *tx.identified();
+            match self.add(tx, account(&a), now) {
+                Ok(_) | Err(MempoolError::Duplicate) => {}
+                Err(_) if mined_again.contains(&known.id()) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "transaction from a disconnected block not re-added");
+                    self.dropped.record(Dropped {
+                        tx: known,
+                        reason: DropReason::Reorg(e),
+                        after: None,
+                        time: now,
+                    });
+                }
             }
         }
     }
 
-    fn revalidate_sender(&mut self, sender: &Address, acct: Account) {
+    fn revalidate_sender(&mut self, sender: &Address, acct: Account, now: u64) {
         // Nonces already used are gone.
         let used: Vec<u64> = self
             .senders
@@ -509,7 +575,7 @@ impl Mempool {
             .map(|m| m.range(..acct.nonce).map(|(n, _)| *n).collect())
             .unwrap_or_default();
         for n in used {
-            self.remove_one(sender, n);
+            self.drop_one(sender, n, DropReason::NonceUsed, None, now);
         }
         // Walk the rest in nonce order; from the first that cannot be paid, drop it and later ones.
         let mut spent: u64 = 0;
@@ -524,7 +590,7 @@ impl Mempool {
             }
         }
         if let Some(n) = cut {
-            self.remove_from(sender, n);
+            self.remove_with_successors(sender, n, DropReason::Unpayable, now);
         }
     }
 
