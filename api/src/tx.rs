@@ -114,6 +114,28 @@ pub struct Dropped {
     pub after: Option<Hash>,
 }
 
+impl Dropped {
+    /// Whether the transfer can no longer be mined on the chain as it is: its nonce went to
+    /// another transfer (mined, or a replacement signed by the same key), or it came back from
+    /// a reorg with its nonce already used. A transfer evicted, expired, unpayable or refused
+    /// for another rule left only this node's pool: another node may still hold and mine it,
+    /// or the sender's balance may grow again.
+    pub fn is_final(&self) -> bool {
+        if self.after.is_some() {
+            // It went with an earlier nonce; that one may come back or be replaced.
+            return false;
+        }
+        match self.reason {
+            DropReason::Replaced | DropReason::NonceUsed => true,
+            DropReason::Reorg => self.rule.as_deref() == Some("nonce_too_low"),
+            DropReason::Evicted
+            | DropReason::Expired
+            | DropReason::Unpayable
+            | DropReason::NoLongerApplies => false,
+        }
+    }
+}
+
 /// Why a transfer left the mempool without being mined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -2,6 +2,7 @@
 //! block validation time and HTTP requests (counted where they happen), plus the chain, peer
 //! and mempool figures read when `/metrics` is scraped. docs/http.md lists every series.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -41,6 +42,16 @@ pub struct HttpLabels {
     /// Status code.
     pub status: u16,
 }
+
+/// One HTTP route.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Route pattern, e.g. `/block/{hash}`, or `unmatched`.
+    pub route: String,
+}
+
+/// Store reads per HTTP answer: 1, 2, 4 ... 1,024 (the heaviest page budgets a few hundred).
+const READ_BUCKETS: (f64, f64, u16) = (1.0, 2.0, 11);
 
 /// One kind of peer message.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -119,6 +130,8 @@ pub struct Metrics {
     http: Family<HttpLabels, Counter>,
     http_refused: Counter,
     http_open: Gauge,
+    http_reads: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    http_reads_max: Family<RouteLabels, Gauge>,
     queued_bytes: Gauge,
     bans: Family<BanLabels, Gauge>,
     txs_wanted: Gauge,
@@ -182,6 +195,14 @@ impl Metrics {
             http: Family::default(),
             http_refused: Counter::default(),
             http_open: Gauge::default(),
+            http_reads: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(
+                    READ_BUCKETS.0,
+                    READ_BUCKETS.1,
+                    READ_BUCKETS.2,
+                ))
+            }),
+            http_reads_max: Family::default(),
             queued_bytes: Gauge::default(),
             bans: Family::default(),
             txs_wanted: Gauge::default(),
@@ -257,6 +278,16 @@ impl Metrics {
             "http_requests",
             "HTTP requests by route and status",
             m.http.clone(),
+        );
+        registry.register(
+            "http_store_reads",
+            "Store reads made by one HTTP answer, by route",
+            m.http_reads.clone(),
+        );
+        registry.register(
+            "http_store_reads_max",
+            "The most store reads one HTTP answer has made since start, by route",
+            m.http_reads_max.clone(),
         );
         registry.register(
             "http_connections_refused",
@@ -370,14 +401,21 @@ impl Metrics {
         self.txs.get_or_create(&Outcome { result, reason }).inc();
     }
 
-    /// Counts one HTTP answer.
-    pub fn http(&self, route: &str, status: u16) {
+    /// Counts one HTTP answer and the store reads it made.
+    pub fn http(&self, route: &str, status: u16, reads: u64) {
         self.http
             .get_or_create(&HttpLabels {
                 route: route.to_string(),
                 status,
             })
             .inc();
+        let route = RouteLabels {
+            route: route.to_string(),
+        };
+        self.http_reads.get_or_create(&route).observe(reads as f64);
+        let max = self.http_reads_max.get_or_create(&route);
+        max.inner()
+            .fetch_max(i64::try_from(reads).unwrap_or(i64::MAX), Ordering::Relaxed);
     }
 
     /// Counts an HTTP connection refused at the server's cap.

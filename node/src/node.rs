@@ -513,12 +513,9 @@ impl Node {
                     if let Some(bad) = txs.get(index) {
                         tracing::debug!(tx = %bad.id(), %error, "dropping a pending transfer that no longer applies");
                         let reason = DropReason::NoLongerApplies(error);
-                        self.mempool().remove_with_successors(
-                            &bad.tx.sender_address(),
-                            bad.tx.nonce,
-                            reason,
-                            self.now(),
-                        );
+                        // By id: a replacement that arrived since the selection stays.
+                        self.mempool()
+                            .remove_with_successors_of(&bad.id(), reason, self.now());
                     }
                     txs.truncate(index);
                 }

@@ -68,6 +68,7 @@ fn mempool_rules() -> Vec<MempoolError> {
         MempoolError::ReplacementUnderpriced { min: 0, got: 0 },
         MempoolError::SenderFull(0),
         MempoolError::Full,
+        MempoolError::FullBehindOwnNonce { nonce: 0 },
     ];
     for e in &all {
         match e {
@@ -80,7 +81,8 @@ fn mempool_rules() -> Vec<MempoolError> {
             | MempoolError::InsufficientBalance { .. }
             | MempoolError::ReplacementUnderpriced { .. }
             | MempoolError::SenderFull(_)
-            | MempoolError::Full => {}
+            | MempoolError::Full
+            | MempoolError::FullBehindOwnNonce { .. } => {}
         }
     }
     all
@@ -190,16 +192,23 @@ fn the_documented_mempool_limits_are_the_constants() {
         format!("already has {DEFAULT_PER_SENDER} pending transfers (`DEFAULT_PER_SENDER`)"),
         format!("minimum: {} base units", grouped(DEFAULT_MIN_FEE as usize)),
         format!(
-            "at {} transfers or {} MiB",
+            "at most {} transfers (`DEFAULT_MAX_COUNT`) and {} MiB (`DEFAULT_MAX_BYTES`",
             grouped(DEFAULT_MAX_COUNT),
             DEFAULT_MAX_BYTES / (1024 * 1024)
+        ),
+        format!(
+            "{} transfers are about {:.2} MiB",
+            grouped(DEFAULT_MAX_COUNT),
+            (DEFAULT_MAX_COUNT * ferrite_core::transaction::SIGNED_TX_LEN) as f64
+                / (1024.0 * 1024.0)
         ),
         format!("more than {} hours", DEFAULT_EXPIRY_SECS / 3600),
         format!("keeps its latest {} departures", grouped(MAX_REMEMBERED)),
     ];
+    let flat = HTTP.split_whitespace().collect::<Vec<_>>().join(" ");
     let missing: Vec<&String> = figures
         .iter()
-        .filter(|f| !HTTP.contains(f.as_str()))
+        .filter(|f| !flat.contains(f.as_str()))
         .collect();
     assert!(missing.is_empty(), "docs/http.md lacks {missing:#?}");
 }
@@ -241,4 +250,30 @@ fn every_drop_reason_is_in_the_api_text() {
             "docs/http.md lacks {name}"
         );
     }
+}
+
+/// The store-read budgets docs/http.md gives are the node's own.
+#[test]
+fn read_budgets_are_the_documented_figures() {
+    use ferrite_node::http::budget::{store_reads, FIXED_READS, READS_PER_BLOCK, READS_PER_TX};
+    let flat = HTTP.split_whitespace().collect::<Vec<_>>().join(" ");
+    for said in [
+        format!("A budget is {FIXED_READS} (`FIXED_READS`"),
+        format!("{READS_PER_BLOCK} reads per listed block"),
+        format!("{READS_PER_TX} per listed transfer"),
+        format!("{} for the home page", store_reads("/")),
+        format!("{} for a block list", store_reads("/blocks")),
+        format!("{} for the charts", store_reads("/charts")),
+        format!("{} for an address page", store_reads("/address/{address}")),
+        format!("{} for `/api/blocks`", store_reads("/api/blocks")),
+        format!("{} for every other answer", store_reads("/block/{hash}")),
+    ] {
+        assert!(flat.contains(&said), "docs/http.md should say: {said}");
+    }
+    assert_eq!(
+        store_reads("/address/{address}"),
+        store_reads("/api/address/{address}/txs"),
+        "the docs give one figure for both"
+    );
+    assert_eq!(store_reads("/api/tx/{txid}"), FIXED_READS);
 }

@@ -278,6 +278,31 @@ fn full_pool_evicts_the_lowest_fee_and_its_successors() {
 }
 
 #[test]
+fn a_full_pool_refuses_a_transfer_its_own_earlier_nonce_would_take_with_it() {
+    let mut p = Mempool::new(MempoolConfig {
+        max_count: 2,
+        ..Default::default()
+    });
+    let (low0, other) = (tx(0, 0, 10, 1_000), tx(1, 0, 10, 3_000));
+    p.add_tx(low0, rich(), NOW).unwrap();
+    p.add_tx(other, rich(), NOW).unwrap();
+    // It pays more than the lowest, but the lowest is its own nonce 0: evicting it would
+    // evict this one too, so the pool refuses it and keeps what it had.
+    let high1 = tx(0, 1, 10, 9_000);
+    assert_eq!(
+        p.add_tx(high1, rich(), NOW),
+        Err(MempoolError::FullBehindOwnNonce { nonce: 0 })
+    );
+    assert!(p.contains(&low0.id()) && p.contains(&other.id()));
+    assert_eq!(why(&p, &low0), None, "nothing was evicted");
+    assert_eq!(why(&p, &high1), None);
+    // Another sender paying as much still gets in, in place of the lowest.
+    let third = tx(2, 0, 10, 9_000);
+    assert_eq!(p.add_tx(third, rich(), NOW), Ok(third.id()));
+    assert!(!p.contains(&low0.id()));
+}
+
+#[test]
 fn byte_limit_eviction_names_the_byte_limit() {
     let size = ferrite_core::transaction::SIGNED_TX_LEN;
     let mut p = Mempool::new(MempoolConfig {
@@ -388,6 +413,100 @@ fn reorg_remembers_returned_transfers_the_pool_refuses() {
     assert_eq!(why(&p, &x0), Some((refused, None, NOW)));
     assert_eq!(why(&p, &z0), None, "mined again on the new branch");
     assert!(p.is_empty());
+}
+
+#[test]
+fn a_refused_returned_transfer_takes_its_later_nonces_with_it() {
+    let mut p = pool();
+    // x0 was mined in a disconnected block; x1 and x2 arrived after it. On the new branch the
+    // sender's nonce is still 0 but its balance cannot pay x0: x1 and x2 can never be mined.
+    let (x0, x1, x2) = (
+        tx(0, 0, 500, 1_000),
+        tx(0, 1, 10, 1_000),
+        tx(0, 2, 10, 1_000),
+    );
+    let before = Account {
+        balance: 1_000_000,
+        nonce: 1,
+    };
+    p.add_tx(x1, before, NOW).unwrap();
+    p.add_tx(x2, before, NOW).unwrap();
+    let poor = Account {
+        balance: 2_500,
+        nonce: 0,
+    };
+    let touched: HashSet<Address> = [dev_key(0).address()].into();
+    // x3 came back from the same blocks, listed first: it is not taken back either.
+    let x3 = tx(0, 3, 10, 1_000);
+    p.on_tip_change(&[], vec![x3, x0], &touched, &|_| poor, NOW + 1);
+    assert!(p.is_empty(), "nothing of that sender can be mined");
+    let Some((DropReason::Reorg(e), None, _)) = why(&p, &x0) else {
+        panic!("x0 refused back: {:?}", why(&p, &x0));
+    };
+    assert_eq!(e.rule(), "insufficient_balance");
+    for later in [x1, x2, x3] {
+        let (reason, after, time) = why(&p, &later).expect("remembered");
+        assert_eq!(
+            (reason, after, time),
+            (DropReason::Reorg(e.clone()), Some(x0.id()), NOW + 1)
+        );
+    }
+}
+
+#[test]
+fn a_returned_transfer_whose_nonce_was_used_leaves_later_nonces_pending() {
+    let mut p = pool();
+    // The new branch used nonce 0 with another transfer; x1 follows it there and stays.
+    let (x0, x1) = (tx(0, 0, 10, 1_000), tx(0, 1, 10, 1_000));
+    let moved = Account {
+        balance: 1_000_000,
+        nonce: 1,
+    };
+    p.add_tx(x1, moved, NOW).unwrap();
+    let touched: HashSet<Address> = [dev_key(0).address()].into();
+    p.on_tip_change(&[Hash([5; 32])], vec![x0], &touched, &|_| moved, NOW);
+    assert!(matches!(
+        why(&p, &x0),
+        Some((DropReason::Reorg(_), None, _))
+    ));
+    assert!(p.contains(&x1.id()));
+}
+
+#[test]
+fn a_dropped_transfer_mined_elsewhere_is_forgotten() {
+    let mut p = Mempool::new(MempoolConfig {
+        max_count: 1,
+        ..Default::default()
+    });
+    let (low, high) = (tx(0, 0, 10, 1_000), tx(1, 0, 10, 2_000));
+    p.add_tx(low, rich(), NOW).unwrap();
+    p.add_tx(high, rich(), NOW).unwrap();
+    assert!(why(&p, &low).is_some(), "evicted");
+    // Another node kept it and mined it.
+    p.on_tip_change(&[low.id()], vec![], &HashSet::new(), &|_| rich(), NOW);
+    assert_eq!(why(&p, &low), None, "mined, not dropped");
+}
+
+#[test]
+fn removing_by_id_leaves_a_replacement_alone() {
+    let mut p = pool();
+    let (old, later) = (tx(0, 0, 10, 1_000), tx(0, 1, 10, 1_000));
+    p.add_tx(old, rich(), NOW).unwrap();
+    p.add_tx(later, rich(), NOW).unwrap();
+    let new = tx(0, 0, 10, 2_000);
+    p.add_tx(new, rich(), NOW).unwrap();
+    // A template built from `old` found it no longer applies; it is gone already.
+    let stale = DropReason::NoLongerApplies(TxError::ZeroAmount);
+    assert_eq!(
+        p.remove_with_successors_of(&old.id(), stale.clone(), NOW),
+        0
+    );
+    assert!(p.contains(&new.id()) && p.contains(&later.id()));
+    assert_eq!(
+        p.remove_with_successors_of(&new.id(), stale.clone(), NOW),
+        2
+    );
+    assert_eq!(why(&p, &later), Some((stale, Some(new.id()), NOW)));
 }
 
 #[test]

@@ -179,7 +179,48 @@ fn blocks_transactions_and_accounts_match_the_chain() {
     document::a_wrong_answer_fails_the_check(&f);
     // Last: it adds a pending transfer.
     pages::every_page_shows_the_chain(&f);
+    every_answer_kept_its_read_budget(&f);
     f.node.terminate(20);
+}
+
+/// After every page and API answer above: no route made more store reads in one answer than
+/// its budget, though the chain's address histories and blocks are longer than a page.
+fn every_answer_kept_its_read_budget(f: &Fixture) {
+    use ferrite_node::http::budget::store_reads;
+    let text = get(f.http, "/metrics").text();
+    let mut most = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("ferrite_http_store_reads_max{route=\"") else {
+            continue;
+        };
+        let (route, value) = rest.split_once("\"} ").expect("a labelled sample");
+        most.insert(route.to_string(), value.parse::<u64>().expect("a count"));
+    }
+    for (route, reads) in &most {
+        assert!(
+            *reads <= store_reads(route),
+            "{route}: an answer made {reads} store reads, over its budget of {}",
+            store_reads(route)
+        );
+    }
+    // The pages that list the most were all asked, and their reads were counted.
+    for route in [
+        "/",
+        "/blocks",
+        "/block/{hash}",
+        "/tx/{txid}",
+        "/address/{address}",
+        "/charts",
+        "/api/address/{address}/txs",
+        "/api/block/{hash}/txs",
+    ] {
+        assert!(
+            most.get(route).is_some_and(|&n| n > 0),
+            "{route} not asked, or its reads not counted: {most:?}"
+        );
+    }
+    // Charts over the whole 31-block chain read at least each block once.
+    assert!(most["/charts"] >= 31, "{most:?}");
 }
 
 /// Block lists, transaction pages, merkle proofs.

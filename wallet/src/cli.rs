@@ -31,7 +31,8 @@ Exit codes:
   9  sent but not confirmed within --timeout
   10 cancelled at the confirmation prompt
   11 the node is still catching up (send refuses; balance warns)
-  12 sent, then dropped from the node's mempool while send waited";
+  12 sent, then dropped from the node's mempool while send waited: at once when its nonce
+     went to another transfer, else when the wait ran out with it still gone";
 
 /// Ferrite wallet: keys, transfers, history. Keys stay on this machine, encrypted; the wallet
 /// talks to a node's HTTP API only to read the chain and submit signed transfers.

@@ -139,8 +139,8 @@ pub fn why_dropped(d: &ferrite_api::Dropped) -> String {
     if let Some(rule) = &d.rule {
         out.push_str(&format!(" ({})", crate::client::one_line(rule)));
     }
-    if let Some(first) = &d.after {
-        out.push_str(&format!(", with the earlier transfer {first}"));
+    match &d.after {
+        Some(first) => format!("it went with the earlier transfer {first} of the same sender (a later nonce cannot be mined without it), which left: {out}"),
+        None => out,
     }
-    out
 }

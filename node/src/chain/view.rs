@@ -12,10 +12,10 @@ use std::sync::Arc;
 use ferrite_core::lthash::LtHash;
 use ferrite_core::validation::{self, HeaderError, ParentInfo};
 use ferrite_core::{Account, Address, BlockHeader, ChainParams, Hash, State};
-use rocksdb::{ColumnFamily, DBIterator, DBPinnableSlice, IteratorMode};
+use rocksdb::{ColumnFamily, DBPinnableSlice, IteratorMode};
 
 use super::{ChainError, TipInfo};
-use crate::store::{BlockMeta, BlockStatus, MultiGet, Snapshot, StoreError, StoreRead};
+use crate::store::{BlockMeta, BlockStatus, MultiGet, Snapshot, StoreError, StoreIter, StoreRead};
 
 /// Missing bodies a view lists, lowest first: the download window of headers-first sync
 /// (`p2p`'s scheduler requests only these). Bounds the memory of blocks downloaded out of order
@@ -202,7 +202,7 @@ impl StoreRead for ChainView {
         self.snapshot.multi_get(cf, keys)
     }
 
-    fn iter(&self, cf: &str, mode: IteratorMode<'_>) -> Result<DBIterator<'_>, StoreError> {
+    fn iter(&self, cf: &str, mode: IteratorMode<'_>) -> Result<StoreIter<'_>, StoreError> {
         self.snapshot.iter(cf, mode)
     }
 

@@ -14,8 +14,8 @@ use super::doc::{BadRequest, Internal, NotFound, RawBytes};
 use super::extract::{self, ApiPath, BlockHashParam, HeightParam, StartHeightParam, StartParam};
 use super::{cache_control, tx_api, Api, ApiError, NO_CACHE};
 use crate::chain::ChainView;
-use crate::store::BlockStatus;
 use crate::store::StoreRead;
+use crate::store::{BlockMeta, BlockStatus};
 
 /// Block summaries per `blocks` page.
 pub const BLOCKS_PER_PAGE: u64 = 10;
@@ -28,6 +28,17 @@ fn stored_block(
     chain: &ChainView,
     hash: &Hash,
 ) -> Result<(BlockHeader, u64, Option<u64>), ApiError> {
+    let (header, meta, depth) = stored(chain, hash, None)?;
+    Ok((header, meta.height, depth))
+}
+
+/// [`stored_block`] with the block's metadata, three store reads; two when the caller read the
+/// hash at `best_height` of this view's best chain (it is on the best chain there).
+fn stored(
+    chain: &ChainView,
+    hash: &Hash,
+    best_height: Option<u64>,
+) -> Result<(BlockHeader, BlockMeta, Option<u64>), ApiError> {
     let unknown = || ApiError::not_found(format!("block {hash} is unknown"));
     let meta = chain
         .block_meta(hash)?
@@ -35,9 +46,12 @@ fn stored_block(
         .ok_or_else(unknown)?;
     let header = chain.header(hash)?.ok_or_else(unknown)?;
     let tip = chain.tip_info()?;
-    let on_best = chain.hash_at(meta.height)? == Some(*hash);
+    let on_best = match best_height {
+        Some(h) => h == meta.height,
+        None => chain.hash_at(meta.height)? == Some(*hash),
+    };
     let depth = on_best.then(|| tip.height.saturating_sub(meta.height));
-    Ok((header, meta.height, depth))
+    Ok((header, meta, depth))
 }
 
 /// The whole stored block, with its height and depth.
@@ -49,12 +63,31 @@ fn full_block(chain: &ChainView, hash: &Hash) -> Result<(Block, u64, Option<u64>
     Ok((block, height, depth))
 }
 
-/// The summary of a stored block, with its depth.
+/// The summary of a stored block, with its depth: three or four store reads (the body's
+/// figures are cached).
 pub(super) fn block_summary(
     chain: &ChainView,
     hash: &Hash,
 ) -> Result<(BlockSummary, Option<u64>), ApiError> {
-    let (header, height, depth) = stored_block(chain, hash)?;
+    summarize(chain, hash, stored(chain, hash, None)?)
+}
+
+/// The summary of the block `hash` read at `height` of this view's best chain: two or three
+/// store reads.
+fn best_block_summary(
+    chain: &ChainView,
+    hash: &Hash,
+    height: u64,
+) -> Result<BlockSummary, ApiError> {
+    Ok(summarize(chain, hash, stored(chain, hash, Some(height))?)?.0)
+}
+
+fn summarize(
+    chain: &ChainView,
+    hash: &Hash,
+    (header, meta, depth): (BlockHeader, BlockMeta, Option<u64>),
+) -> Result<(BlockSummary, Option<u64>), ApiError> {
+    let height = meta.height;
     let stats = chain
         .body_stats(hash)?
         .ok_or_else(|| ApiError::internal(format!("body of {hash} missing")))?;
@@ -73,7 +106,7 @@ pub(super) fn block_summary(
         bits: format!("{:#010x}", header.bits),
         nonce: header.nonce.to_string(),
         difficulty: difficulty.to_string(),
-        chainwork: chain.block_meta(hash)?.map(|m| m.work),
+        chainwork: Some(meta.work),
         tx_count: stats.tx_count as u64,
         size: Block::size_with(stats.tx_count) as u64,
         miner: header.miner.to_bech32(&params.prefix),
@@ -172,7 +205,7 @@ pub(super) fn recent_blocks(
         let hash = c
             .hash_at(h)?
             .ok_or_else(|| ApiError::internal(format!("height {h} missing")))?;
-        out.push(block_summary(c, &hash)?.0);
+        out.push(best_block_summary(c, &hash, h)?);
     }
     Ok(out)
 }

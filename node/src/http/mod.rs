@@ -11,6 +11,7 @@
 //! tip, and never waits on, or holds up, a block connect.
 
 mod address_api;
+pub mod budget;
 mod chain_api;
 mod client_slots;
 mod doc;
@@ -24,6 +25,7 @@ mod server;
 mod tx_api;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,8 +187,13 @@ impl Api {
             .await
             .map_err(ApiError::internal)?;
         let api = self.clone();
+        // The answer being made, when the request layer counts its store reads.
+        let reads = ANSWER_READS.try_with(Arc::clone).ok();
         tokio::task::spawn_blocking(move || {
-            let out = f(&api);
+            let (out, made) = crate::store::reads::counted(|| f(&api));
+            if let Some(reads) = reads {
+                reads.fetch_add(made, Ordering::Relaxed);
+            }
             drop(permit);
             out
         })
@@ -248,15 +255,29 @@ pub fn document(prefix: &str) -> serde_json::Value {
     doc::document(api_routes().into_openapi(), prefix)
 }
 
-/// Counts every answer by route pattern and status.
+tokio::task_local! {
+    /// The store reads of the answer being made: set by [`count_requests`] around each
+    /// request, added to by every reader the request runs on the blocking pool.
+    static ANSWER_READS: Arc<AtomicU64>;
+}
+
+/// Counts every answer by route pattern and status, with the store reads it made, and warns
+/// when an answer read more than its route's budget ([`budget::store_reads`]).
 async fn count_requests(State(api): State<Arc<Api>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.run(req).await;
-    api.node.metrics().http(&route, response.status().as_u16());
+    let reads = Arc::new(AtomicU64::new(0));
+    let response = ANSWER_READS.scope(reads.clone(), next.run(req)).await;
+    let made = reads.load(Ordering::Relaxed);
+    api.node
+        .metrics()
+        .http(&route, response.status().as_u16(), made);
+    if made > budget::store_reads(&route) {
+        tracing::warn!(%route, reads = made, budget = budget::store_reads(&route), "an answer read more of the store than its budget");
+    }
     response
 }
 

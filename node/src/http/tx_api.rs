@@ -148,7 +148,8 @@ fn dropped_answer(d: &mempool::Dropped) -> Dropped {
 /// A transfer
 ///
 /// The transfer and where it is: in a best-chain block (without a confirmation count, as the
-/// answer may be cached), or pending in the mempool.
+/// answer may be cached), pending in the mempool, or dropped from it (`dropped` says why) while
+/// the node remembers the departure.
 #[utoipa::path(get, path = "/api/tx/{txid}", tag = "transactions", operation_id = "getTx",
     params(TxidParam),
     responses(
@@ -179,8 +180,8 @@ pub(super) async fn tx(
 
 /// A transfer's status
 ///
-/// Where the transfer is, with `confirmations` when it is in a best-chain block (never
-/// cached).
+/// Where the transfer is, with `confirmations` when it is in a best-chain block, or why it
+/// left the mempool (`dropped`) (never cached).
 #[utoipa::path(get, path = "/api/tx/{txid}/status", tag = "transactions",
     operation_id = "getTxStatus", params(TxidParam),
     responses(
@@ -206,7 +207,8 @@ pub(super) async fn tx_status(
 
 /// A transfer's encoding
 ///
-/// The signed transfer's 152 bytes (docs/consensus.md).
+/// The signed transfer's 152 bytes (docs/consensus.md): of a confirmed or pending transfer,
+/// or of one dropped from the mempool while the node remembers it.
 #[utoipa::path(get, path = "/api/tx/{txid}/raw", tag = "transactions",
     operation_id = "getTxRaw", params(TxidParam),
     responses(
@@ -336,5 +338,59 @@ pub(super) async fn submit_hex(api: &Api, hex_text: &[u8]) -> Result<Hash, ApiEr
             ..ApiError::bad_param("body", "rejected", e.to_string())
         }),
         Err(SubmitTxError::Chain(e)) => Err(ApiError::internal(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_core::dev::dev_key;
+    use ferrite_core::{Address, IdentifiedTx, Transaction};
+
+    fn left(reason: mempool::DropReason, after: Option<Hash>) -> Dropped {
+        let k = dev_key(0);
+        let t = Transaction {
+            sender: k.public_key(),
+            recipient: Address([9; 32]),
+            amount: 1,
+            fee: 1_000,
+            nonce: 3,
+        }
+        .sign(&k, &Hash([1; 32]));
+        dropped_answer(&mempool::Dropped {
+            tx: IdentifiedTx::new(t),
+            reason,
+            after,
+            time: 7,
+        })
+    }
+
+    /// The wallet stops waiting only on a final departure; the rule names it reads are the
+    /// node's own.
+    #[test]
+    fn only_a_used_nonce_makes_a_departure_final() {
+        use mempool::DropReason as R;
+        let used = mempool::MempoolError::NonceTooLow {
+            expected: 4,
+            got: 3,
+        };
+        let poor = mempool::MempoolError::InsufficientBalance {
+            balance: 1,
+            needed: 2,
+        };
+        let by = Hash([2; 32]);
+        assert!(left(R::Replaced { by }, None).is_final());
+        assert!(left(R::NonceUsed, None).is_final());
+        assert!(left(R::Reorg(used.clone()), None).is_final());
+        assert!(!left(R::Reorg(poor), None).is_final());
+        assert!(
+            !left(R::Reorg(used), Some(by)).is_final(),
+            "went with another"
+        );
+        assert!(!left(R::Evicted(mempool::PoolLimit::Count), None).is_final());
+        assert!(!left(R::Expired, None).is_final());
+        assert!(!left(R::Unpayable, None).is_final());
+        let stale = R::NoLongerApplies(ferrite_core::ledger::TxError::ZeroAmount);
+        assert!(!left(stale, None).is_final());
     }
 }

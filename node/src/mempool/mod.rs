@@ -123,6 +123,13 @@ pub enum MempoolError {
     /// The pool is full of transfers paying at least as much.
     #[error("mempool full; fee too low to enter")]
     Full,
+    /// The pool is full and the transfer it would evict is an earlier nonce of the same
+    /// sender, which this one cannot be mined without.
+    #[error("mempool full, and the lowest fee in it is this sender's own nonce {nonce}, which this transfer needs: replace that one with a higher fee instead")]
+    FullBehindOwnNonce {
+        /// The sender's nonce that pays the lowest fee.
+        nonce: u64,
+    },
 }
 
 impl MempoolError {
@@ -139,6 +146,7 @@ impl MempoolError {
             MempoolError::ReplacementUnderpriced { .. } => "replacement_underpriced",
             MempoolError::SenderFull(_) => "sender_full",
             MempoolError::Full => "mempool_full",
+            MempoolError::FullBehindOwnNonce { .. } => "mempool_full_own_nonce",
         }
     }
 }
@@ -390,9 +398,20 @@ impl Mempool {
         let full = self.len() >= self.cfg.max_count
             || (self.len() + 1) * SIGNED_TX_LEN > self.cfg.max_bytes;
         if full && replaced.is_none() {
-            let lowest = self.by_fee.first().map(|&(fee, _, _)| fee);
-            if lowest.is_none_or(|l| l >= t.fee) {
-                return Err(MempoolError::Full);
+            // One eviction makes room (every transfer has the same size). The lowest fee goes,
+            // with its sender's later nonces: when that is an earlier nonce of this sender, this
+            // transfer would go with it, so it is refused and the pool left as it was.
+            let lowest = self
+                .by_fee
+                .first()
+                .map(|&(fee, _, id)| (fee, self.by_id.get(&id)));
+            match lowest {
+                Some((fee, _)) if fee >= t.fee => return Err(MempoolError::Full),
+                None => return Err(MempoolError::Full),
+                Some((_, Some(&(a, nonce)))) if a == sender && nonce < t.nonce => {
+                    return Err(MempoolError::FullBehindOwnNonce { nonce });
+                }
+                Some(_) => {}
             }
         }
         if let Some(old) = replaced {
@@ -418,6 +437,10 @@ impl Mempool {
             .or_default()
             .insert(t.nonce, entry);
         self.enforce_bounds(now);
+        debug_assert!(
+            self.by_id.contains_key(&id),
+            "an admitted transfer was evicted"
+        );
         Ok(id)
     }
 
@@ -469,12 +492,35 @@ impl Mempool {
         reason: DropReason,
         now: u64,
     ) -> usize {
+        self.drop_from(sender, nonce, reason, None, now)
+    }
+
+    /// Removes the pending transfer `id` and its sender's later nonces, as
+    /// [`Mempool::remove_with_successors`]; nothing when `id` is no longer pending (it may have
+    /// been replaced at its nonce since the caller saw it, and the replacement stays).
+    pub fn remove_with_successors_of(&mut self, id: &Hash, reason: DropReason, now: u64) -> usize {
+        match self.by_id.get(id) {
+            Some(&(sender, nonce)) => self.remove_with_successors(&sender, nonce, reason, now),
+            None => 0,
+        }
+    }
+
+    /// Removes the sender's transfers from `nonce` on, each remembered as leaving for `reason`
+    /// after `after` (or, when `after` is `None`, after the first of them).
+    fn drop_from(
+        &mut self,
+        sender: &Address,
+        nonce: u64,
+        reason: DropReason,
+        after: Option<Hash>,
+        now: u64,
+    ) -> usize {
         let nonces: Vec<u64> = self
             .senders
             .get(sender)
             .map(|m| m.range(nonce..).map(|(n, _)| *n).collect())
             .unwrap_or_default();
-        let mut first = None;
+        let mut first = after;
         for n in &nonces {
             let dropped = self.drop_one(sender, *n, reason.clone(), first, now);
             first = first.or(dropped);
@@ -532,8 +578,12 @@ impl Mempool {
             if let Some(&(a, n)) = self.by_id.get(id) {
                 self.remove_one(&a, n);
             }
+            // Dropped here but mined by another node: its record would only mislead.
+            self.dropped.forget(id);
         }
-        // Transfers mined on both branches come back too: those are not dropped.
+        // Transfers mined on both branches would be refused back (their nonce is used) but are
+        // not dropped. The node's caller already leaves them out of `returned`; this keeps the
+        // pool right for a caller that does not.
         let mined_again: HashSet<Hash> = match returned.is_empty() {
             true => HashSet::new(),
             false => mined.iter().copied().collect(),
@@ -547,24 +597,64 @@ impl Mempool {
         for a in &check {
             self.revalidate_sender(a, account(a), now);
         }
-        for tx in returned {
-            let a = tx.tx.sender_address();
+        // Each sender's in nonce order, so an earlier nonce is back before a later one is tried.
+        let mut returned: Vec<(Address, SignedTransaction)> = returned
+            .into_iter()
+            .map(|t| (t.tx.sender_address(), t))
+            .collect();
+        returned.sort_by_key(|(a, t)| (*a, t.tx.nonce));
+        // Senders whose returned nonce was refused, so that their later ones cannot be mined:
+        // that transfer's id and the refusal.
+        let mut blocked: HashMap<Address, (Hash, MempoolError)> = HashMap::new();
+        for (a, tx) in returned {
             let tx = VerifiedTx::from_connected_block(tx);
             let known = *tx.identified();
+            if let Some((first, e)) = blocked.get(&a) {
+                let (after, reason) = (Some(*first), DropReason::Reorg(e.clone()));
+                self.dropped.record(Dropped {
+                    tx: known,
+                    reason,
+                    after,
+                    time: now,
+                });
+                continue;
+            }
             match self.add(tx, account(&a), now) {
                 Ok(_) | Err(MempoolError::Duplicate) => {}
                 Err(_) if mined_again.contains(&known.id()) => {}
                 Err(e) => {
-                    tracing::debug!(error = %e, "transaction from a disconnected block not re-added");
-                    self.dropped.record(Dropped {
-                        tx: known,
-                        reason: DropReason::Reorg(e),
-                        after: None,
-                        time: now,
-                    });
+                    let id = known.id();
+                    if self.refused_back(known, e.clone(), now) {
+                        blocked.insert(a, (id, e));
+                    }
                 }
             }
         }
+    }
+
+    /// Remembers a transfer from a disconnected block that the pool refused back for `e`. Unless
+    /// its nonce is used on the new branch, the sender's later nonces can no longer be mined
+    /// without it: the pending ones go too, after it, and the answer is `true` (later returned
+    /// ones must not be taken back either).
+    fn refused_back(&mut self, known: IdentifiedTx, e: MempoolError, now: u64) -> bool {
+        tracing::debug!(error = %e, "transaction from a disconnected block not re-added");
+        let nonce_used = matches!(e, MempoolError::NonceTooLow { .. });
+        let (sender, nonce, id) = (
+            known.tx().tx.sender_address(),
+            known.tx().tx.nonce,
+            known.id(),
+        );
+        self.dropped.record(Dropped {
+            tx: known,
+            reason: DropReason::Reorg(e.clone()),
+            after: None,
+            time: now,
+        });
+        if !nonce_used {
+            let next = nonce.saturating_add(1);
+            self.drop_from(&sender, next, DropReason::Reorg(e), Some(id), now);
+        }
+        !nonce_used
     }
 
     fn revalidate_sender(&mut self, sender: &Address, acct: Account, now: u64) {

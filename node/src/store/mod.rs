@@ -7,6 +7,7 @@
 mod history;
 pub mod keys;
 mod read;
+pub mod reads;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ pub use history::{BodyStats, StatsCache};
 use keys::*;
 pub use keys::{BlockMeta, BlockStatus, TxLocation};
 pub use read::{MultiGet, Snapshot, StoreRead};
+pub use reads::StoreIter;
 
 /// Default RocksDB block cache: enough for the hot accounts and recent blocks of a small node
 /// while keeping the whole process well under 100 MiB.
@@ -440,6 +442,7 @@ impl StoreRead for Store {
     }
 
     fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        reads::note(1);
         Ok(self.db.get_cf(self.cf(cf)?, key)?)
     }
 
@@ -448,20 +451,18 @@ impl StoreRead for Store {
         cf: &str,
         key: &[u8],
     ) -> Result<Option<rocksdb::DBPinnableSlice<'_>>, StoreError> {
+        reads::note(1);
         Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?)
     }
 
     fn multi_get(&self, cf: &str, keys: &[&[u8]]) -> Result<MultiGet, StoreError> {
+        reads::note(keys.len());
         let cf = self.cf(cf)?;
         Ok(self.db.multi_get_cf(keys.iter().map(|k| (cf, *k))))
     }
 
-    fn iter(
-        &self,
-        cf: &str,
-        mode: IteratorMode<'_>,
-    ) -> Result<rocksdb::DBIterator<'_>, StoreError> {
-        Ok(self.db.iterator_cf(self.cf(cf)?, mode))
+    fn iter(&self, cf: &str, mode: IteratorMode<'_>) -> Result<StoreIter<'_>, StoreError> {
+        Ok(StoreIter::new(self.db.iterator_cf(self.cf(cf)?, mode)))
     }
 
     fn stats_cache(&self) -> &Mutex<history::StatsCache> {

@@ -13,10 +13,11 @@ use ferrite_core::ledger::BlockUndo;
 use ferrite_core::lthash::LtHash;
 use ferrite_core::transaction::SIGNED_TX_LEN;
 use ferrite_core::{Account, Address, Block, BlockHeader, Hash, SignedTransaction};
-use rocksdb::{ColumnFamily, DBIterator, DBPinnableSlice, Direction, IteratorMode, DB};
+use rocksdb::{ColumnFamily, DBPinnableSlice, Direction, IteratorMode, DB};
 
 use super::history::{BodyStats, StatsCache};
 use super::keys::*;
+use super::reads::{self, StoreIter};
 use super::{corrupt, decode_body, StoreError};
 
 /// The answers of a multi-get, one per key in order.
@@ -33,8 +34,8 @@ pub trait StoreRead {
     fn get_pinned(&self, cf: &str, key: &[u8]) -> Result<Option<DBPinnableSlice<'_>>, StoreError>;
     /// Several values of one column family in one call.
     fn multi_get(&self, cf: &str, keys: &[&[u8]]) -> Result<MultiGet, StoreError>;
-    /// An iterator over one column family.
-    fn iter(&self, cf: &str, mode: IteratorMode<'_>) -> Result<DBIterator<'_>, StoreError>;
+    /// An iterator over one column family (each record it yields counts as a read).
+    fn iter(&self, cf: &str, mode: IteratorMode<'_>) -> Result<StoreIter<'_>, StoreError>;
     /// Figures of recently summarised bodies, shared by the store and its snapshots.
     fn stats_cache(&self) -> &Mutex<StatsCache>;
 
@@ -317,10 +318,12 @@ impl StoreRead for Snapshot {
     }
 
     fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        reads::note(1);
         Ok(self.pinned.borrow_dependent().get_cf(self.cf(cf)?, key)?)
     }
 
     fn get_pinned(&self, cf: &str, key: &[u8]) -> Result<Option<DBPinnableSlice<'_>>, StoreError> {
+        reads::note(1);
         Ok(self
             .pinned
             .borrow_dependent()
@@ -328,6 +331,7 @@ impl StoreRead for Snapshot {
     }
 
     fn multi_get(&self, cf: &str, keys: &[&[u8]]) -> Result<MultiGet, StoreError> {
+        reads::note(keys.len());
         let cf = self.cf(cf)?;
         Ok(self
             .pinned
@@ -335,11 +339,12 @@ impl StoreRead for Snapshot {
             .multi_get_cf(keys.iter().map(|k| (cf, *k))))
     }
 
-    fn iter(&self, cf: &str, mode: IteratorMode<'_>) -> Result<DBIterator<'_>, StoreError> {
-        Ok(self
-            .pinned
-            .borrow_dependent()
-            .iterator_cf(self.cf(cf)?, mode))
+    fn iter(&self, cf: &str, mode: IteratorMode<'_>) -> Result<StoreIter<'_>, StoreError> {
+        Ok(StoreIter::new(
+            self.pinned
+                .borrow_dependent()
+                .iterator_cf(self.cf(cf)?, mode),
+        ))
     }
 
     fn stats_cache(&self) -> &Mutex<StatsCache> {

@@ -14,7 +14,7 @@ use super::{node_prefix, own_address, parse_address};
 use crate::cli::Cli;
 use crate::client::{Client, TxStatus};
 use crate::config::Settings;
-use crate::error::WalletError;
+use crate::error::{why_dropped, WalletError};
 use crate::prompt;
 
 /// How often `send` asks the node whether the transfer is mined: blocks come every few
@@ -146,6 +146,9 @@ pub(super) fn send(
         eprintln!("sent {txid}; waiting for {want} confirmation(s)...");
     }
     let started = Instant::now();
+    // The latest departure this node reported that may not be the end of it (evicted,
+    // expired, ...): said once, and the answer if the wait runs out.
+    let mut left_pool: Option<ferrite_api::Dropped> = None;
     loop {
         // A node that stops answering for a while may come back: until the timeout every
         // failure here is treated as temporary, and the transfer is already signed and sent.
@@ -159,13 +162,29 @@ pub(super) fn send(
                 None
             }
         };
-        if let Some((_, TxStatus::Pending(p))) = &seen {
-            if let Some(dropped) = &p.dropped {
+        let dropped = match &seen {
+            Some((_, TxStatus::Pending(p))) => p.dropped.as_ref(),
+            _ => None,
+        };
+        // Seen pending or confirmed: it is back, or was mined elsewhere.
+        if seen.is_some() && dropped.is_none() {
+            left_pool = None;
+        }
+        if let Some(d) = dropped {
+            if d.is_final() {
                 return Err(WalletError::Dropped {
                     txid,
-                    dropped: Box::new(dropped.clone()),
+                    dropped: Box::new(d.clone()),
                 });
             }
+            if left_pool.is_none() {
+                let why = why_dropped(d);
+                tracing::warn!("{txid} left the node's mempool: {why}");
+                if !out.json {
+                    eprintln!("{txid} left this node's mempool: {why}; another node may still mine it, still waiting...");
+                }
+            }
+            left_pool = Some(d.clone());
         }
         let confirmed = seen.as_ref().and_then(|(_, status)| status.confirmed());
         if let Some(c) = confirmed {
@@ -186,9 +205,15 @@ pub(super) fn send(
             }
         }
         if started.elapsed() >= Duration::from_secs(timeout) {
-            return Err(WalletError::NotConfirmed {
-                txid,
-                secs: timeout,
+            return Err(match left_pool {
+                Some(d) => WalletError::Dropped {
+                    txid,
+                    dropped: Box::new(d),
+                },
+                None => WalletError::NotConfirmed {
+                    txid,
+                    secs: timeout,
+                },
             });
         }
         std::thread::sleep(POLL_INTERVAL);
@@ -203,8 +228,11 @@ fn submit(client: &Client, txid: &str, hex_tx: &str) -> Result<(), WalletError> 
         Ok(answered) => Err(WalletError::Node(format!(
             "node answered txid {answered}, expected {txid}"
         ))),
+        // Held or mined means it arrived; a record of it leaving may be from an earlier
+        // sending of the same transfer, so it does not.
         Err(e @ WalletError::Unreachable { .. }) => match client.tx(txid) {
-            Ok(Some(_)) => Ok(()),
+            Ok(Some((_, TxStatus::Pending(p)))) if p.in_mempool => Ok(()),
+            Ok(Some((_, status))) if status.confirmed().is_some() => Ok(()),
             _ => Err(e),
         },
         Err(e) => Err(e),

@@ -35,6 +35,9 @@ use super::{Api, ApiError};
 
 pub use address::MAX_EXPORTS;
 pub use apidoc::render as apidoc_render;
+pub use blocks::LIST_PAGE;
+pub use charts::CHART_BLOCKS;
+pub use home::{HOME_BLOCKS, HOME_TXS};
 
 /// What a page handler answers: the layout is added by [`render`].
 #[derive(Clone)]

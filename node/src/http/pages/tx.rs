@@ -92,9 +92,11 @@ fn status(s: &TxStatus, now: u64) -> Markup {
         }) => html! {
             div.notice.bad #tx-status data-state="dropped" data-reason=(reason_name(d.reason)) {
                 strong { "Dropped" } " from this node's mempool " (when_long(now, d.time)) ": "
-                (why_dropped(d)) @if let Some(first) = &d.after {
-                    ", with an earlier nonce of the same sender, " (tx_link(first))
-                    " (a later nonce cannot be mined without it)"
+                @if let Some(first) = &d.after {
+                    "it went with an earlier nonce of the same sender, " (tx_link(first))
+                    " (a later nonce cannot be mined without it), which left: " (why_dropped(d))
+                } @else {
+                    (why_dropped(d))
                 } "."
             }
         },
