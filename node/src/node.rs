@@ -188,9 +188,19 @@ impl Node {
         self.tip_generation.load(Ordering::Acquire)
     }
 
-    /// Changes whenever the mempool gains transfers.
+    /// Changes whenever the mempool gains transfers, or loses them other than by a tip change
+    /// (which changes the tip): the pool's contents are a function of the tip and this.
     pub fn pool_generation(&self) -> u64 {
         self.pool_generation.load(Ordering::Acquire)
+    }
+
+    /// Drops the transfers that waited longer than the pool's expiry; how many.
+    pub fn expire_mempool(&self, now: u64) -> usize {
+        let dropped = self.mempool().expire(now);
+        if dropped > 0 {
+            self.pool_generation.fetch_add(1, Ordering::AcqRel);
+        }
+        dropped
     }
 
     /// Asks every worker to stop.
@@ -514,8 +524,12 @@ impl Node {
                         tracing::debug!(tx = %bad.id(), %error, "dropping a pending transfer that no longer applies");
                         let reason = DropReason::NoLongerApplies(error);
                         // By id: a replacement that arrived since the selection stays.
-                        self.mempool()
-                            .remove_with_successors_of(&bad.id(), reason, self.now());
+                        let removed =
+                            self.mempool()
+                                .remove_with_successors_of(&bad.id(), reason, self.now());
+                        if removed > 0 {
+                            self.pool_generation.fetch_add(1, Ordering::AcqRel);
+                        }
                     }
                     txs.truncate(index);
                 }

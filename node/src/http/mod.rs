@@ -104,6 +104,8 @@ pub struct Api {
     api_page: String,
     /// Slots for CSV exports.
     exports: Arc<tokio::sync::Semaphore>,
+    /// The last home page made.
+    home_cache: pages::HomeCache,
 }
 
 impl Api {
@@ -127,6 +129,7 @@ impl Api {
             chrome,
             api_page: pages::apidoc_render(&doc),
             exports: Arc::new(tokio::sync::Semaphore::new(pages::MAX_EXPORTS)),
+            home_cache: pages::HomeCache::default(),
             document: Bytes::from(doc.to_string()),
             queries,
             admission,

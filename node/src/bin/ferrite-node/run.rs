@@ -344,7 +344,7 @@ async fn serve(node: &Node, alone: Alone) -> anyhow::Result<Stop> {
                 }
             }
             _ = expiry.tick() => {
-                let dropped = node.mempool().expire(now_secs());
+                let dropped = node.expire_mempool(now_secs());
                 if dropped > 0 {
                     tracing::info!(dropped, "expired mempool transfers");
                 }

@@ -2,10 +2,11 @@
 //! time, the mempool's figures, the latest blocks and transfers; live on every tip and
 //! transfer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{RawQuery, State};
 use ferrite_api::{BlockSummary, MempoolInfo, MempoolTx, Tx};
+use ferrite_core::Hash;
 use maud::{html, Markup};
 
 use super::layout::{address_link, block_link, card, transfer_table, tx_table, when, TransferRow};
@@ -90,12 +91,42 @@ struct Home {
     confirmed: Vec<Tx>,
 }
 
+/// What a home page is made from: the tip, the mempool's generation and the second its ages
+/// are counted from. The page is a function of these three (and of the node's fixed chrome).
+type HomeKey = (Hash, u64, u64);
+
+/// The last home page made, with its key. Made again from the same key it would be the same
+/// page, so within one second, one tip and one state of the pool it is served as it is: a hit
+/// costs no store read and no rendering.
+#[derive(Default)]
+pub struct HomeCache(Mutex<Option<(HomeKey, Page)>>);
+
+impl HomeCache {
+    fn get(&self, key: &HomeKey) -> Option<Page> {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref()
+            .filter(|(k, _)| k == key)
+            .map(|(_, p)| p.clone())
+    }
+
+    fn put(&self, key: HomeKey, page: &Page) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((key, page.clone()));
+    }
+}
+
 /// `GET /`.
 pub(super) async fn home(
     State(api): State<Arc<Api>>,
     RawQuery(q): RawQuery,
 ) -> Result<Page, ApiError> {
     page_params(q.as_deref(), &[])?;
+    // Read before the page is made: what it is made from is at least as new as its key, so a
+    // page served from the cache is never older than one made afresh would be.
+    let now = now();
+    let key = (api.node.tip().hash, api.node.pool_generation(), now);
+    if let Some(page) = api.home_cache.get(&key) {
+        return Ok(page);
+    }
     let home = api
         .with_pool(
             |_, pool| Ok((mempool_info(pool), pool.recent(HOME_TXS))),
@@ -112,7 +143,9 @@ pub(super) async fn home(
             },
         )
         .await?;
-    Ok(Page::new("Latest blocks", view(&api.chrome, &home, now())).live("tip tx"))
+    let page = Page::new("Latest blocks", view(&api.chrome, &home, now)).live("tip tx");
+    api.home_cache.put(key, &page);
+    Ok(page)
 }
 
 fn view(chrome: &Chrome, home: &Home, now: u64) -> Markup {
@@ -188,4 +221,26 @@ pub fn pending_table(chrome: &Chrome, txs: &[MempoolTx]) -> Markup {
         status: None,
     });
     transfer_table(chrome, rows, false, "None pending.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_serves_only_the_same_tip_pool_and_second() {
+        let cache = HomeCache::default();
+        let key = (Hash([1; 32]), 7, 1_000);
+        assert!(cache.get(&key).is_none());
+        cache.put(key, &Page::new("home", html! { "made" }));
+        let hit = cache.get(&key).expect("the same key");
+        assert_eq!(hit.main.into_string(), "made");
+        for other in [
+            (Hash([2; 32]), 7, 1_000),
+            (Hash([1; 32]), 8, 1_000),
+            (Hash([1; 32]), 7, 1_001),
+        ] {
+            assert!(cache.get(&other).is_none(), "{other:?}");
+        }
+    }
 }

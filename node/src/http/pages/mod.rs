@@ -37,7 +37,7 @@ pub use address::MAX_EXPORTS;
 pub use apidoc::render as apidoc_render;
 pub use blocks::LIST_PAGE;
 pub use charts::CHART_BLOCKS;
-pub use home::{HOME_BLOCKS, HOME_TXS};
+pub use home::{HomeCache, HOME_BLOCKS, HOME_TXS};
 
 /// What a page handler answers: the layout is added by [`render`].
 #[derive(Clone)]
