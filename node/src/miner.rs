@@ -1,6 +1,6 @@
 //! The miner: builds a template on the tip, searches nonces on several threads, restarts at once
-//! when the tip changes (or, at most once per [`TEMPLATE_REFRESH`], when the mempool gained
-//! transfers), and submits what it finds through the same path as any other block.
+//! when the tip changes (or, at most once per [`TEMPLATE_REFRESH`], when the mempool gained or
+//! dropped transfers), and submits what it finds through the same path as any other block.
 //!
 //! One coordinator thread, at normal priority, builds each template (under the mempool lock)
 //! and submits each block found (under the chain lock), and hands the header to the search

@@ -194,11 +194,19 @@ impl Node {
         self.pool_generation.load(Ordering::Acquire)
     }
 
+    /// Counts a change to the pool's contents. Taking the guard means it is counted before
+    /// the lock is released, so whoever sees the change (they lock the pool after) also reads
+    /// the new generation.
+    fn pool_changed(&self, _held: &mut MutexGuard<'_, Mempool>) {
+        self.pool_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Drops the transfers that waited longer than the pool's expiry; how many.
     pub fn expire_mempool(&self, now: u64) -> usize {
-        let dropped = self.mempool().expire(now);
+        let mut pool = self.mempool();
+        let dropped = pool.expire(now);
         if dropped > 0 {
-            self.pool_generation.fetch_add(1, Ordering::AcqRel);
+            self.pool_changed(&mut pool);
         }
         dropped
     }
@@ -443,9 +451,9 @@ impl Node {
                 }
                 *slot = Some(r);
             }
-        }
-        if !admitted.is_empty() {
-            self.pool_generation.fetch_add(1, Ordering::AcqRel);
+            if !admitted.is_empty() {
+                self.pool_changed(&mut pool);
+            }
         }
         for id in admitted {
             let _ = self.events.send(NodeEvent::Tx(id));
@@ -468,8 +476,8 @@ impl Node {
         let (mut pool, view) = self.pool_and_view();
         let acct = view.account_at_tip(&tx.tx().tx.sender_address())?;
         let id = pool.add(tx, acct, self.now())?;
+        self.pool_changed(&mut pool);
         drop(pool);
-        self.pool_generation.fetch_add(1, Ordering::AcqRel);
         let _ = self.events.send(NodeEvent::Tx(id));
         Ok(id)
     }
@@ -524,11 +532,9 @@ impl Node {
                         tracing::debug!(tx = %bad.id(), %error, "dropping a pending transfer that no longer applies");
                         let reason = DropReason::NoLongerApplies(error);
                         // By id: a replacement that arrived since the selection stays.
-                        let removed =
-                            self.mempool()
-                                .remove_with_successors_of(&bad.id(), reason, self.now());
-                        if removed > 0 {
-                            self.pool_generation.fetch_add(1, Ordering::AcqRel);
+                        let mut pool = self.mempool();
+                        if pool.remove_with_successors_of(&bad.id(), reason, self.now()) > 0 {
+                            self.pool_changed(&mut pool);
                         }
                     }
                     txs.truncate(index);

@@ -120,31 +120,37 @@ pub(super) async fn home(
     RawQuery(q): RawQuery,
 ) -> Result<Page, ApiError> {
     page_params(q.as_deref(), &[])?;
-    // Read before the page is made: what it is made from is at least as new as its key, so a
-    // page served from the cache is never older than one made afresh would be.
+    // The pool's generation changes under its lock, with the change: a key read here names
+    // the pool and tip a fresh render would see now.
     let now = now();
     let key = (api.node.tip().hash, api.node.pool_generation(), now);
     if let Some(page) = api.home_cache.get(&key) {
         return Ok(page);
     }
-    let home = api
+    let node = api.node.clone();
+    let (made_from, home) = api
         .with_pool(
-            |_, pool| Ok((mempool_info(pool), pool.recent(HOME_TXS))),
-            |c, (pool, recent)| {
+            move |c, pool| {
+                // What this page is made from, read under the pool's lock.
+                let made_from = (c.tip_info()?.hash, node.pool_generation(), now);
+                Ok((made_from, mempool_info(pool), pool.recent(HOME_TXS)))
+            },
+            |c, (made_from, pool, recent)| {
                 let blocks = recent_blocks(c, None, HOME_BLOCKS)?;
                 let confirmed = newest_transfers(c, &blocks)?;
-                Ok(Home {
+                let home = Home {
                     pace: pace(c, PACE_WINDOW)?,
                     pending: recent_answer(&c.params().prefix, &recent),
                     blocks,
                     pool,
                     confirmed,
-                })
+                };
+                Ok((made_from, home))
             },
         )
         .await?;
     let page = Page::new("Latest blocks", view(&api.chrome, &home, now)).live("tip tx");
-    api.home_cache.put(key, &page);
+    api.home_cache.put(made_from, &page);
     Ok(page)
 }
 
