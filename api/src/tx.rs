@@ -164,6 +164,8 @@ pub enum PoolLimit {
     MaxCount,
     /// The most bytes held.
     MaxBytes,
+    /// The most transfers one sender may have pending.
+    PerSender,
 }
 
 impl ConfirmedStatus {

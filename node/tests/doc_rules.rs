@@ -238,9 +238,13 @@ fn every_drop_reason_is_in_the_api_text() {
         }
     }
     let names = reasons.iter().map(serde_json::to_value).chain(
-        [PoolLimit::MaxCount, PoolLimit::MaxBytes]
-            .iter()
-            .map(serde_json::to_value),
+        [
+            PoolLimit::MaxCount,
+            PoolLimit::MaxBytes,
+            PoolLimit::PerSender,
+        ]
+        .iter()
+        .map(serde_json::to_value),
     );
     for name in names {
         let name = name.expect("serialises");

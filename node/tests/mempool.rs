@@ -454,6 +454,38 @@ fn a_refused_returned_transfer_takes_its_later_nonces_with_it() {
 }
 
 #[test]
+fn a_returned_transfer_takes_its_senders_highest_place_under_the_per_sender_limit() {
+    let mut p = Mempool::new(MempoolConfig {
+        per_sender: 3,
+        ..Default::default()
+    });
+    // x0 was mined; x1..x3 fill the sender's places. A reorg brings x0 back: without it
+    // none of them can be mined, so it goes in and the highest, x3, makes room.
+    let (x0, x1, x2, x3) = (
+        tx(0, 0, 10, 1_000),
+        tx(0, 1, 10, 1_000),
+        tx(0, 2, 10, 1_000),
+        tx(0, 3, 10, 1_000),
+    );
+    let mined = Account {
+        balance: 1_000_000,
+        nonce: 1,
+    };
+    for t in [x1, x2, x3] {
+        p.add_tx(t, mined, NOW).unwrap();
+    }
+    let back = Account {
+        balance: 1_000_000,
+        nonce: 0,
+    };
+    let touched: HashSet<Address> = [dev_key(0).address()].into();
+    p.on_tip_change(&[], vec![x0], &touched, &|_| back, NOW + 1);
+    assert!(p.contains(&x0.id()) && p.contains(&x1.id()) && p.contains(&x2.id()));
+    let per_sender = DropReason::Evicted(PoolLimit::PerSender);
+    assert_eq!(why(&p, &x3), Some((per_sender, None, NOW + 1)));
+}
+
+#[test]
 fn a_returned_transfer_whose_nonce_was_used_leaves_later_nonces_pending() {
     let mut p = pool();
     // The new branch used nonce 0 with another transfer; x1 follows it there and stays.

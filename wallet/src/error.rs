@@ -126,7 +126,13 @@ pub fn why_dropped(d: &ferrite_api::Dropped) -> String {
     use ferrite_api::DropReason;
     let mut out = match d.reason {
         DropReason::Replaced => "replaced".to_string(),
-        DropReason::Evicted => "evicted (the pool was full)".to_string(),
+        DropReason::Evicted => match d.limit {
+            Some(ferrite_api::PoolLimit::PerSender) => {
+                "evicted (an earlier nonce of the same sender came back after a reorg and took its place)"
+                    .to_string()
+            }
+            _ => "evicted (the pool was full)".to_string(),
+        },
         DropReason::Expired => "expired (waited too long)".to_string(),
         DropReason::Reorg => "its block left the best chain and it was refused back".to_string(),
         DropReason::NonceUsed => "another transfer with its nonce was mined".to_string(),

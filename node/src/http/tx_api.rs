@@ -127,6 +127,7 @@ fn dropped_answer(d: &mempool::Dropped) -> Dropped {
             out.limit = Some(match limit {
                 mempool::PoolLimit::Count => PoolLimit::MaxCount,
                 mempool::PoolLimit::Bytes => PoolLimit::MaxBytes,
+                mempool::PoolLimit::PerSender => PoolLimit::PerSender,
             });
             DropReason::Evicted
         }

@@ -23,6 +23,9 @@ pub enum PoolLimit {
     Count,
     /// The most bytes held.
     Bytes,
+    /// The most transfers one sender may have pending: a transfer of that sender back from a
+    /// disconnected block, with a lower nonce, took the place of its highest.
+    PerSender,
 }
 
 /// Why a transfer left the pool without being mined.

@@ -619,7 +619,12 @@ impl Mempool {
                 });
                 continue;
             }
-            match self.add(tx, account(&a), now) {
+            let mut added = self.add(tx.clone(), account(&a), now);
+            if matches!(added, Err(MempoolError::SenderFull(_))) && self.make_room_for(&known, now)
+            {
+                added = self.add(tx, account(&a), now);
+            }
+            match added {
                 Ok(_) | Err(MempoolError::Duplicate) => {}
                 Err(_) if mined_again.contains(&known.id()) => {}
                 Err(e) => {
@@ -629,6 +634,25 @@ impl Mempool {
                     }
                 }
             }
+        }
+    }
+
+    /// A transfer back from a disconnected block found its sender at the per-sender limit: its
+    /// later nonces cannot be mined without it, so the sender's highest pending nonce, if above
+    /// it, gives up its place. Whether one did.
+    fn make_room_for(&mut self, back: &IdentifiedTx, now: u64) -> bool {
+        let sender = back.tx().tx.sender_address();
+        let highest = self
+            .senders
+            .get(&sender)
+            .and_then(|m| m.last_key_value())
+            .map(|(n, _)| *n);
+        match highest {
+            Some(n) if n > back.tx().tx.nonce => {
+                let reason = DropReason::Evicted(PoolLimit::PerSender);
+                self.drop_one(&sender, n, reason, None, now).is_some()
+            }
+            _ => false,
         }
     }
 

@@ -133,6 +133,10 @@ fn why_dropped(d: &Dropped) -> Markup {
             Some(PoolLimit::MaxBytes) => {
                 html! { "evicted: the pool was over its byte limit and this paid the lowest fee" }
             }
+            Some(PoolLimit::PerSender) => html! {
+                "evicted: an earlier nonce of the same sender came back from a block that left the \
+                 best chain and took this one's place under the per-sender limit"
+            },
             _ => {
                 html! { "evicted: the pool was over its transfer count limit and this paid the lowest fee" }
             }
